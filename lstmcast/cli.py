@@ -1,0 +1,250 @@
+"""The `lstmcast` command: parse, call one workflow, render (rich on stderr, data on stdout)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import traceback
+from pathlib import Path
+from typing import Annotated, Any, Iterator, Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from lstmcast import __version__
+from lstmcast.errors import ConfigError, Interrupted, LstmcastError
+
+app = typer.Typer(
+    name="lstmcast",
+    help="LSTM forecasts for financial time series that you can look inside.\n\n"
+    "Example: lstmcast train configs/msft_many_to_one.yaml --out runs/msft && lstmcast predict runs/msft",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+err = Console(stderr=True, highlight=False)
+out = Console(highlight=False, soft_wrap=True)
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout (no tables, no bars).")]
+ForceOption = Annotated[bool, typer.Option("--force", help="Replace an existing output.")]
+DebugOption = Annotated[bool, typer.Option("--debug", help="Show the Python traceback of an error.")]
+DataOption = Annotated[
+    Optional[Path], typer.Option("--data", help="CSV to read (default: the CSV the model was trained on).")
+]
+RunArgument = Annotated[Path, typer.Argument(help="A run directory written by `lstmcast train`.")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"lstmcast {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")] = False,
+) -> None:
+    """LSTM forecasts for financial time series that you can look inside."""
+
+
+@contextlib.contextmanager
+def reported(debug: bool) -> Iterator[None]:
+    """Map the exception family to one message on stderr and its exit code; tracebacks only with --debug."""
+    try:
+        yield
+    except LstmcastError as exc:
+        if debug:
+            traceback.print_exc()
+        err.print(f"[bold red]error:[/] {escape(str(exc))}")
+        raise typer.Exit(exc.exit_code) from None
+    except MemoryError:
+        if debug:
+            traceback.print_exc()
+        err.print("[bold red]error:[/] out of memory; use a smaller model, batch or date range")
+        raise typer.Exit(7) from None
+
+
+class StopFlag:
+    """SIGINT/SIGTERM ask the loop to stop at the next batch; a second Ctrl-C exits at once."""
+
+    def __init__(self) -> None:
+        self.signal_number = 0
+
+    def __call__(self) -> bool:
+        return self.signal_number != 0
+
+    def handle(self, number: int, frame: Any) -> None:
+        if self.signal_number and number == signal.SIGINT:
+            os._exit(130)  # second Ctrl-C: every file on disk is already complete (atomic writes)
+        self.signal_number = number
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator["StopFlag"]:
+        previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+        for number in previous:
+            signal.signal(number, self.handle)
+        try:
+            yield self
+        finally:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
+
+
+def _metrics_table(title: str, metrics: dict[str, dict[str, Any]]) -> Table:
+    table = Table(title=title, title_justify="left")
+    table.add_column("model")
+    columns = [("mae", "MAE"), ("rmse", "RMSE"), ("mape", "MAPE %"), ("mase", "MASE"),
+               ("directional_accuracy", "direction %")]
+    for _, label in columns:
+        table.add_column(label, justify="right")
+    for name, row in metrics.items():
+        table.add_row(escape(name), *(("—" if row.get(key) is None else f"{row[key]:.4g}") for key, _ in columns))
+    return table
+
+
+@app.command()
+def train(
+    config: Annotated[Optional[Path], typer.Argument(help="YAML config (see configs/).")] = None,
+    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Run directory to write (default runs/<config name>).")] = None,
+    set_: Annotated[list[str], typer.Option("--set", help="Override a config key, e.g. --set training.epochs=5.")] = [],
+    epochs: Annotated[Optional[int], typer.Option(help="Shortcut for --set training.epochs=N.")] = None,
+    data: Annotated[Optional[Path], typer.Option("--data", help="Train on this CSV instead of data.path.")] = None,
+    resume: Annotated[Optional[Path], typer.Option("--resume", help="Continue the unfinished run RUN_DIR.")] = None,
+    force: ForceOption = False,
+    json_: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Train an LSTM from a YAML config; write a run directory; print test metrics next to naive baselines.
+
+    Example: lstmcast train configs/msft_many_to_one.yaml --out runs/msft --set training.epochs=5
+    """
+    from lstmcast import workflows
+
+    with reported(debug):
+        if resume is None and config is None:
+            raise ConfigError("give a CONFIG file, or --resume RUN_DIR to continue an unfinished run")
+        run_config = None
+        if resume is None:
+            from lstmcast.config import apply_overrides, build_config, read_config_file
+
+            overrides = list(set_) + ([f"training.epochs={epochs}"] if epochs is not None else [])
+            raw = apply_overrides(read_config_file(config), overrides)
+            if data is not None:
+                raw.setdefault("data", {})["path"] = str(data.resolve())
+            run_config = build_config(raw, source=str(config), base_dir=config.parent)
+        target = resume or out_dir or Path("runs") / config.stem
+        stop = StopFlag()
+        with stop.installed(), _training_progress(enabled=not json_ and err.is_terminal, stop=stop) as make:
+            try:
+                outcome = workflows.train_run(run_config, out=target, force=force, resume=resume is not None,
+                                              make_callbacks=make, notice=_notice)
+            except _stop_requested() as exc:
+                number = stop.signal_number or signal.SIGINT
+                partial = workflows.partial_dir(target)
+                raise Interrupted(
+                    f"stopped by {signal.Signals(number).name}; the last completed epoch and the best model so far "
+                    f"are saved in {partial}; continue with `lstmcast train --resume {target}`",
+                    signal_number=number,
+                ) from exc
+        if json_:
+            out.print_json(json.dumps({"run_dir": str(outcome.run_dir), "best_epoch": outcome.best_epoch,
+                                       "epochs_run": outcome.epochs_run, "stopped_early": outcome.stopped_early,
+                                       "windows": outcome.windows, "test_range": outcome.test_range,
+                                       "test_metrics": outcome.metrics}))
+            return
+        why = "early stopping" if outcome.stopped_early else "all epochs"
+        err.print(f"trained {outcome.epochs_run} epochs ({why}); best validation loss at epoch {outcome.best_epoch}; "
+                  f"windows: {outcome.windows}")
+        out.print(_metrics_table(f"Test split {outcome.test_range[0]} .. {outcome.test_range[1]} "
+                                 "(original units)", outcome.metrics))
+        err.print(f"run written to {escape(str(outcome.run_dir))}")
+
+
+def _stop_requested() -> type[BaseException]:
+    from lstmcast.training import StopRequested
+
+    return StopRequested
+
+
+def _notice(message: str) -> None:
+    err.print(f"[yellow]note:[/] {escape(message)}")
+
+
+@contextlib.contextmanager
+def _training_progress(*, enabled: bool, stop: StopFlag) -> Iterator[Any]:
+    """A rich progress bar (epoch, batch, losses, ETA) fed by the training callbacks."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from lstmcast.training import Callbacks
+
+    if not enabled:
+        yield lambda: Callbacks(should_stop=stop)
+        return
+    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
+               TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err, transient=False) as progress:
+        epochs = progress.add_task("epochs", total=None, info="")
+        batches = progress.add_task("batches", total=None, info="")
+        last = {"validation": "—"}
+
+        def on_batch(epoch: int, batch: int, total: int, loss: float) -> None:
+            progress.update(batches, completed=batch, total=total,
+                            description=f"epoch {epoch} batch", info=f"loss {loss:.4g}")
+
+        def on_epoch(report: Any) -> None:
+            last["validation"] = f"{report.validation_loss:.4g}"
+            progress.update(epochs, completed=report.epoch, info=f"train {report.train_loss:.4g} "
+                            f"val {last['validation']}{' *' if report.improved else ''}")
+
+        yield lambda: Callbacks(on_batch=on_batch, on_epoch=on_epoch, should_stop=stop)
+
+
+@app.command()
+def predict(
+    run_dir: RunArgument,
+    data: DataOption = None,
+    horizon: Annotated[Optional[int], typer.Option(min=1, max=10_000, help="Steps to forecast (default: the trained horizon).")] = None,
+    out_file: Annotated[Optional[Path], typer.Option("--out", help="Also write the forecast to this CSV.")] = None,
+    force: ForceOption = False,
+    json_: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Forecast the next steps after the CSV's last row, dated, in the data's own units.
+
+    Example: lstmcast predict runs/msft_many_to_one --horizon 5 --out forecast.csv
+    """
+    from lstmcast import workflows
+
+    with reported(debug):
+        if out_file is not None:
+            from lstmcast.persistence import check_writable
+
+            check_writable(out_file, force=force)
+        forecast = workflows.predict_run(run_dir, data_path=data, horizon=horizon)
+        for message in forecast.notices:
+            _notice(message)
+        if out_file is not None:
+            workflows.write_forecast_csv(out_file, forecast, force=force)
+        if json_:
+            out.print_json(json.dumps({
+                "target": forecast.target, "last_date": str(forecast.last_date), "last_value": forecast.last_value,
+                "forecast": [{"date": str(d), "value": v} for d, v in zip(forecast.dates, forecast.values)],
+            }))
+            return
+        table = Table(title=f"{escape(forecast.target)} after {forecast.last_date} "
+                      f"(last value {forecast.last_value:.6g})", title_justify="left")
+        table.add_column("step", justify="right")
+        table.add_column("date")
+        table.add_column(escape(forecast.target), justify="right")
+        table.add_column("change", justify="right")
+        for step, (d, v) in enumerate(zip(forecast.dates, forecast.values), start=1):
+            table.add_row(str(step), str(d), f"{v:.6g}", f"{(v / forecast.last_value - 1) * 100:+.2f}%"
+                          if forecast.last_value else "—")
+        out.print(table)
+        if out_file is not None:
+            err.print(f"forecast written to {escape(str(out_file))}")
