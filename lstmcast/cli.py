@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import traceback
+import warnings
 from pathlib import Path
 from typing import Annotated, Any, Iterator, Optional
 
@@ -27,7 +28,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout (no tables, no bars).")]
@@ -50,6 +51,8 @@ def main(
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")] = False,
 ) -> None:
     """LSTM forecasts for financial time series that you can look inside."""
+    # torch warns on every projected-LSTM call that oneDNN has no kernel for it; the fallback is exact, so say nothing.
+    warnings.filterwarnings("ignore", message="LSTM with projections is not supported with oneDNN")
 
 
 @contextlib.contextmanager

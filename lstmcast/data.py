@@ -54,6 +54,7 @@ def load_series(
     header = _header(text, path, sep)
     wanted = [date_column, *columns] + ([series_column] if series_column else [])
     _check_columns(header, wanted, path, sep, decimal)
+    _check_ragged(text, path, sep, len(header))
     frame = _read_frame(text, path, usecols=wanted, sep=sep)
     frame.index = frame.index + 2  # CSV line numbers: the header is line 1
     notices: list[str] = []
@@ -133,6 +134,24 @@ def _check_columns(header: list[str], wanted: list[str], path: Path, sep: str, d
             close = [h for h in header if h.lower() == name.lower()]
         hint = f"did you mean {close[0]!r}? " if close else ""
         raise DataError(f"{path}: no column {name!r}; {hint}the columns are: {', '.join(map(repr, header))}")
+
+
+def _check_ragged(text: str, path: Path, sep: str, fields: int) -> None:
+    """Every row must have as many fields as the header (pandas would pad short rows with NaN silently)."""
+    lines = text.splitlines()
+    if '"' in text:
+        counts = np.array([len(row) for row in csv.reader(lines, delimiter=sep)])
+    else:
+        counts = np.fromiter((line.count(sep) + 1 for line in lines), dtype=np.int64, count=len(lines))
+    blank = np.fromiter((not line.strip() for line in lines), dtype=bool, count=len(lines))
+    bad = np.flatnonzero((counts != fields) & ~blank)
+    if len(bad):
+        shown = ", ".join(f"line {i + 1} has {counts[i]}" for i in bad[:SHOWN])
+        more = f" and {len(bad) - SHOWN} more" if len(bad) > SHOWN else ""
+        raise DataError(
+            f"{path}: ragged rows: the header has {fields} fields but {shown}{more}; "
+            "every row must have as many fields as the header (a stray separator or a missing cell?)"
+        )
 
 
 def _read_frame(text: str, path: Path, *, usecols: list[str], sep: str) -> pd.DataFrame:

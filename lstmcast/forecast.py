@@ -90,7 +90,7 @@ def infer_frequency(dates: pd.DatetimeIndex) -> str:
     recent = dates[-min(len(dates), 500):]
     step = float(np.median(np.diff(recent.values).astype("timedelta64[s]").astype(np.int64))) / 86_400
     if step <= 1.5:
-        return "B" if (recent.dayofweek < 5).all() else "D"
+        return "B" if (recent.day_of_week < 5).all() else "D"
     if step <= 8:
         return f"W-{recent[-1].day_name()[:3].upper()}"
     months = 1 if step <= 32 else 3 if step <= 95 else 12

@@ -200,7 +200,7 @@ def train(
 def _check_finite(loss: Tensor, norm: Optional[Tensor], epoch: int, batch: int) -> None:
     if not torch.isfinite(loss):
         raise TrainingDiverged(
-            f"epoch {epoch}, batch {batch}: the loss became {float(loss)}; lower training.learning_rate, "
+            f"epoch {epoch}, batch {batch}: the loss became {float(loss.detach())}; lower training.learning_rate, "
             "keep training.grad_clip > 0, or check the data for extreme values"
         )
     if norm is not None and not torch.isfinite(norm):

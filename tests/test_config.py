@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from lstmcast.config import apply_overrides, build_config, load_config, parse_yaml
+from lstmcast.errors import ConfigError
+
+from conftest import CONFIGS, write_config
+
+
+def test_shipped_configs_validate():
+    for path in sorted(CONFIGS.glob("*.yaml")):
+        config = load_config(path)
+        assert config.data.path.is_file(), path
+
+
+def test_relative_data_path_is_taken_from_the_config_file(tmp_path):
+    config = load_config(CONFIGS / "msft_seq2seq.yaml")
+    assert config.data.path.is_absolute() and config.data.path.name == "msft_daily_ohlcv.csv"
+    assert config.data.split.validation == dt.date(2012, 1, 3)
+
+
+def test_every_problem_is_reported_with_its_dotted_path_and_closest_key(tmp_path):
+    raw = {"data": {"path": "x.csv", "target": "Close", "lookbak": 5, "horizon": 0},
+           "model": {"kind": "many_to_one", "hiden_size": 4, "dropout": float("nan")},
+           "training": {"epochs": -1}}
+    with pytest.raises(ConfigError) as caught:
+        build_config(raw, source="c.yaml")
+    text = str(caught.value)
+    assert "c.yaml: 5 problem(s)" in text
+    assert "data.lookbak: unknown key (did you mean 'lookback'?)" in text
+    assert "model.hiden_size: unknown key (did you mean 'hidden_size'?)" in text
+    assert "data.horizon: Input should be greater than 0" in text
+    assert "model.dropout: must be a finite number" in text
+    assert "training.epochs" in text
+
+
+def test_unknown_model_kind_is_named():
+    with pytest.raises(ConfigError, match="model"):
+        build_config({"data": {"path": "x", "target": "y"}, "model": {"kind": "gru"}}, source="c")
+
+
+def test_yaml_aliases_duplicates_and_python_tags_are_refused():
+    with pytest.raises(ConfigError, match=r"c.yaml:2:4: YAML aliases"):
+        parse_yaml("a: &x [1, 2]\nb: *x\n", source="c.yaml")
+    with pytest.raises(ConfigError, match=r"c.yaml:2:1: duplicate key 'a'"):
+        parse_yaml("a: 1\na: 2\n", source="c.yaml")
+    with pytest.raises(ConfigError, match=r"c.yaml:1:4: .*python/object"):
+        parse_yaml("a: !!python/object/apply:os.system ['echo hacked']\n", source="c.yaml")
+
+
+def test_overrides_are_parsed_as_yaml_scalars(tmp_path):
+    path = write_config(tmp_path / "c.yaml")
+    config = load_config(path, ["training.epochs=7", "model.dropout=0.25", "data.features=[Open, High]"])
+    assert config.training.epochs == 7 and config.model.dropout == 0.25
+    assert config.data.features == ("Open", "High")
+    with pytest.raises(ConfigError, match="expected KEY=VALUE"):
+        apply_overrides({}, ["training.epochs"])
+
+
+def test_split_fractions_must_leave_training_rows():
+    with pytest.raises(ConfigError, match="leave at least 10%"):
+        build_config({"data": {"path": "x", "target": "y", "split": {"validation": 0.5, "test": 0.45}},
+                      "model": {"kind": "many_to_one"}}, source="c")
+
+
+def test_proj_size_must_be_smaller_than_hidden_size():
+    with pytest.raises(ConfigError, match="proj_size must be smaller"):
+        build_config({"data": {"path": "x", "target": "y"},
+                      "model": {"kind": "seq2seq", "hidden_size": 4, "proj_size": 4}}, source="c")

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from lstmcast.config import ManyToOneConfig, Seq2SeqConfig, TrainingConfig
+from lstmcast.errors import TrainingDiverged
+from lstmcast.models import build_model
+from lstmcast.training import TrainingState, state_from_tensors, state_to_tensors, train
+
+
+def windows(n: int, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    series = torch.cumsum(torch.randn(n + 20, generator=g), 0) / 10
+    x = series.unfold(0, 16, 1)[:n, :, None].contiguous()
+    y = series[16 : 16 + n + 2].unfold(0, 3, 1)[:n].contiguous()
+    return x, y
+
+
+def fit(kind="many_to_one", **training):
+    torch.manual_seed(0)
+    config = (ManyToOneConfig(kind="many_to_one", hidden_size=8, num_layers=2, dropout=0.3) if kind == "many_to_one"
+              else Seq2SeqConfig(kind="seq2seq", hidden_size=8, num_layers=2, dropout=0.3, teacher_forcing=0.5))
+    model = build_model(config, input_size=1, horizon=3)
+    settings = TrainingConfig(**{"epochs": 3, "batch_size": 32, "seed": 0, **training})
+    state = train(model, windows(200), windows(60, seed=1), settings,
+                  teacher_forcing=getattr(config, "teacher_forcing", 0.0))
+    return model, state
+
+
+@pytest.mark.parametrize("kind", ["many_to_one", "seq2seq"])
+def test_same_seed_gives_bitwise_identical_weights(kind):
+    first, _ = fit(kind)
+    second, _ = fit(kind)
+    for (name, a), (_, b) in zip(first.state_dict().items(), second.state_dict().items()):
+        assert torch.equal(a, b), name
+
+
+def test_early_stopping_keeps_the_best_weights():
+    model, state = fit(epochs=30, patience=2, learning_rate=0.05)
+    assert state.stopped_early and state.epoch < 30
+    assert state.best_epoch == min(state.history, key=lambda r: r.validation_loss).epoch
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, state.best_weights[name])
+
+
+def test_training_reduces_the_loss():
+    _, state = fit(epochs=8, learning_rate=0.01)
+    assert state.history[-1].train_loss < state.history[0].train_loss
+
+
+def test_a_non_finite_loss_stops_with_a_clear_error():
+    with pytest.raises(TrainingDiverged, match="the loss became nan"):
+        torch.manual_seed(0)
+        model = build_model(ManyToOneConfig(kind="many_to_one", hidden_size=4, num_layers=1), input_size=1, horizon=3)
+        x, y = windows(64)
+        y[5, 1] = math.nan
+        train(model, (x, y), windows(20), TrainingConfig(epochs=1, batch_size=64))
+
+
+def test_training_state_round_trips_through_tensors():
+    _, state = fit(epochs=2)
+    tensors, metadata = state_to_tensors(state)
+    back = state_from_tensors(tensors, metadata)
+    assert back.epoch == 2 and back.history == state.history and back.best_epoch == state.best_epoch
+    assert torch.equal(back.generator, state.generator)
+    assert back.optimizer["param_groups"] == json.loads(json.dumps(state.optimizer["param_groups"]))
+    assert isinstance(back, TrainingState)
