@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import signal
+import sys
 import traceback
 import warnings
 from pathlib import Path
@@ -29,7 +30,7 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 err = Console(stderr=True, highlight=False, soft_wrap=True)
-out = Console(highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)  # piped: no squeezing
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout (no tables, no bars).")]
 ForceOption = Annotated[bool, typer.Option("--force", help="Replace an existing output.")]
@@ -251,3 +252,87 @@ def predict(
         out.print(table)
         if out_file is not None:
             err.print(f"forecast written to {escape(str(out_file))}")
+
+
+@app.command("dump-states")
+def dump_states(
+    run_dir: RunArgument,
+    data: DataOption = None,
+    out_path: Annotated[Optional[Path], typer.Option("--out", help="Output path (default: inside RUN_DIR).")] = None,
+    fmt: Annotated[Optional[str], typer.Option("--format", help="npz | npy | parquet | lstmvis (default: npz if "
+                                               "under 512 MiB, else npy).")] = None,
+    mode: Annotated[str, typer.Option(help="windows: what the model sees for each forecast; stream: one pass over "
+                                      "the whole series from a zero state.")] = "windows",
+    gates: Annotated[bool, typer.Option("--gates", help="Also record the i, f, g, o gate activations.")] = False,
+    date_from: Annotated[Optional[str], typer.Option("--from", help="First window end (or stream date), YYYY-MM-DD.")] = None,
+    date_to: Annotated[Optional[str], typer.Option("--to", help="Last window end (or stream date), YYYY-MM-DD.")] = None,
+    plot: Annotated[Optional[Path], typer.Option("--plot", help="Write a PNG: prices, forecasts, h and c heatmaps.")] = None,
+    chunk_size: Annotated[int, typer.Option(min=1, max=65536, help="Windows per chunk (bounds memory).")] = 1024,
+    force: ForceOption = False,
+    json_: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Write every layer's hidden and cell states (and optionally gates) at every step, with the predictions.
+
+    Example: lstmcast dump-states runs/msft_many_to_one --from 2017-01-01 --gates --plot states.png
+    """
+    from lstmcast import dumps
+
+    with reported(debug):
+        from lstmcast.statefiles import FORMATS
+
+        if fmt is not None and fmt not in FORMATS:
+            raise ConfigError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
+        if mode not in ("windows", "stream"):
+            raise ConfigError(f"--mode {mode!r}: choose windows or stream")
+        if plot is not None:
+            from lstmcast.persistence import check_writable
+
+            check_writable(plot, force=force)
+        request = dumps.DumpRequest(
+            run_dir=run_dir, out=out_path, data_path=data, fmt=fmt, mode=mode, gates=gates,
+            date_from=dumps.parse_date(date_from, "--from"), date_to=dumps.parse_date(date_to, "--to"),
+            force=force, chunk_size=chunk_size)
+        with _chunk_progress(enabled=not json_ and err.is_terminal) as on_progress:
+            outcome = dumps.dump_states(request, on_progress=on_progress, notice=_notice)
+        if plot is not None:
+            dumps.write_plot(plot, outcome, force=force)
+        if json_:
+            out.print_json(json.dumps({"path": str(outcome.path), "format": outcome.fmt, "meta": outcome.meta}))
+            return
+        out.print(_layers_table(outcome))
+        check = outcome.meta["self_check"]
+        timings = outcome.meta["timings"]
+        err.print(f"self-check against nn.LSTM (output, h_n, c_n, forecast): max abs error "
+                  f"{check['max_abs_error']:.2e} ({check['windows_checked']} windows)")
+        err.print(f"compute {timings['compute_s']:.2f} s, gates {timings['gates_s']:.2f} s, "
+                  f"write {timings['write_s']:.2f} s; {outcome.meta['windows']} window(s) x "
+                  f"{outcome.meta['steps']} steps written to {escape(str(outcome.path))} ({outcome.fmt})")
+        if plot is not None:
+            err.print(f"plot written to {escape(str(plot))}")
+
+
+def _layers_table(outcome: Any) -> Table:
+    table = Table(title=f"States per layer ({outcome.meta['mode']} mode)", title_justify="left")
+    for label in ("phase", "layer", "h/c units", "mean |h|", "sat. %", "forget", "half-life", "top units (corr)"):
+        table.add_column(label, justify="left" if label in {"phase", "top units (corr)"} else "right")
+    for s in outcome.layers:
+        table.add_row(s.phase, str(s.layer), f"{s.h_units}/{s.c_units}", f"{s.mean_abs_h:.3f}",
+                      f"{100 * s.saturated:.1f}", "—" if s.mean_forget is None else f"{s.mean_forget:.3f}",
+                      "—" if s.half_life is None else f"{s.half_life:.1f}",
+                      " ".join(f"{unit}({corr:+.2f})" for unit, corr in s.top_units))
+    table.caption = ("sat.: |h| or |tanh c| > 0.95; half-life: steps for c to halve under the mean forget gate; "
+                     "corr: of h with the scaled target input" + ("" if outcome.meta["gates"] else "; forget needs --gates"))
+    return table
+
+
+@contextlib.contextmanager
+def _chunk_progress(*, enabled: bool) -> Iterator[Any]:
+    if not enabled:
+        yield lambda done, total: None
+        return
+    from rich.progress import Progress
+
+    with Progress(console=err, transient=True) as progress:
+        task = progress.add_task("recording states", total=None)
+        yield lambda done, total: progress.update(task, completed=done, total=total)

@@ -48,3 +48,39 @@ def forecast_vs_actual(path: Path, dates: pd.DatetimeIndex, actual: np.ndarray, 
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def states_overview(path: Path, *, dates: np.ndarray, prediction: np.ndarray, actual: np.ndarray, h: np.ndarray,
+                    c: np.ndarray, history_dates: pd.DatetimeIndex, history: np.ndarray, target: str,
+                    caption: str) -> None:
+    """Price with one-step forecasts on top; beneath, heatmaps of h and c (units x time) for every layer.
+
+    h [N, L, P] and c [N, L, U] are the states at each date (each window's last step, or the stream)."""
+    import matplotlib.dates as mdates
+
+    plt = _pyplot()
+    layers = h.shape[1]
+    fig, axes = plt.subplots(1 + 2 * layers, 1, figsize=(11, 2.6 + 2.1 * 2 * layers), dpi=100, sharex=True,
+                             gridspec_kw={"height_ratios": [1.4] + [1] * (2 * layers)})
+    start, end = dates[0], dates[-1]
+    keep = (history_dates >= start) & (history_dates <= end)
+    axes[0].plot(history_dates[keep], history[keep], color="black", linewidth=1, label=f"{target} (actual)")
+    forecast_dates = pd.DatetimeIndex(dates) + (pd.DatetimeIndex(dates).to_series().diff().median() or pd.Timedelta(0))
+    axes[0].plot(forecast_dates, prediction, linewidth=1, alpha=0.85, label="forecast, 1 step ahead")
+    axes[0].set(title=caption, ylabel=target)
+    axes[0].legend(loc="best", fontsize=8)
+    extent = [mdates.date2num(pd.Timestamp(start)), mdates.date2num(pd.Timestamp(end))]
+    for layer in range(layers):
+        for row, (name, values) in enumerate((("h", h), ("c", c))):
+            ax = axes[1 + 2 * layer + row]
+            matrix = values[:, layer].T  # [units, time]
+            bound = float(np.nanpercentile(np.abs(matrix), 99)) or 1.0  # colour scale per panel, robust to outliers
+            image = ax.imshow(matrix, aspect="auto", cmap="RdBu_r", vmin=-bound, vmax=bound, interpolation="nearest",
+                              extent=[extent[0], extent[1], matrix.shape[0] - 0.5, -0.5])
+            ax.set_ylabel(f"layer {layer}\n{name} unit", fontsize=8)
+            fig.colorbar(image, ax=ax, pad=0.01, fraction=0.02)
+    axes[-1].xaxis_date()
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

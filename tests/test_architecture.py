@@ -11,11 +11,13 @@ PACKAGE = Path(__file__).resolve().parents[1] / "lstmcast"
 
 # Who may import whom (inside the package). Imports flow one way: cli -> workflows -> ... -> errors.
 ALLOWED = {
-    "cli": {"workflows", "errors", "config", "persistence", "training", "__init__"},
+    "cli": {"workflows", "dumps", "backtest_workflow", "errors", "config", "persistence", "training", "statefiles",
+            "__init__"},
+    "dumps": {"workflows", "forecast", "persistence", "statefiles", "states", "models", "plots", "errors", "__init__"},
     "workflows": {"config", "data", "preprocess", "models", "training", "forecast", "persistence", "plots",
                   "states", "statefiles", "backtest", "errors", "__init__"},
     "backtest": {"forecast", "preprocess", "data", "models", "training", "errors", "config"},
-    "states": {"models", "preprocess", "errors", "config"},
+    "states": {"models", "statefiles"},
     "statefiles": {"errors"},
     "training": {"models", "config", "errors"},
     "forecast": {"preprocess", "training", "data", "models", "errors"},

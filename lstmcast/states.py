@@ -1,0 +1,176 @@
+"""h and c of every layer at every step (and the gates), recorded from the model's own nn.LSTM and checked against it.
+
+How: `nn.LSTM` is called one step at a time with the state carried by hand, so each call returns `(h_n, c_n)` of
+every layer for that step; the step calls run the same kernel as the fused call. Gates, when asked for, are recomputed
+from the recorded h trajectory of each layer in one batched matrix product per layer (the PyTorch gate order is
+i, f, g, o), and checked against the recorded c.
+
+Shape legend: W windows, T lookback steps, K horizon steps, F features, L layers, U hidden_size, P output units.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+import torch
+from torch import Tensor, nn
+
+from lstmcast.models import LSTMState, ManyToOne, Seq2Seq
+
+GATES = ("i", "f", "g", "o")
+
+
+@dataclass
+class Trajectory:
+    """Per-step states of one nn.LSTM over one phase: lists of T tensors, each [L, W, P] (h) or [L, W, U] (c)."""
+
+    h: list[Tensor]
+    c: list[Tensor]
+    gates: dict[str, Tensor] = field(default_factory=dict)  # name -> [T, L, W, U]
+
+    def stacked(self) -> tuple[Tensor, Tensor]:
+        """h [W, T, L, P] and c [W, T, L, U]: the layout the dump files use."""
+        return torch.stack(self.h).permute(2, 0, 1, 3), torch.stack(self.c).permute(2, 0, 1, 3)
+
+
+@dataclass
+class Recording:
+    """Everything recorded for a chunk of windows."""
+
+    encoder: Trajectory
+    prediction_scaled: Tensor  # [W, K]
+    head_input: Tensor  # many_to_one: [W, P] (top layer's last output); seq2seq: [W, K, P] (decoder top output)
+    decoder: Optional[Trajectory] = None
+    decoder_input: Optional[Tensor] = None  # [W, K]: what each decoder step was fed
+
+
+@torch.inference_mode()
+def step_lstm(lstm: nn.LSTM, x: Tensor, state: Optional[LSTMState] = None) -> tuple[Trajectory, LSTMState]:
+    """Run `lstm` (batch_first) over x [W, T, F] one step at a time; keep every step's (h_n, c_n)."""
+    hs, cs = [], []
+    for t in range(x.shape[1]):
+        _, state = lstm(x[:, t : t + 1], state)
+        hs.append(state[0])
+        cs.append(state[1])
+    return Trajectory(hs, cs), state
+
+
+@torch.inference_mode()
+def record(model: nn.Module, x: Tensor) -> Recording:
+    """Record a chunk of windows x [W, T, F] through a many_to_one or seq2seq model in eval mode."""
+    model.eval()
+    if isinstance(model, ManyToOne):
+        trajectory, (h, _) = step_lstm(model.lstm, x)
+        head_input = h[-1]  # == output[:, -1]: the top layer's last step
+        return Recording(trajectory, model.head(head_input), head_input)
+    if isinstance(model, Seq2Seq):
+        encoder, state = step_lstm(model.encoder, x)
+        return decode(model, encoder, x[:, -1, :1], state)
+    raise TypeError(f"cannot record states of {type(model).__name__}")
+
+
+@torch.inference_mode()
+def decode(model: Seq2Seq, encoder: Trajectory, previous: Tensor, state: LSTMState) -> Recording:
+    """Run the decoder from the handed-over state exactly as Seq2Seq.decode_step does, recording every step."""
+    inputs, outputs, predictions, hs, cs = [], [], [], [], []
+    for _ in range(model.horizon):
+        inputs.append(previous)
+        output, state = model.decoder(previous[:, None, :], state)
+        previous = model.head(output[:, 0])
+        outputs.append(output[:, 0])
+        predictions.append(previous)
+        hs.append(state[0])
+        cs.append(state[1])
+    return Recording(encoder, torch.cat(predictions, 1), torch.stack(outputs, 1), Trajectory(hs, cs),
+                     torch.cat(inputs, 1))
+
+
+@torch.inference_mode()
+def record_stream(model: nn.Module, x: Tensor) -> Recording:
+    """One continuous pass over x [1, M, F] from a zero state (what a stateful model carries), and the forecast the
+    head (or the decoder) would make from every step's state: prediction_scaled [M, K]."""
+    model.eval()
+    lstm = model.lstm if isinstance(model, ManyToOne) else model.encoder
+    trajectory, _ = step_lstm(lstm, x)
+    h = torch.stack(trajectory.h)[:, :, 0]  # [M, L, P]
+    if isinstance(model, ManyToOne):
+        return Recording(trajectory, model.head(h[:, -1]), h[:, -1])
+    c = torch.stack(trajectory.c)[:, :, 0]
+    state = (h.transpose(0, 1).contiguous(), c.transpose(0, 1).contiguous())  # every step's state as a batch
+    decoded = decode(model, trajectory, x[0, :, :1], state)
+    return Recording(trajectory, decoded.prediction_scaled, h[:, -1])
+
+
+def lstm_weights(lstm: nn.LSTM, layer: int) -> tuple[Tensor, Tensor, Tensor, Optional[Tensor]]:
+    """(W_ih [4U, in], W_hh [4U, P], b_ih + b_hh [4U], W_hr [P, U] or None) of one layer."""
+    suffix = f"_l{layer}"
+    bias = getattr(lstm, "bias_ih" + suffix) + getattr(lstm, "bias_hh" + suffix)
+    projection = getattr(lstm, "weight_hr" + suffix) if lstm.proj_size else None
+    return getattr(lstm, "weight_ih" + suffix), getattr(lstm, "weight_hh" + suffix), bias, projection
+
+
+@torch.inference_mode()
+def add_gates(lstm: nn.LSTM, trajectory: Trajectory, x: Tensor, initial: Optional[LSTMState] = None) -> None:
+    """Gate activations from the recorded h trajectory: one batched matmul per layer, x [W, T, F] the inputs."""
+    h = torch.stack(trajectory.h)  # [T, L, W, P]
+    steps, layers, windows = h.shape[0], h.shape[1], h.shape[2]
+    layer_input = x.transpose(0, 1)  # [T, W, F]
+    collected: dict[str, list[Tensor]] = {name: [] for name in GATES}
+    for layer in range(layers):
+        w_ih, w_hh, bias, _ = lstm_weights(lstm, layer)
+        h0 = initial[0][layer] if initial is not None else h.new_zeros(windows, h.shape[3])
+        previous = torch.cat([h0[None], h[:-1, layer]])  # [T, W, P]: h_{t-1}
+        pre = torch.addmm(bias, layer_input.reshape(steps * windows, -1), w_ih.T)
+        pre = pre.addmm_(previous.reshape(steps * windows, -1), w_hh.T).view(steps, windows, 4, -1)
+        collected["i"].append(torch.sigmoid(pre[:, :, 0]))
+        collected["f"].append(torch.sigmoid(pre[:, :, 1]))
+        collected["g"].append(torch.tanh(pre[:, :, 2]))
+        collected["o"].append(torch.sigmoid(pre[:, :, 3]))
+        layer_input = h[:, layer]
+    trajectory.gates = {name: torch.stack(values, 1) for name, values in collected.items()}  # [T, L, W, U]
+
+
+@torch.inference_mode()
+def gate_consistency(lstm: nn.LSTM, trajectory: Trajectory, initial: Optional[LSTMState] = None) -> float:
+    """Max |c_t - (f c_{t-1} + i g)| and |h_t - o tanh(c_t)| (projected if proj_size): the gates explain the states."""
+    gates = trajectory.gates
+    c = torch.stack(trajectory.c)  # [T, L, W, U]
+    h = torch.stack(trajectory.h)
+    c0 = initial[1] if initial is not None else torch.zeros_like(c[0])
+    previous = torch.cat([c0[None], c[:-1]])
+    c_error = (gates["f"] * previous + gates["i"] * gates["g"] - c).abs().max()
+    unprojected = gates["o"] * torch.tanh(c)
+    errors = [float(c_error)]
+    for layer in range(c.shape[1]):
+        _, _, _, projection = lstm_weights(lstm, layer)
+        out = unprojected[:, layer] @ projection.T if projection is not None else unprojected[:, layer]
+        errors.append(float((out - h[:, layer]).abs().max()))
+    return max(errors)
+
+
+@torch.inference_mode()
+def self_check(model: nn.Module, x: Tensor, recording: Recording) -> dict[str, float]:
+    """Compare the recording with the model's own fused pass: nn.LSTM's output and (h_n, c_n), and the forecast."""
+    lstm = model.lstm if isinstance(model, ManyToOne) else model.encoder
+    output, (h_n, c_n) = lstm(x)
+    h = torch.stack(recording.encoder.h)  # [T, L, W, P]
+    c = torch.stack(recording.encoder.c)
+    errors = {
+        "output_vs_top_h": float((output.transpose(0, 1) - h[:, -1]).abs().max()),
+        "h_n_vs_last_h": float((h_n - h[-1]).abs().max()),
+        "c_n_vs_last_c": float((c_n - c[-1]).abs().max()),
+        "prediction": float((model(x)[0] - recording.prediction_scaled).abs().max()),
+    }
+    if recording.decoder is not None:
+        _, (dh, dc) = model(x)
+        errors["decoder_h_n_vs_last_h"] = float((dh - recording.decoder.h[-1]).abs().max())
+        errors["decoder_c_n_vs_last_c"] = float((dc - recording.decoder.c[-1]).abs().max())
+    return errors
+
+
+def load(path):
+    """Arrays and metadata of a dump written by `lstmcast dump-states` (any format), without pickle."""
+    from lstmcast.statefiles import read
+
+    return read(path)

@@ -1,0 +1,185 @@
+"""Recorded states are the model's own: checked against nn.LSTM and against an independent numpy LSTM."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from lstmcast import states as st
+from lstmcast.cli import app
+from lstmcast.config import ManyToOneConfig, Seq2SeqConfig
+from lstmcast.models import build_model
+
+
+def numpy_lstm(lstm: torch.nn.LSTM, x: np.ndarray, h0=None, c0=None):
+    """The LSTM equations written out (float64): h, c, gates per layer and step. x [W, T, F]."""
+    sigmoid = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731
+    p = {k: v.detach().double().numpy() for k, v in lstm.named_parameters()}
+    layers, U = lstm.num_layers, lstm.hidden_size
+    W, T, _ = x.shape
+    P = lstm.proj_size or U
+    H, C = np.zeros((W, T, layers, P)), np.zeros((W, T, layers, U))
+    G = {g: np.zeros((W, T, layers, U)) for g in "ifgo"}
+    layer_input = x.astype(np.float64)
+    for l in range(layers):
+        h = np.zeros((W, P)) if h0 is None else h0[l]
+        c = np.zeros((W, U)) if c0 is None else c0[l]
+        for t in range(T):
+            z = layer_input[:, t] @ p[f"weight_ih_l{l}"].T + h @ p[f"weight_hh_l{l}"].T + p[f"bias_ih_l{l}"] + p[f"bias_hh_l{l}"]
+            i, f, g, o = sigmoid(z[:, :U]), sigmoid(z[:, U:2 * U]), np.tanh(z[:, 2 * U:3 * U]), sigmoid(z[:, 3 * U:])
+            c = f * c + i * g
+            h = o * np.tanh(c)
+            if lstm.proj_size:
+                h = h @ p[f"weight_hr_l{l}"].T
+            H[:, t, l], C[:, t, l] = h, c
+            for name, value in zip("ifgo", (i, f, g, o)):
+                G[name][:, t, l] = value
+        layer_input = H[:, :, l]
+    return H, C, G
+
+
+CASES = [(kind, layers, proj) for kind in ("many_to_one", "seq2seq") for layers in (1, 3) for proj in (0, 3)]
+
+
+@pytest.mark.parametrize("kind, layers, proj", CASES)
+def test_recorded_states_equal_nn_lstm_and_an_independent_reference(kind, layers, proj):
+    torch.manual_seed(layers + proj)
+    config_class = ManyToOneConfig if kind == "many_to_one" else Seq2SeqConfig
+    model = build_model(config_class(kind=kind, hidden_size=7, num_layers=layers, dropout=0.5, proj_size=proj),
+                        input_size=2, horizon=4).eval()
+    x = torch.randn(9, 12, 2)
+    recording = st.record(model, x)
+    lstm = model.lstm if kind == "many_to_one" else model.encoder
+    st.add_gates(lstm, recording.encoder, x)
+    h, c = (t.numpy() for t in recording.encoder.stacked())
+    assert h.shape == (9, 12, layers, proj or 7) and c.shape == (9, 12, layers, 7)
+    # 1. nn.LSTM's own output and (h_n, c_n)
+    with torch.no_grad():
+        output, (h_n, c_n) = lstm(x)
+    assert np.abs(output.numpy() - h[:, :, -1]).max() < 1e-5
+    assert np.abs(h_n.numpy() - h[:, -1].transpose(1, 0, 2)).max() < 1e-5
+    assert np.abs(c_n.numpy() - c[:, -1].transpose(1, 0, 2)).max() < 1e-5
+    # 2. the equations, every layer, every step, and the gates
+    H, C, G = numpy_lstm(lstm, x.numpy())
+    assert np.abs(H - h).max() < 1e-5 and np.abs(C - c).max() < 1e-5
+    for name in "ifgo":
+        gate = recording.encoder.gates[name].permute(2, 0, 1, 3).numpy()
+        assert np.abs(G[name] - gate).max() < 1e-5, name
+    assert st.gate_consistency(lstm, recording.encoder) < 1e-5
+    # 3. the forecast is the model's own
+    with torch.no_grad():
+        assert (model(x)[0] - recording.prediction_scaled).abs().max() < 1e-5
+    checks = st.self_check(model, x, recording)
+    assert max(checks.values()) < 1e-5
+
+
+def test_seq2seq_decoder_starts_from_the_encoders_handed_over_state():
+    torch.manual_seed(0)
+    model = build_model(Seq2SeqConfig(kind="seq2seq", hidden_size=5, num_layers=2, proj_size=2), input_size=1,
+                        horizon=3).eval()
+    x = torch.randn(4, 6, 1)
+    recording = st.record(model, x)
+    handed = (recording.encoder.h[-1], recording.encoder.c[-1])
+    st.add_gates(model.decoder, recording.decoder, recording.decoder_input[:, :, None], handed)
+    H, C, _ = numpy_lstm(model.decoder, recording.decoder_input[:, :, None].numpy(),
+                         handed[0].double().numpy(), handed[1].double().numpy())
+    dh, dc = recording.decoder.stacked()
+    assert np.abs(H - dh.numpy()).max() < 1e-5 and np.abs(C - dc.numpy()).max() < 1e-5
+    # each decoder input is the previous step's prediction; the first is the last observed value
+    torch.testing.assert_close(recording.decoder_input[:, 0], x[:, -1, 0])
+    torch.testing.assert_close(recording.decoder_input[:, 1:], recording.prediction_scaled[:, :-1])
+    assert st.gate_consistency(model.decoder, recording.decoder, handed) < 1e-5
+
+
+def test_stream_mode_is_one_continuous_pass():
+    torch.manual_seed(0)
+    model = build_model(ManyToOneConfig(kind="many_to_one", hidden_size=6, num_layers=2), input_size=1,
+                        horizon=2).eval()
+    x = torch.randn(1, 50, 1)
+    recording = st.record_stream(model, x)
+    with torch.no_grad():
+        output, _ = model.lstm(x)
+        expected = model.head(output[0])
+    h, _ = recording.encoder.stacked()
+    assert (output[0] - h[0, :, -1]).abs().max() < 1e-5
+    assert (expected - recording.prediction_scaled).abs().max() < 1e-5
+
+
+def test_dump_states_npz_matches_predict_and_documents_itself(runner, trained_runs, tmp_path):
+    for kind, run in trained_runs.items():
+        out = tmp_path / f"{kind}.npz"
+        result = runner.invoke(app, ["dump-states", str(run), "--out", str(out), "--gates", "--json"])
+        assert result.exit_code == 0, result.output
+        dump = st.load(out)
+        meta = dump.meta
+        assert meta["self_check"]["max_abs_error"] < 1e-5
+        windows = meta["windows"]
+        assert windows == 743 - 1 - 12 + 1  # every window end from lookback on (one row consumed by log_return)
+        assert dump["h"].shape == (windows, 12, 2, meta["h_units"]) and dump["c"].shape[-1] == 6
+        assert meta["h_units"] == (3 if kind == "many_to_one" else 6)
+        assert "proj_size=3" in meta.get("note", "proj_size=3") or kind == "seq2seq"
+        predicted = json.loads(runner.invoke(app, ["predict", str(run), "--json"]).stdout)["forecast"]
+        np.testing.assert_allclose(dump["prediction"][-1], [row["value"] for row in predicted], rtol=1e-6)
+        assert str(dump["origin_date"][-1])[:10] == "2018-11-01"
+        assert np.isnan(dump["target"][-1]).all() and not np.isnan(dump["target"][0]).any()
+        np.testing.assert_array_equal(dump["step_date"][0, -1], dump["origin_date"][0])
+        if kind == "seq2seq":
+            assert dump["decoder_h"].shape == (windows, 4, 2, 6) and "decoder_gate_f" in dump.arrays
+        else:
+            np.testing.assert_array_equal(dump["head_input"], dump["h"][:, -1, -1])
+
+
+def test_every_format_opens_with_its_users_library(runner, trained_runs, tmp_path):
+    import h5py
+
+    run = trained_runs["many_to_one"]
+    base = ["dump-states", str(run), "--from", "2015-01-01", "--chunk-size", "7"]
+    assert runner.invoke(app, [*base, "--format", "npy", "--out", str(tmp_path / "npy")]).exit_code == 0
+    h = np.load(tmp_path / "npy" / "h.npy", mmap_mode="r", allow_pickle=False)
+    meta = json.loads((tmp_path / "npy" / "meta.json").read_text())
+    assert h.shape == (47, 12, 2, 3) and meta["windows"] == 47
+    assert runner.invoke(app, [*base, "--format", "parquet", "--out", str(tmp_path / "s.parquet")]).exit_code == 0
+    table = pd.read_parquet(tmp_path / "s.parquet")
+    lookback = table[table.phase == "lookback"]
+    assert len(lookback) == 47 * 12 and len(table[table.phase == "horizon"]) == 47 * 4
+    np.testing.assert_allclose(lookback["h_l1_u2"].to_numpy(), h[:, :, 1, 2].reshape(-1), rtol=1e-6)
+    assert lookback["date"].iloc[11] == pd.Timestamp("2015-01-01")
+    result = runner.invoke(app, [*base, "--format", "lstmvis", "--out", str(tmp_path / "vis")])
+    assert result.exit_code == 0, result.output
+    with h5py.File(tmp_path / "vis" / "states.h5") as states:
+        assert states["output2"].shape == (47 * 12, 3) and states["states2"].shape == (47 * 12, 6)
+        np.testing.assert_allclose(states["output2"][:12], h[0, :, 1])
+    assert "path: word_ids" in (tmp_path / "vis" / "lstm.yml").read_text()
+
+
+def test_stream_dump_and_plot(runner, trained_runs, tmp_path):
+    run = trained_runs["seq2seq"]
+    result = runner.invoke(app, ["dump-states", str(run), "--mode", "stream", "--out", str(tmp_path / "s.npz"),
+                                 "--plot", str(tmp_path / "s.png")])
+    assert result.exit_code == 0, result.output
+    dump = st.load(tmp_path / "s.npz")
+    assert dump["h"].shape == (1, 742, 2, 6) and dump["prediction"].shape == (1, 742, 4)
+    assert dump.meta["self_check"]["max_abs_error"] < 1e-5
+    assert (tmp_path / "s.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_dump_that_cannot_fit_is_refused_before_writing(runner, trained_runs, tmp_path, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**6, 10**6 - 1000, 1000))
+    result = runner.invoke(app, ["dump-states", str(trained_runs["many_to_one"]), "--out", str(tmp_path / "d.npz")])
+    assert result.exit_code == 6 and "MiB free" in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_existing_dump_is_kept_without_force(runner, trained_runs, tmp_path):
+    out = tmp_path / "d.npz"
+    out.write_bytes(b"keep")
+    result = runner.invoke(app, ["dump-states", str(trained_runs["many_to_one"]), "--out", str(out)])
+    assert result.exit_code == 6 and out.read_bytes() == b"keep"
