@@ -269,10 +269,13 @@ def _axes(seq2seq: bool) -> dict[str, str]:
 
 
 def _check(model, lstm, x, recording, request) -> dict[str, float]:
+    import torch
+
     from lstmcast import states as st
 
     if request.mode == "stream":
-        output, (h_n, c_n) = lstm(x)
+        with torch.inference_mode():
+            output, (h_n, c_n) = lstm(x)
         h, c = recording.encoder.stacked()
         checks = {"output_vs_top_h": float((output[0] - h[0, :, -1]).abs().max()),
                   "h_n_vs_last_h": float((h_n[:, 0] - h[0, -1]).abs().max()),
@@ -318,7 +321,7 @@ def _arrays(recording, origins, prepared, dates, future, request, seq2seq) -> di
         "target_date": future[ahead],
     }
     for name, value in recording.encoder.gates.items():
-        arrays[f"gate_{name}"] = host(value.permute(2, 0, 1, 3))
+        arrays[f"gate_{name}"] = host(value)
     if request.mode == "stream":
         return {k: (v[None] if k in {"prediction_scaled", "prediction", "target_scaled", "target", "target_date"}
                     else v) for k, v in arrays.items()}
@@ -329,7 +332,7 @@ def _arrays(recording, origins, prepared, dates, future, request, seq2seq) -> di
         arrays["decoder_h"], arrays["decoder_c"] = host(dh), host(dc)
         arrays["decoder_input"] = host(recording.decoder_input)
         for name, value in recording.decoder.gates.items():
-            arrays[f"decoder_gate_{name}"] = host(value.permute(2, 0, 1, 3))
+            arrays[f"decoder_gate_{name}"] = host(value)
     return arrays
 
 

@@ -27,11 +27,15 @@ class Trajectory:
 
     h: list[Tensor]
     c: list[Tensor]
-    gates: dict[str, Tensor] = field(default_factory=dict)  # name -> [T, L, W, U]
+    gates: dict[str, Tensor] = field(default_factory=dict)  # name (i, f, g, o) -> [W, T, L, U]
+    _stacked: Optional[tuple[Tensor, Tensor]] = None
 
     def stacked(self) -> tuple[Tensor, Tensor]:
-        """h [W, T, L, P] and c [W, T, L, U]: the layout the dump files use."""
-        return torch.stack(self.h).permute(2, 0, 1, 3), torch.stack(self.c).permute(2, 0, 1, 3)
+        """h [W, T, L, P] and c [W, T, L, U], contiguous: the layout the dump files use (built once)."""
+        if self._stacked is None:
+            self._stacked = (torch.stack(self.h, dim=1).transpose(0, 2).contiguous(),
+                             torch.stack(self.c, dim=1).transpose(0, 2).contiguous())
+        return self._stacked
 
 
 @dataclass
@@ -111,41 +115,50 @@ def lstm_weights(lstm: nn.LSTM, layer: int) -> tuple[Tensor, Tensor, Tensor, Opt
 
 
 @torch.inference_mode()
-def add_gates(lstm: nn.LSTM, trajectory: Trajectory, x: Tensor, initial: Optional[LSTMState] = None) -> None:
-    """Gate activations from the recorded h trajectory: one batched matmul per layer, x [W, T, F] the inputs."""
-    h = torch.stack(trajectory.h)  # [T, L, W, P]
-    steps, layers, windows = h.shape[0], h.shape[1], h.shape[2]
-    layer_input = x.transpose(0, 1)  # [T, W, F]
-    collected: dict[str, list[Tensor]] = {name: [] for name in GATES}
+def add_gates(lstm: nn.LSTM, trajectory: Trajectory, x: Tensor, initial: Optional[LSTMState] = None,
+              *, block: int = 32) -> None:
+    """Gate activations from the recorded h trajectory (x [W, T, F] the inputs): per layer, matrix products over
+    x_t and h_{t-1} for all steps of a block of windows small enough to stay in cache.
+
+    tanh(z) is computed as 2 sigmoid(2z) - 1 (the g rows of the weights are doubled once), so a single sigmoid pass
+    covers all four gates; it agrees with torch.tanh to float32 rounding."""
+    h, _ = trajectory.stacked()  # [W, T, L, P]
+    windows, steps, layers, units = h.shape
+    hidden = lstm.hidden_size
+    doubled = torch.ones(4 * hidden, dtype=h.dtype)
+    doubled[2 * hidden : 3 * hidden] = 2.0
+    gates = {name: h.new_empty(windows, steps, layers, hidden) for name in GATES}
+    layer_input = x
     for layer in range(layers):
         w_ih, w_hh, bias, _ = lstm_weights(lstm, layer)
-        h0 = initial[0][layer] if initial is not None else h.new_zeros(windows, h.shape[3])
-        previous = torch.cat([h0[None], h[:-1, layer]])  # [T, W, P]: h_{t-1}
-        pre = torch.addmm(bias, layer_input.reshape(steps * windows, -1), w_ih.T)
-        pre = pre.addmm_(previous.reshape(steps * windows, -1), w_hh.T).view(steps, windows, 4, -1)
-        collected["i"].append(torch.sigmoid(pre[:, :, 0]))
-        collected["f"].append(torch.sigmoid(pre[:, :, 1]))
-        collected["g"].append(torch.tanh(pre[:, :, 2]))
-        collected["o"].append(torch.sigmoid(pre[:, :, 3]))
-        layer_input = h[:, layer]
-    trajectory.gates = {name: torch.stack(values, 1) for name, values in collected.items()}  # [T, L, W, U]
+        w_ih, w_hh, bias = (w_ih * doubled[:, None]).T.contiguous(), (w_hh * doubled[:, None]).T.contiguous(), \
+            bias * doubled
+        first = initial[0][layer][:, None] if initial is not None else h.new_zeros(windows, 1, units)
+        for start in range(0, windows, block):
+            rows = slice(start, min(start + block, windows))
+            previous = torch.cat([first[rows], h[rows, :-1, layer]], dim=1).view(-1, units)  # h_{t-1}
+            z = torch.addmm(bias, layer_input[rows].reshape(-1, w_ih.shape[0]), w_ih).addmm_(previous, w_hh)
+            z = z.view(-1, steps, 4, hidden).sigmoid_()  # PyTorch's gate order: i, f, g, o
+            z[:, :, 2].mul_(2.0).sub_(1.0)
+            for k, name in enumerate(GATES):
+                gates[name][rows, :, layer] = z[:, :, k]
+        layer_input = h[:, :, layer]
+    trajectory.gates = gates
 
 
 @torch.inference_mode()
 def gate_consistency(lstm: nn.LSTM, trajectory: Trajectory, initial: Optional[LSTMState] = None) -> float:
     """Max |c_t - (f c_{t-1} + i g)| and |h_t - o tanh(c_t)| (projected if proj_size): the gates explain the states."""
-    gates = trajectory.gates
-    c = torch.stack(trajectory.c)  # [T, L, W, U]
-    h = torch.stack(trajectory.h)
-    c0 = initial[1] if initial is not None else torch.zeros_like(c[0])
-    previous = torch.cat([c0[None], c[:-1]])
-    c_error = (gates["f"] * previous + gates["i"] * gates["g"] - c).abs().max()
-    unprojected = gates["o"] * torch.tanh(c)
-    errors = [float(c_error)]
-    for layer in range(c.shape[1]):
+    h, c = trajectory.stacked()  # [W, T, L, P], [W, T, L, U]
+    i, f, g, o = (trajectory.gates[name] for name in GATES)
+    c0 = initial[1].transpose(0, 1) if initial is not None else torch.zeros_like(c[:, 0])
+    previous = torch.cat([c0[:, None], c[:, :-1]], dim=1)
+    errors = [float((f * previous + i * g - c).abs().max())]
+    unprojected = o * torch.tanh(c)
+    for layer in range(c.shape[2]):
         _, _, _, projection = lstm_weights(lstm, layer)
-        out = unprojected[:, layer] @ projection.T if projection is not None else unprojected[:, layer]
-        errors.append(float((out - h[:, layer]).abs().max()))
+        out = unprojected[:, :, layer] @ projection.T if projection is not None else unprojected[:, :, layer]
+        errors.append(float((out - h[:, :, layer]).abs().max()))
     return max(errors)
 
 

@@ -67,7 +67,7 @@ def test_recorded_states_equal_nn_lstm_and_an_independent_reference(kind, layers
     H, C, G = numpy_lstm(lstm, x.numpy())
     assert np.abs(H - h).max() < 1e-5 and np.abs(C - c).max() < 1e-5
     for name in "ifgo":
-        gate = recording.encoder.gates[name].permute(2, 0, 1, 3).numpy()
+        gate = recording.encoder.gates[name].numpy()
         assert np.abs(G[name] - gate).max() < 1e-5, name
     assert st.gate_consistency(lstm, recording.encoder) < 1e-5
     # 3. the forecast is the model's own

@@ -1,0 +1,108 @@
+"""dump-states cost against the model's fastest plain fused forward, in one process.
+
+    python benchmarks/bench_states.py [--windows 5000] [--repeats 5]
+
+The model is the MSFT many-to-one config's (2-layer LSTM, hidden 64, lookback 64), randomly initialised (the cost does
+not depend on the weights). Candidates and the reference are interleaved; medians are reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lstmcast import states as st
+from lstmcast.config import ManyToOneConfig
+from lstmcast.models import build_model
+
+BATCHES = (128, 256, 512, 1024, 2048)
+
+
+def fused(model, x, batch):
+    with torch.inference_mode():
+        for start in range(0, len(x), batch):
+            model.lstm(x[start : start + batch])
+
+
+def states(model, x, batch, gates=False):
+    for start in range(0, len(x), batch):
+        chunk = x[start : start + batch]
+        recording = st.record(model, chunk)
+        if gates:
+            st.add_gates(model.lstm, recording.encoder, chunk)
+
+
+def write(model, x, batch, folder: Path):
+    """Record and write h and c as .npy (the writing share of a dump), chunk by chunk."""
+    from lstmcast.statefiles import NpyWriter, Spec
+
+    layers, hidden, steps = model.lstm.num_layers, model.lstm.hidden_size, x.shape[1]
+    specs = {"h": Spec((len(x), steps, layers, hidden), "float32"), "c": Spec((len(x), steps, layers, hidden), "float32")}
+    writer = NpyWriter(folder, specs)
+    seconds = 0.0
+    for start in range(0, len(x), batch):
+        h, c = st.record(model, x[start : start + batch]).encoder.stacked()
+        started = time.perf_counter()
+        writer.write({"h": h.numpy(), "c": c.numpy()})
+        seconds += time.perf_counter() - started
+    writer.close({})
+    return seconds
+
+
+def timed(fn) -> float:
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--windows", type=int, default=5000)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    model = build_model(ManyToOneConfig(kind="many_to_one", hidden_size=64, num_layers=2), input_size=1,
+                        horizon=5).eval()
+    series = torch.randn(args.windows + 63)
+    x = series.unfold(0, 64, 1)[:, :, None]  # [windows, 64, 1] views, as lstmcast builds them
+    dense = x.contiguous()  # the reference may also read one contiguous copy (made outside the timing)
+    candidates = {f"fused b={b}": (lambda b=b: fused(model, x, b)) for b in BATCHES}
+    candidates |= {f"fused dense b={b}": (lambda b=b: fused(model, dense, b)) for b in BATCHES}
+    candidates |= {f"h,c b={b}": (lambda b=b: states(model, x, b)) for b in BATCHES}
+    candidates |= {f"h,c,gates b={b}": (lambda b=b: states(model, x, b, True)) for b in BATCHES}
+    for fn in candidates.values():  # warm up
+        fn()
+    times = {name: [] for name in candidates}
+    for _ in range(args.repeats):  # interleaved
+        for name, fn in candidates.items():
+            times[name].append(timed(fn))
+    median = {name: statistics.median(values) for name, values in times.items()}
+    reference = min((v, k) for k, v in median.items() if k.startswith("fused"))
+    best_states = min((v, k) for k, v in median.items() if k.startswith("h,c b"))
+    best_gates = min((v, k) for k, v in median.items() if k.startswith("h,c,gates"))
+    with tempfile.TemporaryDirectory() as folder:
+        write_s = write(model, x, int(best_states[1].split("=")[1]), Path(folder) / "states")
+        size = sum(p.stat().st_size for p in Path(folder, "states").glob("*.npy"))
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} cpus, "
+          f"load {os.getloadavg()[0]:.2f}; {args.windows} windows x 64 steps, 2 layers x 64 units; "
+          f"median of {args.repeats}")
+    print(f"{'candidate':<22} {'seconds':>8} {'x fastest fused':>16}")
+    for name, value in median.items():
+        print(f"{name:<22} {value:8.4f} {value / reference[0]:16.2f}")
+    print(f"\nfastest fused forward: {reference[1]} {reference[0]:.4f} s")
+    print(f"h and c, every layer and step: {best_states[1]} {best_states[0]:.4f} s = "
+          f"{best_states[0] / reference[0]:.2f}x (target <= 1.5x)")
+    print(f"with gates: {best_gates[1]} {best_gates[0]:.4f} s = {best_gates[0] / reference[0]:.2f}x (target <= 3x)")
+    print(f"writing h and c as .npy ({size / 2**20:.0f} MiB): {write_s:.4f} s "
+          f"({write_s / reference[0]:.2f}x the fused forward; reported apart, as asked)")
+
+
+if __name__ == "__main__":
+    main()
