@@ -149,12 +149,8 @@ def train(
                                               make_callbacks=make, notice=_notice)
             except _stop_requested() as exc:
                 number = stop.signal_number or signal.SIGINT
-                partial = workflows.partial_dir(target)
-                raise Interrupted(
-                    f"stopped by {signal.Signals(number).name}; the last completed epoch and the best model so far "
-                    f"are saved in {partial}; continue with `lstmcast train --resume {target}`",
-                    signal_number=number,
-                ) from exc
+                raise Interrupted(_interrupted_message(workflows.partial_dir(target), target, number),
+                                  signal_number=number) from exc
         if json_:
             out.print_json(json.dumps({"run_dir": str(outcome.run_dir), "best_epoch": outcome.best_epoch,
                                        "epochs_run": outcome.epochs_run, "stopped_early": outcome.stopped_early,
@@ -167,6 +163,14 @@ def train(
         out.print(_metrics_table(f"Test split {outcome.test_range[0]} .. {outcome.test_range[1]} "
                                  "(original units)", outcome.metrics))
         err.print(f"run written to {escape(str(outcome.run_dir))}")
+
+
+def _interrupted_message(partial: Path, target: Path, number: int) -> str:
+    name = signal.Signals(number).name
+    if not (partial / "checkpoint.safetensors").is_file():
+        return f"stopped by {name} before the first epoch ended; nothing to resume, run the command again"
+    return (f"stopped by {name}; the last completed epoch, with the best weights so far, is saved in {partial}; "
+            f"continue with `lstmcast train --resume {target}`")
 
 
 def _stop_requested() -> type[BaseException]:

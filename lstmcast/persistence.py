@@ -15,25 +15,13 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from lstmcast import faults
 from lstmcast.errors import ModelFileError, OutputError
 
 FORMAT_VERSION = 1
 MODEL_FILE, CONFIG_FILE, META_FILE, HISTORY_FILE = "model.safetensors", "config.yaml", "meta.json", "history.csv"
 CHECKPOINT_FILE = "checkpoint.safetensors"  # inside RUN.partial/: the state to resume from
 TMP_MARK = ".tmp-"
-
-
-def _fault(point: str) -> None:
-    """Test-only fault injection: LSTMCAST_FAULT=point:action fires here (action: raise, kill, enospc)."""
-    spec = os.environ.get("LSTMCAST_FAULT", "")
-    if not spec.startswith(point + ":"):
-        return
-    action = spec.split(":", 1)[1]
-    if action == "kill":
-        os.kill(os.getpid(), 9)
-    if action == "enospc":
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-    raise RuntimeError(f"injected fault at {point}")
 
 
 def _temp_sibling(final: Path) -> Path:
@@ -86,7 +74,7 @@ def atomic_path(final: Path, *, force: bool = False) -> Iterator[Path]:
     try:
         with _translate_os_errors(final):
             yield temp
-            _fault("before-rename")
+            faults.hit("before-rename")
             _fsync(temp)
             if final.is_dir() and temp.is_dir():
                 _replace_dir(temp, final)
@@ -103,7 +91,7 @@ def promote_dir(built: Path, final: Path, *, force: bool) -> None:
     check_writable(final, force=force)
     with _translate_os_errors(final):
         _fsync(built)
-        _fault("before-rename")
+        faults.hit("before-rename")
         if final.exists():
             _replace_dir(built, final)
         else:
@@ -160,6 +148,7 @@ def save_tensors(path: Path, tensors: dict[str, torch.Tensor], *, metadata: dict
                  force: bool = True) -> None:
     with atomic_path(path, force=force) as temp:
         save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(temp), metadata=metadata)
+        faults.hit(f"wrote-{path.name}")
 
 
 def load_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:

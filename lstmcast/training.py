@@ -12,6 +12,7 @@ from typing import Callable, Optional
 import torch
 from torch import Tensor, nn
 
+from lstmcast import faults
 from lstmcast.config import TrainingConfig
 from lstmcast.errors import TrainingDiverged
 from lstmcast.models import Seq2Seq
@@ -150,6 +151,8 @@ def train(
             with autocast(device, config.amp):
                 prediction = forward(model, xb, yb, teacher_forcing=teacher_forcing, generator=generator)
                 loss = criterion(prediction.float(), yb)
+            if faults.hit("batch") == "nan":
+                loss = loss * float("nan")
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             if config.grad_clip > 0:
@@ -193,6 +196,7 @@ def train(
         state.torch_rng = torch.get_rng_state()
         callbacks.on_epoch(report)
         callbacks.on_checkpoint(state)
+        faults.hit("epoch-saved")
     model.load_state_dict(state.best_weights)
     return state
 
