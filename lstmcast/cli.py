@@ -331,12 +331,93 @@ def _layers_table(outcome: Any) -> Table:
 
 
 @contextlib.contextmanager
-def _chunk_progress(*, enabled: bool) -> Iterator[Any]:
+def _chunk_progress(*, enabled: bool, label: str = "recording states") -> Iterator[Any]:
+    """A progress bar with time left, fed (done, total) by a workflow."""
     if not enabled:
         yield lambda done, total: None
         return
-    from rich.progress import Progress
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    with Progress(console=err, transient=True) as progress:
-        task = progress.add_task("recording states", total=None)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err, transient=True) as progress:
+        task = progress.add_task(label, total=None)
         yield lambda done, total: progress.update(task, completed=done, total=total)
+
+
+@app.command()
+def backtest(
+    sources: Annotated[list[Path], typer.Argument(help="Run directories and/or YAML configs, scored on the same origins.")],
+    data: Annotated[Optional[Path], typer.Option("--data", help="CSV to evaluate on (default: each model's own).")] = None,
+    origins: Annotated[Optional[int], typer.Option("--origins", min=1, help="Use the last N origins.")] = None,
+    date_from: Annotated[Optional[str], typer.Option("--from", help="First origin date, YYYY-MM-DD (default: the "
+                                                     "test split of the first model).")] = None,
+    step: Annotated[int, typer.Option(min=1, help="Observations between origins.")] = 1,
+    refit: Annotated[str, typer.Option(help="never (reuse the model), every (retrain at each origin) or K (every "
+                                       "K-th origin); retraining uses an expanding window up to the origin.")] = "never",
+    season: Annotated[Optional[int], typer.Option(min=1, help="Season of the seasonal-naive baseline (default: 5 "
+                                                  "for business days, 12 monthly, 4 quarterly).")] = None,
+    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Report directory: forecasts.csv, metrics.csv, "
+                                                    "report.json, PNGs.")] = None,
+    force: ForceOption = False,
+    json_: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Walk-forward evaluation against the random walk, drift, seasonal-naive and mean baselines.
+
+    Example: lstmcast backtest runs/msft_many_to_one configs/msft_seq2seq.yaml --origins 250 --refit 50 --out report
+    """
+    from lstmcast import backtesting
+
+    with reported(debug):
+        if origins is not None and date_from is not None:
+            raise ConfigError("give --origins or --from, not both")
+        if refit not in ("never", "every") and not (refit.isdigit() and int(refit) > 0):
+            raise ConfigError(f"--refit {refit!r}: use never, every, or a positive number K")
+        if out_dir is not None:
+            from lstmcast.persistence import check_writable
+
+            check_writable(out_dir, force=force)
+        from lstmcast.dumps import parse_date
+
+        request = backtesting.BacktestRequest(
+            sources=sources, data_path=data, origins=origins, date_from=parse_date(date_from, "--from"), step=step,
+            refit=refit, season=season, out=out_dir, force=force)
+        with _chunk_progress(enabled=not json_ and err.is_terminal, label="backtesting") as on_progress:
+            outcome = backtesting.backtest(request, on_progress=on_progress, notice=_notice)
+        if json_:
+            out.print_json(json.dumps({"origins": len(outcome.origin_dates), "first_origin": outcome.origin_dates[0],
+                                       "last_origin": outcome.origin_dates[-1], "horizon": outcome.horizon,
+                                       "overall": outcome.overall, "by_step": outcome.by_step,
+                                       "diebold_mariano_vs_random_walk": outcome.diebold_mariano}))
+            return
+        out.print(_leaderboard(outcome))
+        err.print(f"{len(outcome.origin_dates)} origins {outcome.origin_dates[0]} .. {outcome.origin_dates[-1]}, "
+                  f"horizon {outcome.horizon}, {outcome.seconds:.2f} s"
+                  + (f"; report in {escape(str(out_dir))}" if out_dir else ""))
+
+
+def _leaderboard(outcome: Any) -> Table:
+    columns = [("mae", "MAE", min), ("rmse", "RMSE", min), ("mape", "MAPE %", min), ("smape", "sMAPE %", min),
+               ("mase", "MASE", min), ("directional_accuracy", "direction %", max), ("skill", "skill vs RW", max),
+               ("dm_p_value", "DM p (vs RW)", None)]
+    table = Table(title=f"Walk-forward leaderboard ({len(outcome.origin_dates)} origins, horizon {outcome.horizon}, "
+                  "original units; * best)", title_justify="left")
+    table.add_column("model")
+    for _, label, _ in columns:
+        table.add_column(label, justify="right")
+    best = {}
+    for key, _, pick in columns:
+        values = [outcome.overall[n].get(key) for n in outcome.names if outcome.overall[n].get(key) is not None]
+        if pick and values:
+            best[key] = pick(values)
+    for name in outcome.names:
+        row = outcome.overall[name]
+        cells = []
+        for key, _, _ in columns:
+            value = row.get(key)
+            text = "—" if value is None else (f"{value:.3g}" if key == "dm_p_value" else f"{value:.4g}")
+            cells.append(f"[bold]{text}*[/]" if key in best and value == best[key] else text)
+        table.add_row(escape(name), *cells)
+    table.caption = ("skill: 1 - RMSE/RMSE(random walk); DM p: Diebold-Mariano (HLN) two-sided p-value of equal "
+                     "squared error against the random walk")
+    return table

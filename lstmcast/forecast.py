@@ -46,6 +46,20 @@ def drift(history: np.ndarray, origins: np.ndarray, horizon: int) -> np.ndarray:
     return history[origins][:, None] + slope[:, None] * np.arange(1, horizon + 1)[None, :]
 
 
+def seasonal_naive(history: np.ndarray, origins: np.ndarray, horizon: int, season: int) -> np.ndarray:
+    """The value one season before each target: y[t + k - season * ceil(k / season)]."""
+    steps = np.arange(1, horizon + 1)
+    back = season * np.ceil(steps / season).astype(int)
+    index = origins[:, None] + steps[None, :] - back[None, :]
+    return np.where(index >= 0, history[np.clip(index, 0, None)], np.nan)
+
+
+def historical_mean(history: np.ndarray, origins: np.ndarray, horizon: int) -> np.ndarray:
+    """The mean of all history up to and including the origin."""
+    means = np.cumsum(history)[origins] / (origins + 1)
+    return np.repeat(means[:, None], horizon, axis=1)
+
+
 def naive_scale(train_values: np.ndarray) -> float:
     """Mean absolute one-step change over the training rows: the denominator of MASE."""
     changes = np.abs(np.diff(train_values))
@@ -53,11 +67,16 @@ def naive_scale(train_values: np.ndarray) -> float:
 
 
 def metrics(actual: np.ndarray, forecast: np.ndarray, anchor: np.ndarray, *, scale: float) -> dict[str, float | None]:
-    """MAE, RMSE, MAPE (%), MASE and directional accuracy (%) over all windows and steps, NaN actuals ignored."""
-    mask = np.isfinite(actual)
+    """MAE, RMSE, MAPE (%), sMAPE (%), MASE and directional accuracy (%) over all windows and steps.
+
+    NaN actuals (past the data) and NaN forecasts (a baseline without enough history) are left out."""
+    mask = np.isfinite(actual) & np.isfinite(forecast)
     error = (forecast - actual)[mask]
     if error.size == 0:
-        return {name: None for name in ("mae", "rmse", "mape", "mase", "directional_accuracy")}
+        return {name: None for name in ("mae", "rmse", "mape", "smape", "mase", "directional_accuracy")}
+    denominator = (np.abs(forecast) + np.abs(actual))[mask]
+    smape = float(np.mean(np.divide(2 * np.abs(error), denominator, out=np.zeros_like(error),
+                                    where=denominator > 0)) * 100)
     mae = float(np.abs(error).mean())
     nonzero = mask & (actual != 0)
     mape = float(np.abs((forecast - actual)[nonzero] / actual[nonzero]).mean() * 100) if nonzero.any() else None
@@ -69,6 +88,7 @@ def metrics(actual: np.ndarray, forecast: np.ndarray, anchor: np.ndarray, *, sca
         "mae": mae,
         "rmse": float(np.sqrt((error**2).mean())),
         "mape": mape,
+        "smape": smape,
         "mase": mae / scale if scale > 0 else None,
         "directional_accuracy": direction,
     }

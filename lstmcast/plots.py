@@ -84,3 +84,19 @@ def states_overview(path: Path, *, dates: np.ndarray, prediction: np.ndarray, ac
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def error_by_step(path: Path, rmse: dict[str, list[float | None]], *, target: str) -> None:
+    """RMSE at each horizon step, one line per model and baseline."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
+    for name, values in rmse.items():
+        steps = np.arange(1, len(values) + 1)
+        ax.plot(steps, [np.nan if v is None else v for v in values], marker="o", label=name,
+                linestyle="--" if name in {"random_walk", "drift", "seasonal_naive", "historical_mean"} else "-")
+    ax.set(xlabel="horizon step", ylabel=f"RMSE ({target})", title="Error by horizon step (walk-forward)")
+    ax.set_xticks(np.arange(1, max(len(v) for v in rmse.values()) + 1))
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

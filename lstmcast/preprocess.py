@@ -170,10 +170,13 @@ def split_ends(dates: pd.DatetimeIndex, split: SplitConfig) -> tuple[int, int]:
     return validation_start, test_start
 
 
-def prepare(series: Series, data: DataConfig, *, scaler: Scaler | None = None) -> Prepared:
+def prepare(series: Series, data: DataConfig, *, scaler: Scaler | None = None,
+            ends: tuple[int, int] | None = None) -> Prepared:
     """Transform, split and scale; the scaler sees the training rows only.
 
     With a `scaler` (a trained run's), nothing is fitted and the series need only be long enough for one window.
+    With `ends` (train_end, validation_end) the split is given in rows and the test split may be empty (refitting
+    on an expanding window in a backtest).
     """
     columns = list(series.values.columns)
     transforms = [data.transform] + [data.feature_transform] * (len(columns) - 1)
@@ -183,9 +186,10 @@ def prepare(series: Series, data: DataConfig, *, scaler: Scaler | None = None) -
     ])
     offset = 1 if any(kind in LAGGED for kind in transforms) else 0
     transformed, raw, dates = transformed[offset:], series.values.to_numpy()[offset:], series.dates[offset:]
-    train_end, validation_end = split_ends(dates, data.split)
+    train_end, validation_end = ends if ends is not None else split_ends(dates, data.split)
     if scaler is None:
-        _check_lengths(dates, train_end, validation_end, data, data.lookback + data.horizon, series)
+        _check_lengths(dates, train_end, validation_end, data, data.lookback + data.horizon, series,
+                       test_needed=ends is None)
         scaler = Scaler.fit(data.scaler, transformed[:train_end], columns=columns)
     elif len(dates) < data.lookback:
         raise DataError(
@@ -200,8 +204,11 @@ def prepare(series: Series, data: DataConfig, *, scaler: Scaler | None = None) -
     )
 
 
-def _check_lengths(dates, train_end, validation_end, data: DataConfig, need: int, series: Series) -> None:
+def _check_lengths(dates, train_end, validation_end, data: DataConfig, need: int, series: Series,
+                   *, test_needed: bool = True) -> None:
     sizes = {"train": train_end, "validation": validation_end - train_end, "test": len(dates) - validation_end}
+    if not test_needed:
+        sizes.pop("test")
     lacking = {name: size for name, size in sizes.items() if size < (need if name == "train" else data.horizon)}
     if lacking or train_end <= 0:
         detail = ", ".join(f"{name} {size}" for name, size in sizes.items())

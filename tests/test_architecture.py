@@ -11,12 +11,14 @@ PACKAGE = Path(__file__).resolve().parents[1] / "lstmcast"
 
 # Who may import whom (inside the package). Imports flow one way: cli -> workflows -> ... -> errors.
 ALLOWED = {
-    "cli": {"workflows", "dumps", "backtest_workflow", "errors", "config", "persistence", "training", "statefiles",
+    "cli": {"workflows", "dumps", "backtesting", "errors", "config", "persistence", "training", "statefiles",
             "__init__"},
     "dumps": {"workflows", "forecast", "persistence", "statefiles", "states", "models", "plots", "errors", "__init__"},
     "workflows": {"config", "data", "preprocess", "models", "training", "forecast", "persistence", "plots",
                   "states", "statefiles", "backtest", "errors", "__init__"},
-    "backtest": {"forecast", "preprocess", "data", "models", "training", "errors", "config"},
+    "backtesting": {"workflows", "evaluation", "forecast", "preprocess", "data", "models", "training", "persistence",
+                    "plots", "config", "errors"},
+    "evaluation": {"forecast"},
     "states": {"models", "statefiles"},
     "statefiles": {"errors"},
     "training": {"models", "config", "errors", "faults"},
