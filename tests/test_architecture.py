@@ -41,9 +41,10 @@ def imports_of(path: Path) -> set[str]:
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("lstmcast"):
             parts = node.module.split(".")
-            found.add(parts[1] if len(parts) > 1 else "__init__")
-            if node.module == "lstmcast":
-                found.update(alias.name for alias in node.names if alias.name != "__version__")
+            if len(parts) > 1:
+                found.add(parts[1])
+            else:  # from lstmcast import X: a module, or __version__ from __init__
+                found.update("__init__" if alias.name == "__version__" else alias.name for alias in node.names)
         elif isinstance(node, ast.Import):
             found.update(a.name.split(".")[1] for a in node.names if a.name.startswith("lstmcast."))
     return found
