@@ -118,6 +118,7 @@ def train(
     set_: Annotated[list[str], typer.Option("--set", help="Override a config key, e.g. --set training.epochs=5.")] = [],
     epochs: Annotated[Optional[int], typer.Option(help="Shortcut for --set training.epochs=N.")] = None,
     data: Annotated[Optional[Path], typer.Option("--data", help="Train on this CSV instead of data.path.")] = None,
+    device: Annotated[Optional[str], typer.Option(help="Shortcut for --set training.device=auto|cpu|cuda.")] = None,
     resume: Annotated[Optional[Path], typer.Option("--resume", help="Continue the unfinished run RUN_DIR.")] = None,
     force: ForceOption = False,
     json_: JsonOption = False,
@@ -136,7 +137,8 @@ def train(
         if resume is None:
             from lstmcast.config import apply_overrides, build_config, read_config_file
 
-            overrides = list(set_) + ([f"training.epochs={epochs}"] if epochs is not None else [])
+            overrides = list(set_) + ([f"training.epochs={epochs}"] if epochs is not None else []) + \
+                ([f"training.device={device}"] if device is not None else [])
             raw = apply_overrides(read_config_file(config), overrides)
             if data is not None:
                 raw.setdefault("data", {})["path"] = str(data.resolve())

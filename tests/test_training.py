@@ -69,3 +69,19 @@ def test_training_state_round_trips_through_tensors():
     assert torch.equal(back.generator, state.generator)
     assert back.optimizer["param_groups"] == json.loads(json.dumps(state.optimizer["param_groups"]))
     assert isinstance(back, TrainingState)
+
+
+def test_bf16_autocast_trains_on_cpu():
+    _, state = fit(amp="bf16", epochs=2)
+    assert all(math.isfinite(r.train_loss) and math.isfinite(r.validation_loss) for r in state.history)
+
+
+def test_cuda_without_a_gpu_is_a_clear_config_error(runner, tmp_path):
+    from conftest import write_config
+    from lstmcast.cli import app
+
+    if torch.cuda.is_available():
+        return  # on a CUDA machine the option is valid; tests/test_gpu.py covers it there
+    config = write_config(tmp_path / "c.yaml")
+    result = runner.invoke(app, ["train", str(config), "--out", str(tmp_path / "run"), "--device", "cuda"])
+    assert result.exit_code == 2 and "no CUDA device is available" in result.output
