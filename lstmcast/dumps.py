@@ -15,6 +15,7 @@ from lstmcast import __version__
 from lstmcast.errors import ConfigError, DataError, OutputError
 
 SATURATED = 0.95  # |h| or |tanh(c)| above this counts as saturated
+CHUNK_BYTES = 96 * 2**20  # output bytes per chunk of windows: bounds the working set whatever the dump's size
 
 
 @dataclass
@@ -158,9 +159,12 @@ def dump_states(request: DumpRequest, *, on_progress: Callable[[int, int], None]
     timings = {"compute_s": 0.0, "gates_s": 0.0, "write_s": 0.0, "check_s": 0.0}
     checks: dict[str, float] = {}
     plot = {"dates": [], "last_h": [], "last_c": [], "prediction": [], "actual": []}
+    _return_freed_memory()
+    per_window = statefiles.estimate_bytes(specs, "npy") / windows
+    chunk_size = max(16, min(request.chunk_size, int(CHUNK_BYTES / per_window)))
     with files.atomic_path(out, force=request.force) as temp:
         writer = statefiles.open_writer(fmt, temp, specs, meta)
-        chunks = _chunks(origins, request)
+        chunks = _chunks(origins, request.mode, chunk_size)
         for index, chunk_origins in enumerate(chunks):
             started = time.perf_counter()
             if request.mode == "windows":
@@ -202,10 +206,25 @@ def dump_states(request: DumpRequest, *, on_progress: Callable[[int, int], None]
     return DumpOutcome(out, fmt, meta, summaries, plot)
 
 
-def _chunks(origins: np.ndarray, request: DumpRequest) -> list[np.ndarray]:
-    if request.mode == "stream":
+def _chunks(origins: np.ndarray, mode: str, size: int) -> list[np.ndarray]:
+    if mode == "stream":
         return [origins]
-    return [origins[i : i + request.chunk_size] for i in range(0, len(origins), request.chunk_size)]
+    return [origins[i : i + size] for i in range(0, len(origins), size)]
+
+
+def _return_freed_memory() -> None:
+    """Pin glibc's mmap threshold (1 MiB) so freed chunk buffers go back to the system.
+
+    By default glibc raises the threshold after large frees, later chunks come from the heap, and resident memory
+    creeps up with every chunk. Elsewhere (macOS, musl) this does nothing."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD
+    except (OSError, AttributeError):
+        pass
 
 
 def _check_space(out: Path, size: int) -> None:
@@ -348,20 +367,18 @@ def _accumulate(moments, arrays, with_decoder: bool) -> None:
                           arrays["decoder_input"], forget)
 
 
-def _collect_plot(plot, arrays, mode: str, limit: int = 4000) -> None:
-    """Keep what the PNG needs: each window's last-step states (or the stream), one-step forecasts, by date."""
+def _collect_plot(plot, arrays, mode: str) -> None:
+    """Keep what the PNG needs: each window's last-step states (or the stream), one-step forecasts, by date.
+
+    Copies, not views: a view would keep the whole chunk alive and memory would grow with the dump."""
     if mode == "stream":
-        plot["dates"].append(arrays["step_date"][0])
-        plot["last_h"].append(arrays["h"][0])
-        plot["last_c"].append(arrays["c"][0])
-        plot["prediction"].append(arrays["prediction"][0, :, 0])
-        plot["actual"].append(arrays["target"][0, :, 0])
-        return
-    plot["dates"].append(arrays["origin_date"])
-    plot["last_h"].append(arrays["h"][:, -1])
-    plot["last_c"].append(arrays["c"][:, -1])
-    plot["prediction"].append(arrays["prediction"][:, 0])
-    plot["actual"].append(arrays["target"][:, 0])
+        picks = {"dates": arrays["step_date"][0], "last_h": arrays["h"][0], "last_c": arrays["c"][0],
+                 "prediction": arrays["prediction"][0, :, 0], "actual": arrays["target"][0, :, 0]}
+    else:
+        picks = {"dates": arrays["origin_date"], "last_h": arrays["h"][:, -1], "last_c": arrays["c"][:, -1],
+                 "prediction": arrays["prediction"][:, 0], "actual": arrays["target"][:, 0]}
+    for key, value in picks.items():
+        plot[key].append(value.copy())
 
 
 def parse_date(value: Optional[str], option: str) -> Optional[dt.date]:
