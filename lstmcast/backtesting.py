@@ -17,7 +17,7 @@ import numpy as np
 
 from lstmcast.errors import ConfigError, DataError
 
-BASELINES = ("random_walk", "drift", "seasonal_naive", "historical_mean")
+BASELINES = ("random_walk", "drift", "seasonal_naive", "historical_mean", "ets")
 SEASONS = {"B": 5, "D": 7, "MS": 12, "ME": 12, "QS": 4, "QE": 4}
 
 
@@ -113,6 +113,11 @@ def backtest(request: BacktestRequest, *, on_progress: Callable[[int, int], None
     forecasts["drift"] = fc.drift(history, origin_rows, horizon)
     forecasts["seasonal_naive"] = fc.seasonal_naive(history, origin_rows, horizon, season)
     forecasts["historical_mean"] = fc.historical_mean(history, origin_rows, horizon)
+    statistical = _ets_forecasts(history, origin_rows, horizon, request.refit)
+    if statistical is None:
+        notice("statsmodels is not installed: the ETS baseline is skipped (pip install 'lstmcast[stats]')")
+    else:
+        forecasts["ets"] = statistical
     actual = history[origin_rows[:, None] + np.arange(1, horizon + 1)[None, :]]
     anchor = history[origin_rows]
     scale = fc.naive_scale(history[: origin_rows[0] + 1])
@@ -158,6 +163,23 @@ def _origin_rows(series, source: ModelSource, request: BacktestRequest, horizon:
         raise DataError(f"{series.path}: no origin leaves room for the {horizon}-step horizon; move --from earlier "
                         "or ask for fewer --origins")
     return np.arange(first, last + 1, request.step)
+
+
+def _ets_forecasts(history: np.ndarray, origin_rows: np.ndarray, horizon: int, refit: str) -> np.ndarray | None:
+    """ETS refitted on the same schedule as the models: parameters from history up to each group's first origin."""
+    import warnings
+
+    from lstmcast import forecast as fc
+
+    parts = []
+    for group in _refit_groups(origin_rows, refit):
+        with warnings.catch_warnings():  # statsmodels warns about convergence on short histories; the fit stands
+            warnings.simplefilter("ignore")
+            values = fc.ets(history, group, horizon, fit_until=int(group[0]))
+        if values is None:
+            return None
+        parts.append(values)
+    return np.concatenate(parts)
 
 
 def _refit_groups(origin_rows: np.ndarray, refit: str) -> list[np.ndarray]:

@@ -60,6 +60,28 @@ def historical_mean(history: np.ndarray, origins: np.ndarray, horizon: int) -> n
     return np.repeat(means[:, None], horizon, axis=1)
 
 
+def ets(history: np.ndarray, origins: np.ndarray, horizon: int, *, fit_until: int) -> np.ndarray | None:
+    """ETS(A,Ad,N) from statsmodels (log scale for positive series), or None when statsmodels is not installed.
+
+    Parameters are estimated on rows up to `fit_until` only; the states then come from statsmodels' filter over the
+    series with those parameters fixed, which is causal (the state at t has seen rows up to t), and each origin's
+    forecast is level + (phi + ... + phi^k) * trend from its own state."""
+    try:
+        from statsmodels.tsa.exponential_smoothing.ets import ETSModel
+    except ImportError:
+        return None
+    positive = bool((history > 0).all())
+    y = np.log(history) if positive else history.astype(np.float64)
+    options = {"error": "add", "trend": "add", "damped_trend": True}
+    params = ETSModel(y[: fit_until + 1], **options).fit(disp=False).params
+    states = np.asarray(ETSModel(y[: origins[-1] + 1], **options).smooth(params).states)
+    phi = float(params[2])
+    damping = np.cumsum(phi ** np.arange(1, horizon + 1))
+    level, trend = states[origins, 0], states[origins, 1]
+    forecast = level[:, None] + damping[None, :] * trend[:, None]
+    return np.exp(forecast) if positive else forecast
+
+
 def naive_scale(train_values: np.ndarray) -> float:
     """Mean absolute one-step change over the training rows: the denominator of MASE."""
     changes = np.abs(np.diff(train_values))

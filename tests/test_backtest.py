@@ -34,7 +34,7 @@ def test_report_metrics_recompute_from_forecasts_csv(runner, trained_runs, tmp_p
     frame = pd.read_csv(report_dir / "forecasts.csv")
     report = json.loads((report_dir / "report.json").read_text())
     assert len(frame) == report["origins"] * 4
-    for name in ("many_to_one", "seq2seq", "random_walk", "drift", "seasonal_naive", "historical_mean"):
+    for name in ("many_to_one", "seq2seq", "random_walk", "drift", "seasonal_naive", "historical_mean", "ets"):
         error = frame[name] - frame["actual"]
         assert report["overall"][name]["mae"] == pytest.approx(error.abs().mean(), rel=1e-9)
         assert report["overall"][name]["rmse"] == pytest.approx(np.sqrt((error**2).mean()), rel=1e-9)
@@ -91,8 +91,9 @@ def test_nothing_after_an_origin_changes_its_forecast(runner, trained_runs, tmp_
     model = source.stem if refit == "every" else source.name
     early = original.origin <= "2016-06-01"
     assert early.sum() > 0 and (~early).sum() > 0
-    np.testing.assert_array_equal(original[early][model].to_numpy(), changed[early][model].to_numpy())  # bitwise
-    assert not np.allclose(original[~early][model], changed[~early][model])
+    for name in (model, "drift", "historical_mean", "ets"):
+        np.testing.assert_array_equal(original[early][name].to_numpy(), changed[early][name].to_numpy())  # bitwise
+        assert not np.allclose(original[~early][name], changed[~early][name]), name
 
 
 def _report(runner, out, *args):
@@ -139,3 +140,18 @@ def test_bad_arguments_are_named(runner, trained_runs, tmp_path):
     assert result.exit_code == 2 and "neither a run directory nor a .yaml config" in result.output
     result = runner.invoke(app, ["backtest", str(trained_runs["seq2seq"]), "--from", "2030-01-01"])
     assert result.exit_code == 3 and "no origin leaves room" in result.output
+
+
+def test_ets_forecasts_equal_statsmodels_own_forecast_from_each_origin():
+    from statsmodels.tsa.exponential_smoothing.ets import ETSModel
+
+    from lstmcast.forecast import ets
+
+    values = pd.read_csv(DATA / "us_core_cpi_monthly.csv")["CPILFESL"].to_numpy()
+    origins = np.array([600, 650, 700])
+    ours = ets(values, origins, 3, fit_until=600)
+    options = {"error": "add", "trend": "add", "damped_trend": True}
+    params = ETSModel(np.log(values[:601]), **options).fit(disp=False).params
+    for row, t in enumerate(origins):
+        theirs = ETSModel(np.log(values[: t + 1]), **options).smooth(params).forecast(3)
+        np.testing.assert_allclose(ours[row], np.exp(theirs), rtol=1e-10)
