@@ -3,7 +3,7 @@
     python benchmarks/bench_scale.py [--sizes 10000 100000 1000000]
 
 Each size runs in a fresh process (peak RSS is per process). Windows are views into one tensor (Tensor.unfold), so
-memory grows with the rows, not with lookback x windows; the sweep gathers every window once in batches of 256, as
+memory grows with the rows, not with lookback x windows; the sweep gathers every window once in shuffled batches of 256, as
 training does, to show that the views are usable at that size.
 """
 
@@ -35,8 +35,9 @@ prepared = prepare(series, data)
 x, y = prepared.windows(prepared.origins("train"))
 prepared_at = time.perf_counter()
 total = 0.0
+order = torch.randperm(len(x))
 for start in range(0, len(x), 256):
-    total += float(x[start:start + 256].sum())
+    total += float(x[order[start:start + 256]].sum())  # gather a shuffled batch, as training does
 swept = time.perf_counter()
 print(json.dumps({"rows": len(series.dates), "windows": len(x), "window_view_bytes": x.untyped_storage().nbytes(),
                   "copy_would_be_bytes": x.numel() * 4, "load_s": loaded - imported, "prepare_s": prepared_at - loaded,

@@ -107,19 +107,15 @@ class ParquetWriter:
         self.window += len(chunk["prediction"])
         table = pa.Table.from_pandas(frame, preserve_index=False)
         if self.writer is None:
-            schema = table.schema.with_metadata({b"lstmcast": json.dumps(self.meta).encode()})
-            self.writer = pq.ParquetWriter(self.path, schema)
+            self.writer = pq.ParquetWriter(self.path, table.schema)
         self.writer.write_table(table.cast(self.writer.schema))
 
     def close(self, meta: dict[str, Any]) -> None:
+        """The metadata (with the self-check and timings, known only now) goes into the file footer."""
         if self.writer is None:
             raise RuntimeError("no rows were written")
+        self.writer.add_key_value_metadata({"lstmcast": json.dumps(meta)})
         self.writer.close()
-        if meta != self.meta:  # timings and checks are known only at the end: rewrite the footer metadata
-            import pyarrow.parquet as pq
-
-            table = pq.read_table(self.path)
-            pq.write_table(table.replace_schema_metadata({b"lstmcast": json.dumps(meta).encode()}), self.path)
 
 
 def tidy_rows(chunk: dict[str, np.ndarray], meta: dict[str, Any], *, first_window: int):
@@ -254,8 +250,8 @@ def read(path: Path | str) -> Dump:
         if path.suffix == ".parquet":
             import pyarrow.parquet as pq
 
-            table = pq.read_table(path)
-            return Dump(json.loads(table.schema.metadata[b"lstmcast"]), table=table.to_pandas())
+            meta = json.loads(pq.read_metadata(path).metadata[b"lstmcast"])
+            return Dump(meta, table=pq.read_table(path).to_pandas())
         with np.load(path, allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files if name != "meta"}
             return Dump(json.loads(str(archive["meta"])), arrays)

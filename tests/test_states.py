@@ -148,6 +148,7 @@ def test_every_format_opens_with_its_users_library(runner, trained_runs, tmp_pat
     assert len(lookback) == 47 * 12 and len(table[table.phase == "horizon"]) == 47 * 4
     np.testing.assert_allclose(lookback["h_l1_u2"].to_numpy(), h[:, :, 1, 2].reshape(-1), rtol=1e-6)
     assert lookback["date"].iloc[11] == pd.Timestamp("2015-01-01")
+    assert st.load(tmp_path / "s.parquet").meta["self_check"]["max_abs_error"] < 1e-5
     result = runner.invoke(app, [*base, "--format", "lstmvis", "--out", str(tmp_path / "vis")])
     assert result.exit_code == 0, result.output
     with h5py.File(tmp_path / "vis" / "states.h5") as states:
