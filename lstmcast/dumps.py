@@ -158,6 +158,7 @@ def dump_states(request: DumpRequest, *, on_progress: Callable[[int, int], None]
                                                         "windows" else ("encoder",)) for layer in range(layers)}
     timings = {"compute_s": 0.0, "gates_s": 0.0, "write_s": 0.0, "check_s": 0.0}
     checks: dict[str, float] = {}
+    buffers: dict[str, dict] = {"encoder": {}, "decoder": {}}  # gate buffers reused from chunk to chunk
     plot = {"dates": [], "last_h": [], "last_c": [], "prediction": [], "actual": []}
     _return_freed_memory()
     per_window = statefiles.estimate_bytes(specs, "npy") / windows
@@ -176,10 +177,11 @@ def dump_states(request: DumpRequest, *, on_progress: Callable[[int, int], None]
             timings["compute_s"] += time.perf_counter() - started
             if request.gates:
                 started = time.perf_counter()
-                st.add_gates(lstm, recording.encoder, x)
+                st.add_gates(lstm, recording.encoder, x, out=buffers["encoder"])
                 if recording.decoder is not None:
                     handed = (recording.encoder.h[-1], recording.encoder.c[-1])
-                    st.add_gates(model.decoder, recording.decoder, recording.decoder_input[:, :, None], handed)
+                    st.add_gates(model.decoder, recording.decoder, recording.decoder_input[:, :, None], handed,
+                                 out=buffers["decoder"])
                 timings["gates_s"] += time.perf_counter() - started
             if request.mode == "stream" or index in (0, len(chunks) - 1):
                 started = time.perf_counter()

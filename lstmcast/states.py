@@ -116,18 +116,24 @@ def lstm_weights(lstm: nn.LSTM, layer: int) -> tuple[Tensor, Tensor, Tensor, Opt
 
 @torch.inference_mode()
 def add_gates(lstm: nn.LSTM, trajectory: Trajectory, x: Tensor, initial: Optional[LSTMState] = None,
-              *, block: int = 32) -> None:
+              *, block: int = 64, out: Optional[dict[str, Tensor]] = None) -> None:
     """Gate activations from the recorded h trajectory (x [W, T, F] the inputs): per layer, matrix products over
     x_t and h_{t-1} for all steps of a block of windows small enough to stay in cache.
 
     tanh(z) is computed as 2 sigmoid(2z) - 1 (the g rows of the weights are doubled once), so a single sigmoid pass
-    covers all four gates; it agrees with torch.tanh to float32 rounding."""
+    covers all four gates; it agrees with torch.tanh to float32 rounding. `out` keeps the gate buffers between calls
+    (chunks of a dump): reusing them spares the page faults of fresh allocations, which cost as much as the math."""
     h, _ = trajectory.stacked()  # [W, T, L, P]
     windows, steps, layers, units = h.shape
     hidden = lstm.hidden_size
     doubled = torch.ones(4 * hidden, dtype=h.dtype)
     doubled[2 * hidden : 3 * hidden] = 2.0
-    gates = {name: h.new_empty(windows, steps, layers, hidden) for name in GATES}
+    shape = (windows, steps, layers, hidden)
+    out = {} if out is None else out
+    for name in GATES:
+        if name not in out or out[name].shape != shape:
+            out[name] = h.new_empty(shape)
+    gates = {name: out[name] for name in GATES}
     layer_input = x
     for layer in range(layers):
         w_ih, w_hh, bias, _ = lstm_weights(lstm, layer)
