@@ -160,8 +160,9 @@ def train(
                                        "test_metrics": outcome.metrics}))
             return
         why = "early stopping" if outcome.stopped_early else "all epochs"
+        windows = ", ".join(f"{split} {count}" for split, count in outcome.windows.items())
         err.print(f"trained {outcome.epochs_run} epochs ({why}); best validation loss at epoch {outcome.best_epoch}; "
-                  f"windows: {outcome.windows}")
+                  f"windows: {windows}")
         out.print(_metrics_table(f"Test split {outcome.test_range[0]} .. {outcome.test_range[1]} "
                                  "(original units)", outcome.metrics))
         err.print(f"run written to {escape(str(outcome.run_dir))}")

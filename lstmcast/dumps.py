@@ -179,7 +179,7 @@ def dump_states(request: DumpRequest, *, on_progress: Callable[[int, int], None]
                 started = time.perf_counter()
                 st.add_gates(lstm, recording.encoder, x, out=buffers["encoder"])
                 if recording.decoder is not None:
-                    handed = (recording.encoder.h[-1], recording.encoder.c[-1])
+                    handed = recording.encoder.last()
                     st.add_gates(model.decoder, recording.decoder, recording.decoder_input[:, :, None], handed,
                                  out=buffers["decoder"])
                 timings["gates_s"] += time.perf_counter() - started

@@ -23,19 +23,18 @@ GATES = ("i", "f", "g", "o")
 
 @dataclass
 class Trajectory:
-    """Per-step states of one nn.LSTM over one phase: lists of T tensors, each [L, W, P] (h) or [L, W, U] (c)."""
+    """Per-step states of one nn.LSTM over one phase, in the layout the dump files use."""
 
-    h: list[Tensor]
-    c: list[Tensor]
+    h: Tensor  # [W, T, L, P]: h_t of every layer (the layer's output; projected when proj_size is set)
+    c: Tensor  # [W, T, L, U]
     gates: dict[str, Tensor] = field(default_factory=dict)  # name (i, f, g, o) -> [W, T, L, U]
-    _stacked: Optional[tuple[Tensor, Tensor]] = None
 
     def stacked(self) -> tuple[Tensor, Tensor]:
-        """h [W, T, L, P] and c [W, T, L, U], contiguous: the layout the dump files use (built once)."""
-        if self._stacked is None:
-            self._stacked = (torch.stack(self.h, dim=1).transpose(0, 2).contiguous(),
-                             torch.stack(self.c, dim=1).transpose(0, 2).contiguous())
-        return self._stacked
+        return self.h, self.c
+
+    def last(self) -> LSTMState:
+        """(h_n, c_n) as nn.LSTM returns them: [L, W, P] and [L, W, U]."""
+        return self.h[:, -1].transpose(0, 1), self.c[:, -1].transpose(0, 1)
 
 
 @dataclass
@@ -49,15 +48,30 @@ class Recording:
     decoder_input: Optional[Tensor] = None  # [W, K]: what each decoder step was fed
 
 
+class _Recorder:
+    """Copies each step's (h_n, c_n) into [W, T, L, .] buffers while they are still in cache."""
+
+    def __init__(self, lstm: nn.LSTM, windows: int, steps: int, like: Tensor) -> None:
+        units = lstm.proj_size or lstm.hidden_size
+        self.h = like.new_empty(windows, steps, lstm.num_layers, units)
+        self.c = like.new_empty(windows, steps, lstm.num_layers, lstm.hidden_size)
+
+    def keep(self, t: int, state: LSTMState) -> None:
+        self.h[:, t] = state[0].transpose(0, 1)
+        self.c[:, t] = state[1].transpose(0, 1)
+
+    def trajectory(self) -> Trajectory:
+        return Trajectory(self.h, self.c)
+
+
 @torch.inference_mode()
 def step_lstm(lstm: nn.LSTM, x: Tensor, state: Optional[LSTMState] = None) -> tuple[Trajectory, LSTMState]:
     """Run `lstm` (batch_first) over x [W, T, F] one step at a time; keep every step's (h_n, c_n)."""
-    hs, cs = [], []
+    recorder = _Recorder(lstm, x.shape[0], x.shape[1], x)
     for t in range(x.shape[1]):
         _, state = lstm(x[:, t : t + 1], state)
-        hs.append(state[0])
-        cs.append(state[1])
-    return Trajectory(hs, cs), state
+        recorder.keep(t, state)
+    return recorder.trajectory(), state
 
 
 @torch.inference_mode()
@@ -77,16 +91,16 @@ def record(model: nn.Module, x: Tensor) -> Recording:
 @torch.inference_mode()
 def decode(model: Seq2Seq, encoder: Trajectory, previous: Tensor, state: LSTMState) -> Recording:
     """Run the decoder from the handed-over state exactly as Seq2Seq.decode_step does, recording every step."""
-    inputs, outputs, predictions, hs, cs = [], [], [], [], []
-    for _ in range(model.horizon):
+    recorder = _Recorder(model.decoder, previous.shape[0], model.horizon, previous)
+    inputs, outputs, predictions = [], [], []
+    for k in range(model.horizon):
         inputs.append(previous)
         output, state = model.decoder(previous[:, None, :], state)
         previous = model.head(output[:, 0])
         outputs.append(output[:, 0])
         predictions.append(previous)
-        hs.append(state[0])
-        cs.append(state[1])
-    return Recording(encoder, torch.cat(predictions, 1), torch.stack(outputs, 1), Trajectory(hs, cs),
+        recorder.keep(k, state)
+    return Recording(encoder, torch.cat(predictions, 1), torch.stack(outputs, 1), recorder.trajectory(),
                      torch.cat(inputs, 1))
 
 
@@ -97,10 +111,9 @@ def record_stream(model: nn.Module, x: Tensor) -> Recording:
     model.eval()
     lstm = model.lstm if isinstance(model, ManyToOne) else model.encoder
     trajectory, _ = step_lstm(lstm, x)
-    h = torch.stack(trajectory.h)[:, :, 0]  # [M, L, P]
+    h, c = trajectory.h[0], trajectory.c[0]  # [M, L, P], [M, L, U]
     if isinstance(model, ManyToOne):
         return Recording(trajectory, model.head(h[:, -1]), h[:, -1])
-    c = torch.stack(trajectory.c)[:, :, 0]
     state = (h.transpose(0, 1).contiguous(), c.transpose(0, 1).contiguous())  # every step's state as a batch
     decoded = decode(model, trajectory, x[0, :, :1], state)
     return Recording(trajectory, decoded.prediction_scaled, h[:, -1])
@@ -173,18 +186,18 @@ def self_check(model: nn.Module, x: Tensor, recording: Recording) -> dict[str, f
     """Compare the recording with the model's own fused pass: nn.LSTM's output and (h_n, c_n), and the forecast."""
     lstm = model.lstm if isinstance(model, ManyToOne) else model.encoder
     output, (h_n, c_n) = lstm(x)
-    h = torch.stack(recording.encoder.h)  # [T, L, W, P]
-    c = torch.stack(recording.encoder.c)
+    last_h, last_c = recording.encoder.last()
     errors = {
-        "output_vs_top_h": float((output.transpose(0, 1) - h[:, -1]).abs().max()),
-        "h_n_vs_last_h": float((h_n - h[-1]).abs().max()),
-        "c_n_vs_last_c": float((c_n - c[-1]).abs().max()),
+        "output_vs_top_h": float((output - recording.encoder.h[:, :, -1]).abs().max()),
+        "h_n_vs_last_h": float((h_n - last_h).abs().max()),
+        "c_n_vs_last_c": float((c_n - last_c).abs().max()),
         "prediction": float((model(x)[0] - recording.prediction_scaled).abs().max()),
     }
     if recording.decoder is not None:
         _, (dh, dc) = model(x)
-        errors["decoder_h_n_vs_last_h"] = float((dh - recording.decoder.h[-1]).abs().max())
-        errors["decoder_c_n_vs_last_c"] = float((dc - recording.decoder.c[-1]).abs().max())
+        decoder_h, decoder_c = recording.decoder.last()
+        errors["decoder_h_n_vs_last_h"] = float((dh - decoder_h).abs().max())
+        errors["decoder_c_n_vs_last_c"] = float((dc - decoder_c).abs().max())
     return errors
 
 

@@ -83,7 +83,7 @@ def test_seq2seq_decoder_starts_from_the_encoders_handed_over_state():
                         horizon=3).eval()
     x = torch.randn(4, 6, 1)
     recording = st.record(model, x)
-    handed = (recording.encoder.h[-1], recording.encoder.c[-1])
+    handed = recording.encoder.last()
     st.add_gates(model.decoder, recording.decoder, recording.decoder_input[:, :, None], handed)
     H, C, _ = numpy_lstm(model.decoder, recording.decoder_input[:, :, None].numpy(),
                          handed[0].double().numpy(), handed[1].double().numpy())
