@@ -134,10 +134,11 @@ def dump_states(request: DumpRequest, *, on_progress: Callable[[int, int], None]
     fmt = request.fmt or ("npz" if statefiles.estimate_bytes(specs, "npy") < 512 * 2**20 else "npy")
     out = request.out or request.run_dir / {"npz": "states.npz", "npy": "states", "parquet": "states.parquet",
                                             "lstmvis": "lstmvis"}[fmt]
-    size = statefiles.estimate_bytes(specs, fmt)
+    size, need = statefiles.estimate_bytes(specs, "npy"), statefiles.estimate_bytes(specs, fmt)
     files.check_writable(out, force=request.force)
-    _check_space(out, size)
-    notice(f"writing about {size / 2**20:,.1f} MiB ({fmt}) to {out}")
+    _check_space(out, need)
+    scratch = ", with as much again as scratch while packing" if need > size else ""
+    notice(f"writing about {size / 2**20:,.1f} MiB ({fmt}{scratch}) to {out}")
     meta = {
         "format": "lstmcast-states", "format_version": 1, "lstmcast_version": __version__,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),

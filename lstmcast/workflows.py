@@ -82,7 +82,7 @@ def train_run(
     out: Path,
     force: bool = False,
     resume: bool = False,
-    make_callbacks: Callable[..., Any] = None,
+    make_callbacks: Optional[Callable[[], Any]] = None,
     notice: Notice = lambda message: None,
 ) -> TrainOutcome:
     """Train a model into `out` (built in OUT.partial, renamed into place when complete)."""
