@@ -71,6 +71,12 @@ def reported(debug: bool) -> Iterator[None]:
             traceback.print_exc()
         err.print("[bold red]error:[/] out of memory; use a smaller model, batch or date range")
         raise typer.Exit(7) from None
+    except OSError as exc:  # a last safety net: every writer translates its own errors first
+        if debug:
+            traceback.print_exc()
+        where = f"{exc.filename}: " if exc.filename else ""
+        err.print(f"[bold red]error:[/] {escape(where + (exc.strerror or str(exc)))}")
+        raise typer.Exit(6) from None
 
 
 class StopFlag:

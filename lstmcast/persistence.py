@@ -72,7 +72,7 @@ def atomic_path(final: Path, *, force: bool = False) -> Iterator[Path]:
     sweep_leftovers(final.parent)
     temp = _temp_sibling(final)
     try:
-        with _translate_os_errors(final):
+        with translate_os_errors(final):
             yield temp
             faults.hit("before-rename")
             _fsync(temp)
@@ -89,7 +89,7 @@ def atomic_path(final: Path, *, force: bool = False) -> Iterator[Path]:
 def promote_dir(built: Path, final: Path, *, force: bool) -> None:
     """Rename a completely written directory into place in one step (replacing `final` only with force)."""
     check_writable(final, force=force)
-    with _translate_os_errors(final):
+    with translate_os_errors(final):
         _fsync(built)
         faults.hit("before-rename")
         if final.exists():
@@ -107,7 +107,8 @@ def _replace_dir(new: Path, final: Path) -> None:
 
 
 @contextlib.contextmanager
-def _translate_os_errors(target: Path) -> Iterator[None]:
+def translate_os_errors(target: Path) -> Iterator[None]:
+    """OS errors while writing `target` become one OutputError naming it (a full disk says so plainly)."""
     try:
         yield
     except OSError as exc:
@@ -147,7 +148,10 @@ def write_json(path: Path, data: Any, *, force: bool = False) -> None:
 def save_tensors(path: Path, tensors: dict[str, torch.Tensor], *, metadata: dict[str, str] | None = None,
                  force: bool = True) -> None:
     with atomic_path(path, force=force) as temp:
-        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(temp), metadata=metadata)
+        try:
+            save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(temp), metadata=metadata)
+        except SafetensorError as exc:  # safetensors reports I/O failures in its own type
+            raise OSError(errno.ENOSPC if "os error 28" in str(exc) else errno.EIO, str(exc)) from None
         faults.hit(f"wrote-{path.name}")
 
 

@@ -138,11 +138,17 @@ def train_run(
     callbacks = make_callbacks() if make_callbacks else Callbacks()
     callbacks.on_checkpoint = save_checkpoint
     teacher = getattr(config.model, "teacher_forcing", 0.0)
-    state = train(model, tensors["train"], tensors["validation"], t, teacher_forcing=teacher, state=state,
-                  callbacks=callbacks)
-    metrics, plot_data = _test_metrics(model, prepared, windows["test"], tensors["test"][0])
-    meta = _run_meta(config, series, prepared, state, metrics, windows, device, model)
-    _write_run(partial, out, model, config, meta, state, plot_data, force=force)
+    try:
+        state = train(model, tensors["train"], tensors["validation"], t, teacher_forcing=teacher, state=state,
+                      callbacks=callbacks)
+        metrics, plot_data = _test_metrics(model, prepared, windows["test"], tensors["test"][0])
+        meta = _run_meta(config, series, prepared, state, metrics, windows, device, model)
+        with files.translate_os_errors(partial):
+            _write_run(partial, out, model, config, meta, state, plot_data, force=force)
+    except Exception:
+        if not (partial / files.CHECKPOINT_FILE).exists():  # nothing to resume: leave no debris behind
+            shutil.rmtree(partial, ignore_errors=True)
+        raise
     test_dates = prepared.dates[windows["test"] + 1]
     return TrainOutcome(
         run_dir=out, metrics=metrics, best_epoch=state.best_epoch, epochs_run=state.epoch,

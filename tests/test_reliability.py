@@ -181,3 +181,28 @@ def test_leftovers_of_killed_writers_are_swept(reference, runner, tmp_path):
     stale.write_text("half")
     result = runner.invoke(app, ["predict", str(reference[1]), "--out", str(tmp_path / "f.csv")])
     assert result.exit_code == 0 and not stale.exists() and (tmp_path / "f.csv").exists()
+
+
+def test_safetensors_disk_full_is_translated_and_leaves_no_debris(reference, runner, tmp_path, monkeypatch):
+    from safetensors import SafetensorError
+
+    import lstmcast.persistence as persistence
+
+    def full(*args, **kwargs):
+        raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+
+    monkeypatch.setattr(persistence, "save_file", full)
+    result = runner.invoke(app, ["train", str(reference[0]), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 6 and "the disk is full" in result.output and "Traceback" not in result.output
+    assert list(tmp_path.iterdir()) == []  # no run, no RUN.partial without a checkpoint, no temporary files
+
+
+def test_out_of_memory_exits_7(reference, runner, monkeypatch):
+    import lstmcast.workflows as workflows
+
+    def exhausted(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(workflows, "predict_run", exhausted)
+    result = runner.invoke(app, ["predict", str(reference[1])])
+    assert result.exit_code == 7 and "out of memory" in result.output
