@@ -68,7 +68,7 @@ def main() -> None:
             script.write_text(DARTS)
             commands["Darts BlockRNNModel (3 epochs)"] = lambda i: [sys.executable, str(script), str(csv),
                                                                      f"{folder}/darts{i}.pt"]
-        for name, command in commands.items():  # warm the file cache
+        for command in commands.values():  # warm the file cache
             timed(command("warm"))
         times = {name: [] for name in commands}
         for i in range(args.repeats):

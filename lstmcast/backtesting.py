@@ -50,7 +50,6 @@ class BacktestOutcome:
     overall: dict[str, dict[str, Any]]
     by_step: dict[str, list[dict[str, Any]]]
     diebold_mariano: dict[str, dict[str, Any]]
-    report_dir: Optional[Path]
     seconds: float
     notices: list[str] = field(default_factory=list)
 
@@ -133,8 +132,7 @@ def backtest(request: BacktestRequest, *, on_progress: Callable[[int, int], None
         overall[name]["dm_p_value"] = test["overall"]["p_value"]
     outcome = BacktestOutcome(
         names=list(forecasts), origin_dates=[str(d.date()) for d in first.dates[origin_rows]], horizon=horizon,
-        season=season, overall=overall, by_step=by_step, diebold_mariano=dm, report_dir=request.out,
-        seconds=0.0,
+        season=season, overall=overall, by_step=by_step, diebold_mariano=dm, seconds=0.0,
     )
     if request.out is not None:
         _write_report(request, outcome, first, origin_rows, actual, forecasts)

@@ -121,7 +121,7 @@ def _metrics_table(title: str, metrics: dict[str, dict[str, Any]]) -> Table:
 def train(
     config: Annotated[Optional[Path], typer.Argument(help="YAML config (see configs/).")] = None,
     out_dir: Annotated[Optional[Path], typer.Option("--out", help="Run directory to write (default runs/<config name>).")] = None,
-    set_: Annotated[list[str], typer.Option("--set", help="Override a config key, e.g. --set training.epochs=5.")] = [],
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a config key, e.g. --set training.epochs=5.")] = None,
     epochs: Annotated[Optional[int], typer.Option(help="Shortcut for --set training.epochs=N.")] = None,
     data: Annotated[Optional[Path], typer.Option("--data", help="Train on this CSV instead of data.path.")] = None,
     device: Annotated[Optional[str], typer.Option(help="Shortcut for --set training.device=auto|cpu|cuda.")] = None,
@@ -143,7 +143,7 @@ def train(
         if resume is None:
             from lstmcast.config import apply_overrides, build_config, read_config_file
 
-            overrides = list(set_) + ([f"training.epochs={epochs}"] if epochs is not None else []) + \
+            overrides = list(set_ or []) + ([f"training.epochs={epochs}"] if epochs is not None else []) + \
                 ([f"training.device={device}"] if device is not None else [])
             raw = apply_overrides(read_config_file(config), overrides)
             if data is not None:

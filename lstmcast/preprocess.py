@@ -16,7 +16,6 @@ if TYPE_CHECKING:
     import torch
 
 LAGGED = frozenset({"log_return", "pct_change", "diff"})  # transforms that consume the first row
-SPLITS = ("train", "validation", "test")
 
 
 def apply_transform(raw: np.ndarray, kind: str, *, column: str, dates: pd.DatetimeIndex) -> np.ndarray:

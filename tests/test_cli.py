@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 
 from lstmcast.cli import app
 
-from conftest import DATA, TINY, write_config, write_csv
+from conftest import DATA, write_config, write_csv
 
 
 def test_train_writes_a_complete_run_and_reports_metrics_beside_baselines(runner, tmp_path):
