@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,7 +11,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from lstmcast import __version__
-from lstmcast.errors import ConfigError, DataError, OutputError
+from lstmcast.errors import ConfigError, DataError
 
 SATURATED = 0.95  # |h| or |tanh(c)| above this counts as saturated
 CHUNK_BYTES = 96 * 2**20  # output bytes per chunk of windows: bounds the working set whatever the dump's size
@@ -136,7 +135,7 @@ def dump_states(request: DumpRequest, *, on_progress: Callable[[int, int], None]
                                             "lstmvis": "lstmvis"}[fmt]
     size, need = statefiles.estimate_bytes(specs, "npy"), statefiles.estimate_bytes(specs, fmt)
     files.check_writable(out, force=request.force)
-    _check_space(out, need)
+    files.check_free_space(out, need, hint="narrow it with --from/--to, drop --gates, or write elsewhere with --out")
     scratch = ", with as much again as scratch while packing" if need > size else ""
     notice(f"writing about {size / 2**20:,.1f} MiB ({fmt}{scratch}) to {out}")
     meta = {
@@ -228,16 +227,6 @@ def _return_freed_memory() -> None:
         libc.mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD
     except (OSError, AttributeError):
         pass
-
-
-def _check_space(out: Path, size: int) -> None:
-    probe = out.parent if str(out.parent) else Path(".")
-    while not probe.exists():
-        probe = probe.parent
-    free = shutil.disk_usage(probe).free
-    if size > free:
-        raise OutputError(f"the dump needs about {size / 2**20:,.0f} MiB but {probe} has {free / 2**20:,.0f} MiB free; "
-                          "narrow it with --from/--to, drop --gates, or write elsewhere with --out")
 
 
 def _specs(windows, steps, layers, units_h, units_c, features, horizon, request, seq2seq) -> dict[str, Any]:

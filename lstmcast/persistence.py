@@ -50,18 +50,31 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _existing_ancestor(path: Path) -> Path:
+    probe = path.parent if str(path.parent) else Path(".")
+    while not probe.exists():
+        probe = probe.parent
+    return probe
+
+
 def check_writable(final: Path, *, force: bool) -> None:
     """Refuse early: an existing output without --force, or a parent that is not a writable directory."""
     if final.exists() and not force:
         raise OutputError(f"{final} already exists; pass --force to replace it, or choose another path")
-    parent = final.parent if str(final.parent) else Path(".")
-    probe = parent
-    while not probe.exists():
-        probe = probe.parent
+    probe = _existing_ancestor(final)
     if not probe.is_dir():
         raise OutputError(f"cannot write {final}: {probe} is a file, not a directory")
     if not os.access(probe, os.W_OK):
         raise OutputError(f"cannot write {final}: {probe} is not writable")
+
+
+def check_free_space(final: Path, size: int, *, hint: str) -> None:
+    """Refuse before writing anything when the file system cannot hold `size` bytes."""
+    probe = _existing_ancestor(final)
+    free = shutil.disk_usage(probe).free
+    if size > free:
+        raise OutputError(f"{final} needs about {size / 2**20:,.0f} MiB but {probe} has {free / 2**20:,.0f} MiB free; "
+                          f"{hint}")
 
 
 @contextlib.contextmanager
