@@ -151,7 +151,9 @@ def train(
             run_config = build_config(raw, source=str(config), base_dir=config.parent)
         target = resume or out_dir or Path("runs") / config.stem
         stop = StopFlag()
-        with stop.installed(), _training_progress(enabled=not json_ and err.is_terminal, stop=stop) as make:
+        epochs_total = run_config.training.epochs if run_config else None
+        with stop.installed(), _training_progress(enabled=not json_ and err.is_terminal, stop=stop,
+                                                  epochs=epochs_total) as make:
             try:
                 outcome = workflows.train_run(run_config, out=target, force=force, resume=resume is not None,
                                               make_callbacks=make, notice=_notice)
@@ -193,7 +195,7 @@ def _notice(message: str) -> None:
 
 
 @contextlib.contextmanager
-def _training_progress(*, enabled: bool, stop: StopFlag) -> Iterator[Any]:
+def _training_progress(*, enabled: bool, stop: StopFlag, epochs: Optional[int]) -> Iterator[Any]:
     """A rich progress bar (epoch, batch, losses, ETA) fed by the training callbacks."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
@@ -205,7 +207,7 @@ def _training_progress(*, enabled: bool, stop: StopFlag) -> Iterator[Any]:
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
                TimeElapsedColumn(), TimeRemainingColumn())
     with Progress(*columns, console=err, transient=False) as progress:
-        epochs = progress.add_task("epochs", total=None, info="")
+        epoch_task = progress.add_task("epochs", total=epochs, info="")
         batches = progress.add_task("batches", total=None, info="")
         last = {"validation": "—"}
 
@@ -215,7 +217,7 @@ def _training_progress(*, enabled: bool, stop: StopFlag) -> Iterator[Any]:
 
         def on_epoch(report: Any) -> None:
             last["validation"] = f"{report.validation_loss:.4g}"
-            progress.update(epochs, completed=report.epoch, info=f"train {report.train_loss:.4g} "
+            progress.update(epoch_task, completed=report.epoch, info=f"train {report.train_loss:.4g} "
                             f"val {last['validation']}{' *' if report.improved else ''}")
 
         yield lambda: Callbacks(on_batch=on_batch, on_epoch=on_epoch, should_stop=stop)
