@@ -30,15 +30,24 @@ def fused(model, x, batch):
             model.lstm(x[start : start + batch])
 
 
-def states(model, x, batch, gates=False):
-    """What dump-states computes per chunk: h and c of every layer and step (stacked), and optionally the gates."""
-    buffers: dict = {}
-    for start in range(0, len(x), batch):
-        chunk = x[start : start + batch]
-        recording = st.record(model, chunk)
-        recording.encoder.stacked()
-        if gates:
-            st.add_gates(model.lstm, recording.encoder, chunk, out=buffers)
+def fused_workers(model, x, batch):
+    """The fused forward with the same trick as the recording: chunks on single-threaded workers."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with ThreadPoolExecutor(threads) as pool, torch.inference_mode():
+            list(pool.map(model.lstm, (x[start : start + batch] for start in range(0, len(x), batch))))
+    finally:
+        torch.set_num_threads(threads)
+
+
+def states(model, x, batch, gates=False, workers=None):
+    """What dump-states computes: h and c of every layer and step in the dump layout, optionally the gates."""
+    chunks = (x[start : start + batch] for start in range(0, len(x), batch))
+    for _ in st.record_chunks(model, chunks, gates=gates, workers=workers):
+        pass
 
 
 def write(model, x, batch, folder: Path):
@@ -77,8 +86,10 @@ def main() -> None:
     dense = x.contiguous()  # the reference may also read one contiguous copy (made outside the timing)
     candidates = {f"fused b={b}": (lambda b=b: fused(model, x, b)) for b in BATCHES}
     candidates["fused one batch"] = lambda: fused(model, dense, len(dense))
+    candidates |= {f"fused workers b={b}": (lambda b=b: fused_workers(model, x, b)) for b in (128, 256, 512)}
     candidates |= {f"fused dense b={b}": (lambda b=b: fused(model, dense, b)) for b in BATCHES}
     candidates |= {f"h,c b={b}": (lambda b=b: states(model, x, b)) for b in BATCHES}
+    candidates |= {f"h,c 1 worker b={b}": (lambda b=b: states(model, x, b, workers=1)) for b in (512, 1024)}
     candidates |= {f"h,c,gates b={b}": (lambda b=b: states(model, x, b, True)) for b in BATCHES}
     for fn in candidates.values():  # warm up
         fn()

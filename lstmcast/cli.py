@@ -320,8 +320,9 @@ def dump_states(
         timings = outcome.meta["timings"]
         err.print(f"self-check against nn.LSTM (output, h_n, c_n, forecast): max abs error "
                   f"{check['max_abs_error']:.2e} ({check['windows_checked']} windows)")
-        err.print(f"compute {timings['compute_s']:.2f} s, gates {timings['gates_s']:.2f} s, "
-                  f"write {timings['write_s']:.2f} s; {outcome.meta['windows']} window(s) x "
+        err.print(f"states {timings['compute_s']:.2f} s, gates {timings['gates_s']:.2f} s (summed over the worker "
+                  f"threads), write {timings['write_s']:.2f} s, {timings['wall_s']:.2f} s in all; "
+                  f"{outcome.meta['windows']} window(s) x "
                   f"{outcome.meta['steps']} steps written to {escape(str(outcome.path))} ({outcome.fmt})")
         if plot is not None:
             err.print(f"plot written to {escape(str(plot))}")

@@ -14,7 +14,7 @@ from lstmcast import __version__
 from lstmcast.errors import ConfigError, DataError
 
 SATURATED = 0.95  # |h| or |tanh(c)| above this counts as saturated
-CHUNK_BYTES = 96 * 2**20  # output bytes per chunk of windows: bounds the working set whatever the dump's size
+CHUNK_BYTES = 64 * 2**20  # output bytes per chunk of windows (a few chunks are in flight): bounds the working set
 
 
 @dataclass
@@ -93,7 +93,6 @@ class _Moments:
 
 def dump_states(request: DumpRequest, *, on_progress: Callable[[int, int], None] = lambda done, total: None,
                 notice: Callable[[str], None] = lambda message: None) -> DumpOutcome:
-    import torch
 
     from lstmcast import forecast as fc
     from lstmcast import persistence as files
@@ -158,7 +157,6 @@ def dump_states(request: DumpRequest, *, on_progress: Callable[[int, int], None]
                                                         "windows" else ("encoder",)) for layer in range(layers)}
     timings = {"compute_s": 0.0, "gates_s": 0.0, "write_s": 0.0, "check_s": 0.0}
     checks: dict[str, float] = {}
-    buffers: dict[str, dict] = {"encoder": {}, "decoder": {}}  # gate buffers reused from chunk to chunk
     plot = {"dates": [], "last_h": [], "last_c": [], "prediction": [], "actual": []}
     _return_freed_memory()
     per_window = statefiles.estimate_bytes(specs, "npy") / windows
@@ -166,23 +164,16 @@ def dump_states(request: DumpRequest, *, on_progress: Callable[[int, int], None]
     with files.atomic_path(out, force=request.force) as temp:
         writer = statefiles.open_writer(fmt, temp, specs, meta)
         chunks = _chunks(origins, request.mode, chunk_size)
-        for index, chunk_origins in enumerate(chunks):
-            started = time.perf_counter()
-            if request.mode == "windows":
-                x, _ = prepared.windows(chunk_origins)
-                recording = st.record(model, x)
-            else:
-                x = torch.from_numpy(prepared.scaled[chunk_origins][None])
-                recording = st.record_stream(model, x)
-            timings["compute_s"] += time.perf_counter() - started
-            if request.gates:
-                started = time.perf_counter()
-                st.add_gates(lstm, recording.encoder, x, out=buffers["encoder"])
-                if recording.decoder is not None:
-                    handed = recording.encoder.last()
-                    st.add_gates(model.decoder, recording.decoder, recording.decoder_input[:, :, None], handed,
-                                 out=buffers["decoder"])
-                timings["gates_s"] += time.perf_counter() - started
+        if request.mode == "windows":
+            inputs = (prepared.windows(chunk)[0] for chunk in chunks)
+            recorded = st.record_chunks(model, inputs, gates=request.gates)
+        else:
+            recorded = iter([_record_stream(model, lstm, prepared, chunks[0], request.gates)])
+        started_all = time.perf_counter()
+        for index, (chunk_origins, item) in enumerate(zip(chunks, recorded)):
+            x, recording = item.x, item.recording
+            timings["compute_s"] += item.state_seconds
+            timings["gates_s"] += item.gate_seconds
             if request.mode == "stream" or index in (0, len(chunks) - 1):
                 started = time.perf_counter()
                 _merge_checks(checks, _check(model, lstm, x, recording, request))
@@ -194,6 +185,7 @@ def dump_states(request: DumpRequest, *, on_progress: Callable[[int, int], None]
             _accumulate(moments, arrays, seq2seq and request.mode == "windows")
             _collect_plot(plot, arrays, request.mode)
             on_progress(index + 1, len(chunks))
+        timings["wall_s"] = time.perf_counter() - started_all
         meta["self_check"] = {"max_abs_error": max(checks.values()), **checks,
                               "windows_checked": "all" if request.mode == "stream" or len(chunks) <= 2
                               else "first and last chunk"}
@@ -206,6 +198,21 @@ def dump_states(request: DumpRequest, *, on_progress: Callable[[int, int], None]
     meta["timings"] = {k: round(v, 4) for k, v in timings.items()}
     plot["target"], plot["history_dates"], plot["history"] = meta_run["target"], prepared.dates, prepared.raw[:, 0]
     return DumpOutcome(out, fmt, meta, summaries, plot)
+
+
+def _record_stream(model, lstm, prepared, rows: np.ndarray, gates: bool):
+    """Stream mode: one pass over the rows from a zero state (a single chunk)."""
+    import torch
+
+    from lstmcast import states as st
+
+    started = time.perf_counter()
+    x = torch.from_numpy(prepared.scaled[rows][None])
+    recording = st.record_stream(model, x)
+    middle = time.perf_counter()
+    if gates:
+        st.add_gates(lstm, recording.encoder, x)
+    return st.Recorded(x, recording, middle - started, time.perf_counter() - middle)
 
 
 def _chunks(origins: np.ndarray, mode: str, size: int) -> list[np.ndarray]:

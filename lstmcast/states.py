@@ -11,7 +11,7 @@ Shape legend: W windows, T lookback steps, K horizon steps, F features, L layers
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Iterable, Iterator, Optional
 
 import torch
 from torch import Tensor, nn
@@ -119,6 +119,59 @@ def record_stream(model: nn.Module, x: Tensor) -> Recording:
     return Recording(trajectory, decoded.prediction_scaled, h[:, -1])
 
 
+@dataclass
+class Recorded:
+    """One chunk's recording, with the seconds its states and its gates took (on a worker thread)."""
+
+    x: Tensor
+    recording: Recording
+    state_seconds: float
+    gate_seconds: float
+
+
+def record_chunks(model: nn.Module, chunks: Iterable[Tensor], *, gates: bool = False,
+                  workers: Optional[int] = None) -> Iterator[Recorded]:
+    """Record chunks of windows in order, `workers` chunks at a time, each worker running torch on one thread.
+
+    One step of nn.LSTM on a few hundred windows is too small to keep two cores busy, and the per-call cost only
+    amortises over large chunks, where the kernels fall out of cache; independent chunks on single-threaded workers
+    keep every core on cache-sized work. At most `workers` + 1 chunks are in flight, so memory stays bounded."""
+    import time
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    threads = torch.get_num_threads()
+    workers = max(1, min(workers or threads, 8))
+    lstm = model.lstm if isinstance(model, ManyToOne) else model.encoder
+
+    def work(x: Tensor) -> Recorded:
+        started = time.perf_counter()
+        recording = record(model, x)
+        middle = time.perf_counter()
+        if gates:
+            add_gates(lstm, recording.encoder, x)
+            if recording.decoder is not None:
+                add_gates(model.decoder, recording.decoder, recording.decoder_input[:, :, None],
+                          recording.encoder.last())
+        return Recorded(x, recording, middle - started, time.perf_counter() - middle)
+
+    if workers == 1:
+        yield from map(work, chunks)
+        return
+    torch.set_num_threads(1)
+    try:
+        with ThreadPoolExecutor(workers) as pool:
+            pending: deque = deque()
+            for x in chunks:
+                pending.append(pool.submit(work, x))
+                if len(pending) > workers:  # keep `workers` busy while the caller handles the oldest
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+    finally:
+        torch.set_num_threads(threads)
+
+
 def lstm_weights(lstm: nn.LSTM, layer: int) -> tuple[Tensor, Tensor, Tensor, Optional[Tensor]]:
     """(W_ih [4U, in], W_hh [4U, P], b_ih + b_hh [4U], W_hr [P, U] or None) of one layer."""
     suffix = f"_l{layer}"
@@ -129,24 +182,18 @@ def lstm_weights(lstm: nn.LSTM, layer: int) -> tuple[Tensor, Tensor, Tensor, Opt
 
 @torch.inference_mode()
 def add_gates(lstm: nn.LSTM, trajectory: Trajectory, x: Tensor, initial: Optional[LSTMState] = None,
-              *, block: int = 64, out: Optional[dict[str, Tensor]] = None) -> None:
+              *, block: int = 64) -> None:
     """Gate activations from the recorded h trajectory (x [W, T, F] the inputs): per layer, matrix products over
     x_t and h_{t-1} for all steps of a block of windows small enough to stay in cache.
 
     tanh(z) is computed as 2 sigmoid(2z) - 1 (the g rows of the weights are doubled once), so a single sigmoid pass
-    covers all four gates; it agrees with torch.tanh to float32 rounding. `out` keeps the gate buffers between calls
-    (chunks of a dump): reusing them spares the page faults of fresh allocations, which cost as much as the math."""
+    covers all four gates; it agrees with torch.tanh to float32 rounding."""
     h, _ = trajectory.stacked()  # [W, T, L, P]
     windows, steps, layers, units = h.shape
     hidden = lstm.hidden_size
     doubled = torch.ones(4 * hidden, dtype=h.dtype)
     doubled[2 * hidden : 3 * hidden] = 2.0
-    shape = (windows, steps, layers, hidden)
-    out = {} if out is None else out
-    for name in GATES:
-        if name not in out or out[name].shape != shape:
-            out[name] = h.new_empty(shape)
-    gates = {name: out[name] for name in GATES}
+    gates = {name: h.new_empty(windows, steps, layers, hidden) for name in GATES}
     layer_input = x
     for layer in range(layers):
         w_ih, w_hh, bias, _ = lstm_weights(lstm, layer)
