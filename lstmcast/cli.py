@@ -141,14 +141,11 @@ def train(
             raise ConfigError("give a CONFIG file, or --resume RUN_DIR to continue an unfinished run")
         run_config = None
         if resume is None:
-            from lstmcast.config import apply_overrides, build_config, read_config_file
+            from lstmcast.config import load_config
 
-            overrides = list(set_ or []) + ([f"training.epochs={epochs}"] if epochs is not None else []) + \
-                ([f"training.device={device}"] if device is not None else [])
-            raw = apply_overrides(read_config_file(config), overrides)
-            if data is not None:
-                raw.setdefault("data", {})["path"] = str(data.resolve())
-            run_config = build_config(raw, source=str(config), base_dir=config.parent)
+            shortcuts = {"training.epochs": epochs, "training.device": device}
+            overrides = list(set_ or []) + [f"{key}={value}" for key, value in shortcuts.items() if value is not None]
+            run_config = load_config(config, overrides, data_path=data)
         target = resume or out_dir or Path("runs") / config.stem
         stop = StopFlag()
         epochs_total = run_config.training.epochs if run_config else None

@@ -213,9 +213,12 @@ def build_config(raw: dict[str, Any], *, source: str, base_dir: Path | None = No
     return config
 
 
-def load_config(path: Path, overrides: list[str] | None = None) -> RunConfig:
-    """Read, override and validate a config; a relative data.path is taken relative to the config file."""
+def load_config(path: Path, overrides: list[str] | None = None, *, data_path: Path | None = None) -> RunConfig:
+    """Read, override and validate a config; a relative data.path is taken relative to the config file, while
+    `data_path` (a command-line --data) is taken as given, relative to the working directory."""
     raw = apply_overrides(read_config_file(path), overrides or [])
+    if data_path is not None:
+        raw.setdefault("data", {})["path"] = str(data_path.resolve())
     return build_config(raw, source=str(path), base_dir=path.parent)
 
 
