@@ -117,7 +117,7 @@ def backtest(request: BacktestRequest, *, on_progress: Callable[[int, int], None
         notice("statsmodels is not installed: the ETS baseline is skipped (pip install 'lstmcast[stats]')")
     else:
         forecasts["ets"] = statistical
-    actual = history[origin_rows[:, None] + np.arange(1, horizon + 1)[None, :]]
+    actual = fc.actuals(history, origin_rows, horizon)
     anchor = history[origin_rows]
     scale = fc.naive_scale(history[: origin_rows[0] + 1])
     overall = {name: fc.metrics(actual, values, anchor, scale=scale) for name, values in forecasts.items()}
@@ -142,11 +142,11 @@ def backtest(request: BacktestRequest, *, on_progress: Callable[[int, int], None
 
 def _origin_rows(series, source: ModelSource, request: BacktestRequest, horizon: int) -> np.ndarray:
     """Raw-row indices of the forecast origins: the test split by default, or from a date, or the last N."""
-    from lstmcast.preprocess import LAGGED, split_ends
+    from lstmcast.preprocess import rows_consumed, split_ends
 
     dates = series.dates
     lookback = max(source.config.data.lookback, 1)
-    offset = 1 if any(t in LAGGED for t in (source.config.data.transform, source.config.data.feature_transform)) else 0
+    offset = rows_consumed(source.config.data)
     last = len(dates) - 1 - horizon  # the last origin whose whole horizon is known
     earliest = lookback - 1 + offset
     if request.date_from is not None:
@@ -238,13 +238,13 @@ def _fit_on_history(config, series, until) -> tuple[Any, Any]:
 
     from lstmcast.data import Series
     from lstmcast.models import build_model
-    from lstmcast.preprocess import LAGGED, prepare
+    from lstmcast.preprocess import prepare, rows_consumed
     from lstmcast.training import train
 
     keep = series.dates <= until
     history = Series(series.dates[keep], series.values[keep], series.path, series.sha256)
     data, t = config.data, config.training
-    rows = int(keep.sum()) - (1 if any(k in LAGGED for k in (data.transform, data.feature_transform)) else 0)
+    rows = int(keep.sum()) - rows_consumed(data)
     fraction = data.split.validation if isinstance(data.split.validation, float) else 0.15
     train_end = rows - max(int(round(rows * fraction)), data.horizon)
     prepared = prepare(history, data, ends=(train_end, rows))
@@ -252,8 +252,8 @@ def _fit_on_history(config, series, until) -> tuple[Any, Any]:
         torch.set_num_threads(t.threads)
     torch.manual_seed(t.seed)
     model = build_model(config.model, input_size=len(prepared.columns), horizon=prepared.horizon)
-    train(model, prepared.windows(prepared.origins("train")), prepared.windows(prepared.origins("validation")), t,
-          teacher_forcing=getattr(config.model, "teacher_forcing", 0.0))
+    windows = prepared.split_windows(("train", "validation"))
+    train(model, windows["train"], windows["validation"], t, teacher_forcing=getattr(config.model, "teacher_forcing", 0.0))
     return model.eval(), prepared.scaler
 
 

@@ -159,14 +159,16 @@ def train(
                 raise Interrupted(_interrupted_message(workflows.partial_dir(target), target, number),
                                   signal_number=number) from exc
         if json_:
-            out.print_json(json.dumps({"run_dir": str(outcome.run_dir), "best_epoch": outcome.best_epoch,
-                                       "epochs_run": outcome.epochs_run, "stopped_early": outcome.stopped_early,
-                                       "windows": outcome.windows, "test_range": outcome.test_range,
+            meta = outcome.meta
+            out.print_json(json.dumps({"run_dir": str(outcome.run_dir), "best_epoch": meta["best_epoch"],
+                                       "epochs_run": meta["epochs_run"], "stopped_early": meta["stopped_early"],
+                                       "windows": meta["windows"], "test_range": outcome.test_range,
                                        "test_metrics": outcome.metrics}))
             return
-        why = "early stopping" if outcome.stopped_early else "all epochs"
-        windows = ", ".join(f"{split} {count}" for split, count in outcome.windows.items())
-        err.print(f"trained {outcome.epochs_run} epochs ({why}); best validation loss at epoch {outcome.best_epoch}; "
+        meta = outcome.meta
+        why = "early stopping" if meta["stopped_early"] else "all epochs"
+        windows = ", ".join(f"{split} {count}" for split, count in meta["windows"].items())
+        err.print(f"trained {meta['epochs_run']} epochs ({why}); best validation loss at epoch {meta['best_epoch']}; "
                   f"windows: {windows}")
         out.print(_metrics_table(f"Test split {outcome.test_range[0]} .. {outcome.test_range[1]} "
                                  "(original units)", outcome.metrics))

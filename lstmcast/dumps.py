@@ -93,6 +93,7 @@ class _Moments:
 
 def dump_states(request: DumpRequest, *, on_progress: Callable[[int, int], None] = lambda done, total: None,
                 notice: Callable[[str], None] = lambda message: None) -> DumpOutcome:
+    import torch
 
     from lstmcast import forecast as fc
     from lstmcast import persistence as files
@@ -138,7 +139,7 @@ def dump_states(request: DumpRequest, *, on_progress: Callable[[int, int], None]
     scratch = ", with as much again as scratch while packing" if need > size else ""
     notice(f"writing about {size / 2**20:,.1f} MiB ({fmt}{scratch}) to {out}")
     meta = {
-        "format": "lstmcast-states", "format_version": 1, "lstmcast_version": __version__,
+        "format": "lstmcast-states", "format_version": statefiles.FORMAT_VERSION, "lstmcast_version": __version__,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "run_dir": str(request.run_dir), "data": {"path": str(series.path), "sha256": series.sha256},
         "model_kind": meta_run["model_kind"], "mode": request.mode, "target": meta_run["target"],
@@ -159,16 +160,16 @@ def dump_states(request: DumpRequest, *, on_progress: Callable[[int, int], None]
     checks: dict[str, float] = {}
     plot = {"dates": [], "last_h": [], "last_c": [], "prediction": [], "actual": []}
     _return_freed_memory()
-    per_window = statefiles.estimate_bytes(specs, "npy") / windows
-    chunk_size = max(16, min(request.chunk_size, int(CHUNK_BYTES / per_window)))
+    chunk_size = max(16, min(request.chunk_size, int(CHUNK_BYTES * windows / size)))
     with files.atomic_path(out, force=request.force) as temp:
         writer = statefiles.open_writer(fmt, temp, specs, meta)
         chunks = _chunks(origins, request.mode, chunk_size)
         if request.mode == "windows":
             inputs = (prepared.windows(chunk)[0] for chunk in chunks)
-            recorded = st.record_chunks(model, inputs, gates=request.gates)
         else:
-            recorded = iter([_record_stream(model, lstm, prepared, chunks[0], request.gates)])
+            inputs = [torch.from_numpy(prepared.scaled[chunks[0]][None])]
+        stream = request.mode == "stream"  # one chunk: no worker threads, torch keeps all its threads
+        recorded = st.record_chunks(model, inputs, gates=request.gates, stream=stream, workers=1 if stream else None)
         started_all = time.perf_counter()
         for index, (chunk_origins, item) in enumerate(zip(chunks, recorded)):
             x, recording = item.x, item.recording
@@ -198,21 +199,6 @@ def dump_states(request: DumpRequest, *, on_progress: Callable[[int, int], None]
     meta["timings"] = {k: round(v, 4) for k, v in timings.items()}
     plot["target"], plot["history_dates"], plot["history"] = meta_run["target"], prepared.dates, prepared.raw[:, 0]
     return DumpOutcome(out, fmt, meta, summaries, plot)
-
-
-def _record_stream(model, lstm, prepared, rows: np.ndarray, gates: bool):
-    """Stream mode: one pass over the rows from a zero state (a single chunk)."""
-    import torch
-
-    from lstmcast import states as st
-
-    started = time.perf_counter()
-    x = torch.from_numpy(prepared.scaled[rows][None])
-    recording = st.record_stream(model, x)
-    middle = time.perf_counter()
-    if gates:
-        st.add_gates(lstm, recording.encoder, x)
-    return st.Recorded(x, recording, middle - started, time.perf_counter() - middle)
 
 
 def _chunks(origins: np.ndarray, mode: str, size: int) -> list[np.ndarray]:
@@ -325,7 +311,6 @@ def _arrays(recording, origins, prepared, dates, future, request, seq2seq) -> di
         steps = origins[:, None] - prepared.lookback + 1 + np.arange(prepared.lookback)[None, :]
         ends = origins
     ahead = ends[:, None] + np.arange(1, horizon + 1)[None, :]
-    padded = np.concatenate([prepared.scaled[:, 0], np.full(horizon, np.nan, dtype=np.float32)])
     scaled_prediction = host(recording.prediction_scaled).astype(np.float64)
     arrays = {
         "h": host(h), "c": host(c),
@@ -334,8 +319,8 @@ def _arrays(recording, origins, prepared, dates, future, request, seq2seq) -> di
         "inputs_scaled": prepared.scaled[steps],
         "prediction_scaled": scaled_prediction.astype(np.float32),
         "prediction": fc.to_user_units(prepared, scaled_prediction, ends),
-        "target_scaled": padded[ahead],
-        "target": fc.actuals(prepared, ends),
+        "target_scaled": fc.actuals(prepared.scaled[:, 0], ends, horizon),
+        "target": fc.actuals(prepared.raw[:, 0], ends, horizon),
         "target_date": future[ahead],
     }
     for name, value in recording.encoder.gates.items():

@@ -28,10 +28,9 @@ def to_user_units(prepared: Prepared, scaled: np.ndarray, origins: np.ndarray) -
     )
 
 
-def actuals(prepared: Prepared, origins: np.ndarray) -> np.ndarray:
-    """True target values [W, H] in the user's units (NaN past the end of the data)."""
-    horizon = prepared.horizon
-    padded = np.concatenate([prepared.raw[:, 0], np.full(horizon, np.nan)])
+def actuals(values: np.ndarray, origins: np.ndarray, horizon: int) -> np.ndarray:
+    """What followed each origin: values[t + 1 .. t + horizon] as [W, horizon], NaN past the end of the data."""
+    padded = np.concatenate([values, np.full(horizon, np.nan, dtype=values.dtype)])
     return padded[origins[:, None] + np.arange(1, horizon + 1)[None, :]]
 
 

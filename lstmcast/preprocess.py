@@ -18,6 +18,12 @@ if TYPE_CHECKING:
 LAGGED = frozenset({"log_return", "pct_change", "diff"})  # transforms that consume the first row
 
 
+def rows_consumed(data: DataConfig) -> int:
+    """Rows a config's transforms consume at the start of a series (1 when any column takes a lagged difference)."""
+    kinds = [data.transform] + ([data.feature_transform] if data.features else [])
+    return 1 if any(kind in LAGGED for kind in kinds) else 0
+
+
 def apply_transform(raw: np.ndarray, kind: str, *, column: str, dates: pd.DatetimeIndex) -> np.ndarray:
     """Transform one column; lagged transforms return NaN in row 0 (there is no previous value)."""
     if kind in {"log", "log_return"} and (raw <= 0).any():
@@ -134,6 +140,14 @@ class Prepared:
         """Inputs [W, lookback, F] and targets [W, horizon] for contiguous origins, as views (no per-window copy)."""
         return make_windows(self.scaled, origins, lookback=self.lookback, horizon=self.horizon, device=device)
 
+    def split_windows(self, splits: tuple[str, ...], *, device: str = "cpu") -> dict[str, tuple]:
+        """`windows` for several splits, all views into one copy of the data on `device`."""
+        import torch
+
+        values = torch.from_numpy(np.ascontiguousarray(self.scaled, dtype=np.float32)).to(device)
+        return {split: window_views(values, self.origins(split), lookback=self.lookback, horizon=self.horizon)
+                for split in splits}
+
 
 def make_windows(
     scaled: np.ndarray, origins: np.ndarray, *, lookback: int, horizon: int, device: str = "cpu"
@@ -141,6 +155,11 @@ def make_windows(
     import torch
 
     values = torch.from_numpy(np.ascontiguousarray(scaled, dtype=np.float32)).to(device)
+    return window_views(values, origins, lookback=lookback, horizon=horizon)
+
+
+def window_views(values: "torch.Tensor", origins: np.ndarray, *, lookback: int, horizon: int) -> tuple:
+    """Windows ending at contiguous `origins` of values [M, F]: inputs [W, lookback, F] and targets [W, horizon]."""
     if len(origins) == 0:
         return values.new_zeros((0, lookback, values.shape[1])), values.new_zeros((0, horizon))
     start, stop = int(origins[0]), int(origins[-1]) + 1
@@ -183,7 +202,7 @@ def prepare(series: Series, data: DataConfig, *, scaler: Scaler | None = None,
         apply_transform(series.values[name].to_numpy(), kind, column=name, dates=series.dates)
         for name, kind in zip(columns, transforms)
     ])
-    offset = 1 if any(kind in LAGGED for kind in transforms) else 0
+    offset = rows_consumed(data)
     transformed, raw, dates = transformed[offset:], series.values.to_numpy()[offset:], series.dates[offset:]
     train_end, validation_end = ends if ends is not None else split_ends(dates, data.split)
     if scaler is None:

@@ -19,6 +19,7 @@ import numpy as np
 from lstmcast.errors import LstmcastError, ModelFileError
 
 FORMATS = ("npz", "npy", "parquet", "lstmvis")
+FORMAT_VERSION = 1
 # LSTMVis needs a word per step: the scaled target input, binned (scaled units: standard deviations for `standard`).
 WORD_EDGES = np.array([-2.0, -1.0, -0.25, 0.25, 1.0, 2.0])
 WORDS = ("down3", "down2", "down1", "flat", "up1", "up2", "up3")

@@ -130,12 +130,13 @@ class Recorded:
 
 
 def record_chunks(model: nn.Module, chunks: Iterable[Tensor], *, gates: bool = False,
-                  workers: Optional[int] = None) -> Iterator[Recorded]:
+                  workers: Optional[int] = None, stream: bool = False) -> Iterator[Recorded]:
     """Record chunks of windows in order, `workers` chunks at a time, each worker running torch on one thread.
 
     One step of nn.LSTM on a few hundred windows is too small to keep two cores busy, and the per-call cost only
     amortises over large chunks, where the kernels fall out of cache; independent chunks on single-threaded workers
-    keep every core on cache-sized work. At most `workers` + 1 chunks are in flight, so memory stays bounded."""
+    keep every core on cache-sized work. At most `workers` + 1 chunks are in flight, so memory stays bounded.
+    With `stream`, each chunk is one series [1, M, F] recorded by `record_stream`."""
     import time
     from collections import deque
     from concurrent.futures import ThreadPoolExecutor
@@ -146,7 +147,7 @@ def record_chunks(model: nn.Module, chunks: Iterable[Tensor], *, gates: bool = F
 
     def work(x: Tensor) -> Recorded:
         started = time.perf_counter()
-        recording = record(model, x)
+        recording = record_stream(model, x) if stream else record(model, x)
         middle = time.perf_counter()
         if gates:
             add_gates(lstm, recording.encoder, x)

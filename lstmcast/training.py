@@ -183,14 +183,14 @@ def train(
         improved = validation_loss < state.best_loss
         if improved:
             state.best_loss, state.best_epoch, state.bad_epochs = validation_loss, epoch, 0
-            state.best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            state.best_weights = _snapshot(model)
         else:
             state.bad_epochs += 1
         report = EpochReport(epoch, train_loss, validation_loss, time.perf_counter() - started, improved)
         state.history.append(report)
         state.epoch = epoch
         state.stopped_early = config.patience > 0 and state.bad_epochs >= config.patience
-        state.model_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        state.model_weights = _snapshot(model)
         state.optimizer = optimizer.state_dict()
         state.generator = generator.get_state()
         state.torch_rng = torch.get_rng_state()
@@ -199,6 +199,10 @@ def train(
         faults.hit("epoch-saved")
     model.load_state_dict(state.best_weights)
     return state
+
+
+def _snapshot(model: nn.Module) -> dict[str, Tensor]:
+    return {name: value.detach().clone() for name, value in model.state_dict().items()}
 
 
 def _check_finite(loss: Tensor, norm: Optional[Tensor], epoch: int, batch: int) -> None:

@@ -18,13 +18,18 @@ Notice = Callable[[str], None]
 
 @dataclass
 class TrainOutcome:
+    """A finished run: where it is, and its meta.json (metrics, epochs, windows, dates)."""
+
     run_dir: Path
-    metrics: dict[str, dict[str, Any]]  # model / random_walk / drift -> metric -> value
-    best_epoch: int
-    epochs_run: int
-    stopped_early: bool
-    windows: dict[str, int]
-    test_range: tuple[str, str]
+    meta: dict[str, Any]
+
+    @property
+    def metrics(self) -> dict[str, dict[str, Any]]:  # model / random_walk / drift -> metric -> value
+        return self.meta["test_metrics"]
+
+    @property
+    def test_range(self) -> tuple[str, str]:
+        return tuple(self.meta["target_dates"]["test"])
 
 
 @dataclass
@@ -125,7 +130,7 @@ def train_run(
     windows = {split: prepared.origins(split) for split in ("train", "validation", "test")}
     if min(len(origins) for origins in windows.values()) == 0:
         raise DataError(f"{series.path}: a split has no complete window; use a smaller lookback or horizon")
-    tensors = {split: prepared.windows(origins, device=str(device)) for split, origins in windows.items()}
+    tensors = prepared.split_windows(tuple(windows), device=str(device))
     model = build_model(config.model, input_size=len(prepared.columns), horizon=prepared.horizon).to(device)
     if not resume:
         partial.mkdir(parents=True)
@@ -149,12 +154,7 @@ def train_run(
         if not (partial / files.CHECKPOINT_FILE).exists():  # nothing to resume: leave no debris behind
             shutil.rmtree(partial, ignore_errors=True)
         raise
-    test_dates = prepared.dates[windows["test"] + 1]
-    return TrainOutcome(
-        run_dir=out, metrics=metrics, best_epoch=state.best_epoch, epochs_run=state.epoch,
-        stopped_early=state.stopped_early, windows={k: len(v) for k, v in windows.items()},
-        test_range=(str(test_dates[0].date()), str(prepared.dates[windows["test"][-1] + prepared.horizon].date())),
-    )
+    return TrainOutcome(run_dir=out, meta=meta)
 
 
 def _test_metrics(model, prepared, origins, x_test):
@@ -162,8 +162,8 @@ def _test_metrics(model, prepared, origins, x_test):
 
     scaled = fc.predict_scaled(model, x_test)
     predicted = fc.to_user_units(prepared, scaled, origins)
-    actual = fc.actuals(prepared, origins)
     history = prepared.raw[:, 0]
+    actual = fc.actuals(history, origins, prepared.horizon)
     anchor = history[origins]
     scale = fc.naive_scale(history[: prepared.train_end])
     forecasts = {
@@ -178,6 +178,7 @@ def _test_metrics(model, prepared, origins, x_test):
 def _run_meta(config, series, prepared, state, metrics, windows, device, model) -> dict[str, Any]:
     import torch
 
+    from lstmcast import persistence as files
     from lstmcast.forecast import infer_frequency
     from lstmcast.models import parameter_count
 
@@ -185,7 +186,7 @@ def _run_meta(config, series, prepared, state, metrics, windows, device, model) 
         return [str(prepared.dates[origins[0] + 1].date()), str(prepared.dates[origins[-1] + prepared.horizon].date())]
 
     return {
-        "format_version": 1,
+        "format_version": files.FORMAT_VERSION,
         "lstmcast_version": __version__,
         "torch_version": torch.__version__,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -220,10 +221,10 @@ def _write_run(partial, out, model, config, meta, state, plot_data, *, force: bo
     from lstmcast import persistence as files
     from lstmcast import plots
 
-    weights = {k: v for k, v in model.state_dict().items()}
+    weights = dict(model.state_dict())
     if not all(bool(v.isfinite().all()) for v in weights.values()):
         raise ModelFileError("the trained weights are not finite; nothing was saved (lower the learning rate)")
-    files.save_tensors(partial / files.MODEL_FILE, weights, metadata={"format_version": "1"})
+    files.save_tensors(partial / files.MODEL_FILE, weights, metadata={"format_version": str(files.FORMAT_VERSION)})
     files.write_json(partial / files.META_FILE, meta, force=True)
     rows = ["epoch,train_loss,validation_loss,seconds,improved"] + [
         f"{r.epoch},{r.train_loss!r},{r.validation_loss!r},{r.seconds:.4f},{int(r.improved)}" for r in state.history
