@@ -1,6 +1,11 @@
-"""One exception family. Each carries the exit code the CLI returns and a message that says what, where, and how to fix."""
+"""One exception family. Each carries the exit code the CLI returns and a message that says what, where, and how to fix.
+
+`quote` is how any text that came from a file or the command line enters a message: bounded, control characters
+escaped, so a hostile cell or column name can neither flood the terminal nor drive it."""
 
 from __future__ import annotations
+
+QUOTE_LIMIT = 60  # characters of user input shown in a message
 
 
 class LstmcastError(Exception):
@@ -22,7 +27,7 @@ class DataError(LstmcastError):
 
 
 class ModelFileError(LstmcastError):
-    """A run directory or model file is missing, corrupt, unsafe or of an unknown format."""
+    """A run directory or model file is missing, corrupt, unsafe, tampered with or of an unknown format."""
 
     exit_code = 4
 
@@ -34,9 +39,15 @@ class TrainingDiverged(LstmcastError):
 
 
 class OutputError(LstmcastError):
-    """An output cannot be written: it exists (no --force), the path is unwritable, or the disk is full."""
+    """An output cannot be written: it exists (no --force), is not lstmcast's, is locked, or the disk is full."""
 
     exit_code = 6
+
+
+class OutOfMemory(LstmcastError):
+    """The machine (or the GPU) ran out of memory."""
+
+    exit_code = 7
 
 
 class Interrupted(LstmcastError):
@@ -45,3 +56,20 @@ class Interrupted(LstmcastError):
     def __init__(self, message: str, *, signal_number: int = 2) -> None:
         super().__init__(message)
         self.exit_code = 128 + signal_number
+
+
+def quote(value: object, *, limit: int = QUOTE_LIMIT) -> str:
+    """repr-like quoting of user input for messages: control characters escaped, at most `limit` characters."""
+    text = str(value)
+    shown = text[:limit]
+    escaped = "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in shown)
+    more = f"... ({len(text):,} characters)" if len(text) > limit else ""
+    return "'" + escaped.replace("'", "\\'") + "'" + more
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """torch's CPU allocator and CUDA report exhaustion as RuntimeError subclasses, not MemoryError."""
+    if isinstance(exc, MemoryError):
+        return True
+    text = str(exc)
+    return type(exc).__name__ == "OutOfMemoryError" or "can't allocate memory" in text or "out of memory" in text

@@ -2,7 +2,8 @@
 
 LSTMCAST_FAULT="POINT:ACTION[:N]" fires ACTION the N-th time (default 1st) the code passes POINT.
 Actions: raise (RuntimeError), kill (SIGKILL, as a power cut would), enospc (a full disk), sigint, sigterm,
-sigint2 (two Ctrl-Cs in a row), nan (the caller turns its value into NaN).
+sigint2 (two Ctrl-Cs in a row), sleep (hold still for a minute, so a test can act meanwhile), nan (the caller turns
+its value into NaN).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import errno
 import os
 import signal
+import time
 
 _SPEC = os.environ.get("LSTMCAST_FAULT", "")
 _hits: dict[str, int] = {}
@@ -35,4 +37,6 @@ def hit(point: str) -> str | None:
             os.kill(os.getpid(), signal.SIGINT)
     if action == "sigterm":
         os.kill(os.getpid(), signal.SIGTERM)
+    if action == "sleep":
+        time.sleep(60)
     return action

@@ -1,4 +1,4 @@
-"""The house rules that code review would otherwise have to remember."""
+"""The house rules that code review would otherwise have to remember, read from the source itself."""
 
 from __future__ import annotations
 
@@ -9,58 +9,76 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "lstmcast"
 
-# Who may import whom (inside the package). Imports flow one way: cli -> workflows -> ... -> errors.
-ALLOWED = {
-    "cli": {"workflows", "dumps", "backtesting", "errors", "config", "persistence", "training", "statefiles",
-            "__init__"},
-    "dumps": {"workflows", "forecast", "persistence", "statefiles", "states", "models", "plots", "errors", "__init__"},
-    "workflows": {"config", "data", "preprocess", "models", "training", "forecast", "persistence", "plots",
-                  "states", "statefiles", "backtest", "errors", "__init__"},
-    "backtesting": {"workflows", "evaluation", "forecast", "preprocess", "data", "models", "training", "persistence",
-                    "plots", "config", "errors"},
-    "evaluation": {"forecast"},
-    "states": {"models", "statefiles"},
-    "statefiles": {"errors"},
-    "training": {"models", "config", "errors", "faults"},
-    "forecast": {"preprocess", "training", "data", "models", "errors"},
-    "persistence": {"errors", "faults"},
-    "faults": set(),
-    "plots": set(),
-    "preprocess": {"config", "data", "errors"},
-    "data": {"errors"},
-    "models": {"config"},
-    "config": {"errors"},
-    "errors": set(),
-    "__init__": set(),
-    "__main__": {"cli"},
-}
+# Imports flow one way, down these tiers: cli -> workflows -> {domain packages} -> {data, models} -> config -> files
+# -> {errors, faults}. A package imports its own modules and anything in a lower tier, never a sibling of its tier.
+TIERS = [
+    {"__init__", "errors", "faults"},
+    {"files"},
+    {"config"},
+    {"data", "models"},
+    {"training", "forecasting", "introspect", "evaluation", "runs", "outputs"},
+    {"workflows"},
+    {"cli"},
+    {"__main__"},
+]
+TIER = {name: level for level, names in enumerate(TIERS) for name in names}
+MAX_MODULE_LINES, MAX_FUNCTION_LINES = 300, 50
 
 
-def imports_of(path: Path) -> set[str]:
-    found = set()
+def modules() -> list[Path]:
+    return sorted(PACKAGE.rglob("*.py"))
+
+
+def unit(path: Path) -> str:
+    """The top-level package (or module) of lstmcast that a file belongs to."""
+    parts = path.relative_to(PACKAGE).with_suffix("").parts
+    return parts[0]
+
+
+def imports_of(path: Path) -> list[tuple[str, str]]:
+    """(unit, full module) for every lstmcast import in a file, at any depth (lazy imports count too)."""
+    found = []
     for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("lstmcast"):
+        names = []
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "lstmcast":
             parts = node.module.split(".")
-            if len(parts) > 1:
-                found.add(parts[1])
-            else:  # from lstmcast import X: a module, or __version__ from __init__
-                found.update("__init__" if alias.name == "__version__" else alias.name for alias in node.names)
+            names = [node.module] if len(parts) > 1 else [
+                "lstmcast.__init__" if alias.name == "__version__" else f"lstmcast.{alias.name}" for alias in node.names]
         elif isinstance(node, ast.Import):
-            found.update(a.name.split(".")[1] for a in node.names if a.name.startswith("lstmcast."))
+            names = [alias.name for alias in node.names if alias.name.startswith("lstmcast.")]
+        found += [(name.split(".")[1], name) for name in names]
     return found
 
 
+def test_every_package_has_a_tier():
+    assert {unit(path) for path in modules()} <= set(TIER), "put a new package into TIERS"
+
+
 def test_imports_flow_one_way():
-    for path in PACKAGE.glob("*.py"):
-        extra = imports_of(path) - ALLOWED[path.stem] - {path.stem}
-        assert not extra, f"{path.name} imports {extra}"
+    for path in modules():
+        own = unit(path)
+        for target, module in imports_of(path):
+            allowed = target == own or TIER[target] < TIER[own]
+            assert allowed, f"{path.relative_to(PACKAGE)} imports {module} (tier {TIER[target]} from tier {TIER[own]})"
 
 
-def test_only_cli_uses_typer_or_rich():
-    for path in PACKAGE.glob("*.py"):
-        text = path.read_text()
-        if path.stem != "cli":
-            assert "import typer" not in text and "from rich" not in text and "print(" not in text, path.name
+def test_no_workflow_imports_another():
+    for path in (PACKAGE / "workflows").glob("*.py"):
+        assert not [m for t, m in imports_of(path) if t == "workflows"], path.name
+
+
+def test_evaluation_never_imports_torch():
+    code = ("import sys, lstmcast.evaluation.backtest, lstmcast.evaluation.metrics, lstmcast.evaluation.significance;"
+            "print('torch' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() \
+        == "False"
+
+
+def test_only_cli_uses_typer_or_rich_and_library_code_never_prints():
+    for path in modules():
+        if unit(path) != "cli":
+            text = path.read_text()
+            assert "import typer" not in text and "from rich" not in text and "print(" not in text, path
 
 
 def test_cli_import_leaves_torch_and_pandas_unloaded():
@@ -69,11 +87,22 @@ def test_cli_import_leaves_torch_and_pandas_unloaded():
     assert result.stdout.strip() == "[]"
 
 
+def test_modules_and_functions_stay_small():
+    for path in modules():
+        lines = len(path.read_text().splitlines())
+        assert lines <= MAX_MODULE_LINES, f"{path.relative_to(PACKAGE)}: {lines} lines; split it by responsibility"
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                body = node.body[1:] if ast.get_docstring(node) and len(node.body) > 1 else node.body
+                length = node.end_lineno - body[0].lineno + 1  # the code, not the signature or docstring
+                assert length <= MAX_FUNCTION_LINES, f"{path.relative_to(PACKAGE)}:{node.lineno} {node.name}: {length}"
+
+
 def test_no_unsafe_loaders_in_the_source():
     banned = ("import pickle", "import joblib", "allow_pickle=True", "pickle_module", "weights_only=False",
               "yaml.unsafe_load", "yaml.full_load", "Loader=yaml.Loader", "Loader=yaml.FullLoader",
               "import dill", "import shelve", "marshal")
-    for path in PACKAGE.glob("*.py"):
+    for path in modules():
         text = path.read_text()
         calls = {n.func.id for n in ast.walk(ast.parse(text)) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
         assert not calls & {"eval", "exec", "__import__"}, path.name

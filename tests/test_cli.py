@@ -20,10 +20,10 @@ def test_train_writes_a_complete_run_and_reports_metrics_beside_baselines(runner
     report = json.loads(result.stdout)
     assert set(report["test_metrics"]) == {"model", "random_walk", "drift"}
     run = tmp_path / "run"
-    assert sorted(p.name for p in run.iterdir()) == [
+    assert sorted(p.name for p in run.iterdir() if not p.name.startswith(".")) == [
         "config.yaml", "history.csv", "loss.png", "meta.json", "model.safetensors", "test_forecast.png"]
     meta = json.loads((run / "meta.json").read_text())
-    assert meta["format_version"] == 1 and meta["columns"] == ["Close", "Volume"]
+    assert meta["format_version"] == 2 and meta["columns"] == ["Close", "Volume"]
     assert meta["frequency"] == "B" and meta["data"]["rows"] == 7983
     assert meta["test_metrics"] == report["test_metrics"]
     assert yaml.safe_load((run / "config.yaml").read_text())["data"]["features"] == ["Volume"]
@@ -37,7 +37,7 @@ def test_random_walk_metrics_are_recomputed_independently(runner, tmp_path):
     reported = json.loads(result.stdout)["test_metrics"]["random_walk"]
     meta = json.loads((tmp_path / "run" / "meta.json").read_text())
     close = pd.read_csv(DATA / "msft_daily_ohlcv.csv")["Close"].to_numpy()[1:]  # row 0 consumed by log_return
-    start = meta["split_rows"]["validation_end"] - 3
+    start = meta["split_rows"]["validation_end"] - 1  # the first window whose targets are all test rows
     origins = np.arange(start, len(close) - 3)
     actual = close[origins[:, None] + np.arange(1, 4)]
     errors = actual - close[origins][:, None]
@@ -75,7 +75,7 @@ def test_predict_is_dated_on_the_trading_calendar_in_prices(runner, trained_runs
                                                                    "2019-03-01"]
         assert all(200 < row["value"] < 320 for row in forecast["forecast"])  # index points, not scaled returns
         written = pd.read_csv(tmp_path / f"{kind}.csv")
-        assert list(written.columns) == ["date", "CPILFESL"] and len(written) == 4
+        assert list(written.columns) == ["step", "date", "CPILFESL"] and len(written) == 4
 
 
 def test_predict_on_msft_uses_business_days(runner, tmp_path):
@@ -147,4 +147,4 @@ def test_markup_in_column_names_is_printed_literally(runner, tmp_path):
 def test_help_has_examples(runner):
     for command in ("train", "predict"):
         result = runner.invoke(app, [command, "--help"])
-        assert result.exit_code == 0 and "Example: lstmcast " + command in result.output
+        assert result.exit_code == 0 and "Examples:" in result.output and f"lstmcast {command} " in result.output

@@ -56,7 +56,7 @@ def test_overrides_are_parsed_as_yaml_scalars(tmp_path):
     config = load_config(path, ["training.epochs=7", "model.dropout=0.25", "data.features=[Open, High]"])
     assert config.training.epochs == 7 and config.model.dropout == 0.25
     assert config.data.features == ("Open", "High")
-    with pytest.raises(ConfigError, match="expected KEY=VALUE"):
+    with pytest.raises(ConfigError, match="expected SECTION.KEY=VALUE"):
         apply_overrides({}, ["training.epochs"])
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from lstmcast.data import load_series
+from lstmcast.data.reading import load_series
 from lstmcast.errors import DataError
 
 from conftest import DATA, write_csv

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -27,10 +28,7 @@ def test_training_on_cuda_with_autocast_writes_a_cpu_readable_run(runner, tmp_pa
 
 
 def test_window_tensors_live_on_the_device():
-    import numpy as np
+    from lstmcast.data.windows import window_views
 
-    from lstmcast.preprocess import make_windows
-
-    x, y = make_windows(np.random.rand(100, 2).astype("float32"), np.arange(10, 90), lookback=8, horizon=3,
-                        device="cuda")
+    x, y = window_views(torch.rand(100, 2, device="cuda"), np.arange(10, 90), lookback=8, horizon=3)
     assert x.is_cuda and y.is_cuda and x.shape == (80, 8, 2)

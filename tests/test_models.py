@@ -3,7 +3,7 @@ from __future__ import annotations
 import torch
 
 from lstmcast.config import ManyToOneConfig, Seq2SeqConfig
-from lstmcast.models import ManyToOne, Seq2Seq, build_model
+from lstmcast.models.lstm import ManyToOne, Seq2Seq, build_model
 
 
 def test_many_to_one_head_reads_the_top_layers_last_output():
@@ -27,10 +27,14 @@ def test_seq2seq_decodes_step_by_step_from_the_encoder_state():
     y, _ = model(x)
     _, state = model.encoder(x)
     previous, manual = x[:, -1, :1], []
-    for _ in range(4):
-        previous, state = model.decode_step(previous, state)
+    for _ in range(4):  # the decoder by hand: each step fed the previous prediction
+        output, state = model.decoder(previous[:, None, :], state)
+        previous = model.head(output[:, 0])
         manual.append(previous)
     torch.testing.assert_close(y, torch.cat(manual, dim=1))
+    longer, _ = model(x, horizon=6)  # autoregressive: it decodes past the trained horizon, same first steps
+    torch.testing.assert_close(longer[:, :4], y)
+    assert model.horizon == 4 and longer.shape == (5, 6)
 
 
 def test_teacher_forcing_feeds_the_truth_only_when_asked():

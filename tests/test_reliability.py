@@ -1,14 +1,14 @@
-"""Nothing lost, nothing executed: kills, signals, full disks, hostile files. Faults fire at fixed points
-(LSTMCAST_FAULT, see lstmcast/faults.py) so no test depends on timing."""
+"""Nothing lost, nothing executed: kills, signals, two writers, full disks, edits between runs. Faults fire at fixed
+points (LSTMCAST_FAULT, see lstmcast/faults.py) so no test depends on timing. Runs train on the small CPI file."""
 
 from __future__ import annotations
 
+import json
 import os
-import pickle
 import shutil
 import subprocess
 import sys
-import zipfile
+import time
 from pathlib import Path
 
 import pytest
@@ -16,9 +16,11 @@ from safetensors.torch import load_file
 
 from lstmcast.cli import app
 
-from conftest import write_config
+from conftest import DATA, write_config
 
-FAST = {"training": {"epochs": 4, "batch_size": 512, "patience": 0, "seed": 1, "threads": 1}}
+CPI = {"path": str(DATA / "us_core_cpi_monthly.csv"), "date_column": "observation_date", "target": "CPILFESL",
+       "lookback": 12, "horizon": 4}
+FAST = {"training": {"epochs": 4, "batch_size": 64, "patience": 0, "seed": 1, "threads": 1}}  # 8 batches an epoch
 
 
 def lstmcast(*args: str, fault: str | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -26,7 +28,7 @@ def lstmcast(*args: str, fault: str | None = None, cwd: Path | None = None) -> s
     if fault:
         env["LSTMCAST_FAULT"] = fault
     return subprocess.run([sys.executable, "-m", "lstmcast", *args], capture_output=True, text=True, env=env,
-                          cwd=cwd, timeout=300)
+                          cwd=cwd, timeout=300, stdin=subprocess.DEVNULL)
 
 
 def same_weights(a: Path, b: Path) -> bool:
@@ -34,12 +36,16 @@ def same_weights(a: Path, b: Path) -> bool:
     return x.keys() == y.keys() and all(bool((x[k] == y[k]).all()) for k in x)
 
 
+def temporaries(folder: Path) -> list[str]:
+    return [p.name for p in folder.rglob("*") if "lstmcast-tmp-" in p.name or "lstmcast-old" in p.name]
+
+
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory) -> tuple[Path, Path]:
     """A config and the run it gives when nothing interrupts it."""
     base = tmp_path_factory.mktemp("reference")
-    config = write_config(base / "c.yaml", model={"kind": "seq2seq", "hidden_size": 8, "num_layers": 2,
-                                                   "dropout": 0.3}, **FAST)
+    config = write_config(base / "c.yaml", data=CPI, model={"kind": "seq2seq", "hidden_size": 8, "num_layers": 2,
+                                                             "dropout": 0.3}, **FAST)
     result = lstmcast("train", str(config), "--out", str(base / "run"))
     assert result.returncode == 0, result.stderr
     return config, base / "run"
@@ -62,16 +68,14 @@ def test_kill_while_writing_a_checkpoint_keeps_the_previous_one(reference, tmp_p
     run = tmp_path / "run"
     killed = lstmcast("train", str(config), "--out", str(run), fault="wrote-checkpoint.safetensors:kill:3")
     assert killed.returncode == -9
-    partial = tmp_path / "run.partial"
-    leftovers = [p.name for p in partial.iterdir() if ".tmp-" in p.name]
-    assert leftovers, "the half-written checkpoint stays under a temporary name"
+    assert temporaries(tmp_path / "run.partial"), "the half-written checkpoint stays under a temporary name"
     resumed = lstmcast("train", "--resume", str(run))
     assert resumed.returncode == 0, resumed.stderr
     assert "after epoch 2" in resumed.stderr and same_weights(run, uninterrupted)
-    assert not [p for p in tmp_path.rglob("*") if ".tmp-" in p.name], "leftovers are swept"
+    assert not temporaries(tmp_path), "leftovers are swept"
 
 
-@pytest.mark.parametrize("fault, code, name", [("batch:sigint:30", 130, "SIGINT"), ("batch:sigterm:30", 143, "SIGTERM")])
+@pytest.mark.parametrize("fault, code, name", [("batch:sigint:20", 130, "SIGINT"), ("batch:sigterm:20", 143, "SIGTERM")])
 def test_signals_stop_at_the_next_batch_save_and_say_how_to_resume(reference, tmp_path, fault, code, name):
     config, uninterrupted = reference
     run = tmp_path / "run"
@@ -85,7 +89,7 @@ def test_signals_stop_at_the_next_batch_save_and_say_how_to_resume(reference, tm
 
 def test_a_second_ctrl_c_exits_at_once_without_damage(reference, tmp_path):
     config, _ = reference
-    stopped = lstmcast("train", str(config), "--out", str(tmp_path / "run"), fault="batch:sigint2:30")
+    stopped = lstmcast("train", str(config), "--out", str(tmp_path / "run"), fault="batch:sigint2:20")
     assert stopped.returncode == 130
     assert load_file(tmp_path / "run.partial" / "checkpoint.safetensors")  # the saved state is complete
 
@@ -98,111 +102,123 @@ def test_interrupted_before_the_first_epoch_says_there_is_nothing_to_resume(refe
 
 def test_non_finite_loss_exits_5_and_saves_no_model(reference, tmp_path):
     config, _ = reference
-    result = lstmcast("train", str(config), "--out", str(tmp_path / "run"), fault="batch:nan:20")
+    result = lstmcast("train", str(config), "--out", str(tmp_path / "run"), fault="batch:nan:12")
     assert result.returncode == 5 and "the loss became nan" in result.stderr
     assert not (tmp_path / "run").exists()
 
 
-def test_full_disk_keeps_the_previous_files(reference, runner, tmp_path):
+def test_a_second_writer_of_a_run_is_refused_naming_the_first(reference, runner, tmp_path):
+    """Issue 11.2: `train --force` (or --resume) while another train writes the same run."""
+    config, _ = reference
+    run = tmp_path / "run"
+    first = subprocess.Popen([sys.executable, "-m", "lstmcast", "train", str(config), "--out", str(run)],
+                             env={**os.environ, "LSTMCAST_FAULT": "epoch-saved:sleep"}, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not (tmp_path / "run.partial" / "checkpoint.safetensors").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        for args in (["train", str(config), "--out", str(run), "--force"], ["train", "--resume", str(run)]):
+            result = runner.invoke(app, args)
+            assert result.exit_code == 6, result.output
+            assert "is being written by another lstmcast" in result.output and f"pid {first.pid}" in result.output
+        assert (tmp_path / "run.partial" / "checkpoint.safetensors").exists()  # the first writer's work is intact
+    finally:
+        first.kill()
+        first.wait()
+
+
+def test_a_kill_between_the_renames_of_force_loses_nothing(reference, tmp_path):
+    """Issue 11.4: --force is all or nothing, even when killed between moving the old run aside and the new in."""
+    config, uninterrupted = reference
+    run = tmp_path / "run"
+    shutil.copytree(uninterrupted, run)
+    before = json.loads(lstmcast("predict", str(run), "--json").stdout)
+    killed = lstmcast("train", str(config), "--out", str(run), "--force", "--set", "training.seed=5",
+                      fault="between-renames:kill")
+    assert killed.returncode == -9 and not run.exists()
+    after = lstmcast("predict", str(run), "--json")  # a reader puts the previous run back
+    assert after.returncode == 0, after.stderr
+    assert json.loads(after.stdout) == before and not temporaries(tmp_path)
+
+
+def test_resume_refuses_a_training_csv_edited_since_the_start(tmp_path):
+    """Issue 11.5."""
+    csv = tmp_path / "cpi.csv"
+    shutil.copy(DATA / "us_core_cpi_monthly.csv", csv)
+    config = write_config(tmp_path / "c.yaml", data={**CPI, "path": str(csv)}, **FAST)
+    assert lstmcast("train", str(config), "--out", str(tmp_path / "run"), fault="epoch-saved:kill:1").returncode == -9
+    csv.write_text(csv.read_text().replace("259.481", "259.482"))
+    resumed = lstmcast("train", "--resume", str(tmp_path / "run"))
+    assert resumed.returncode == 3 and "changed since the run started" in resumed.stderr
+
+
+def test_resume_refuses_other_settings_and_applies_more_epochs(reference, tmp_path):
+    config, _ = reference
+    run = tmp_path / "run"
+    assert lstmcast("train", str(config), "--out", str(run), fault="epoch-saved:kill:2").returncode == -9
+    for extra in (["--set", "training.seed=3"], ["--data", str(DATA / "us_core_cpi_monthly.csv")],
+                  ["--device", "cpu"], [str(config)]):
+        refused = lstmcast("train", "--resume", str(run), *extra)
+        assert refused.returncode == 2 and "--resume continues the run exactly as it started" in refused.stderr
+    resumed = lstmcast("train", "--resume", str(run), "--epochs", "6")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "training.epochs changed from 4 to 6" in resumed.stderr
+    meta = json.loads((run / "meta.json").read_text())
+    assert meta["epochs_run"] == 6 and "epochs: 6" in (run / "config.yaml").read_text()
+    assert lstmcast("predict", str(run)).returncode == 0  # the config as run matches its recorded hash
+
+
+def test_a_full_disk_says_how_to_continue_and_continuing_works(reference, tmp_path):
+    config, uninterrupted = reference
+    run = tmp_path / "run"
+    full = lstmcast("train", str(config), "--out", str(run), fault="wrote-checkpoint.safetensors:enospc:3")
+    assert full.returncode == 6 and "the disk is full" in full.stderr
+    assert f"lstmcast train --resume {run}" in full.stderr
+    resumed = lstmcast("train", "--resume", str(run))
+    assert resumed.returncode == 0 and same_weights(run, uninterrupted)
+
+
+def test_full_disk_keeps_the_previous_files(reference, tmp_path):
     config, _ = reference
     run = tmp_path / "run"
     shutil.copytree(reference[1], run)
     before = {p.name: p.read_bytes() for p in run.iterdir()}
-    result = lstmcast("train", str(config), "--out", str(run), "--force", fault="before-rename:enospc:3")
+    result = lstmcast("train", str(config), "--out", str(run), "--force", fault="before-rename:enospc")
     assert result.returncode == 6 and "the disk is full" in result.stderr
     assert {p.name: p.read_bytes() for p in run.iterdir()} == before
     result = lstmcast("predict", str(run), "--out", str(tmp_path / "f.csv"), fault="before-rename:enospc")
     assert result.returncode == 6 and str(tmp_path / "f.csv") in result.stderr
-    assert not (tmp_path / "f.csv").exists() and not list(tmp_path.glob(".f.csv*"))
+    assert not (tmp_path / "f.csv").exists() and not temporaries(tmp_path)
 
 
-def test_unwritable_output_paths_are_named(reference, runner, tmp_path):
-    blocker = tmp_path / "file"
-    blocker.write_text("a regular file")
-    result = runner.invoke(app, ["predict", str(reference[1]), "--out", str(blocker / "sub" / "f.csv")])
-    assert result.exit_code == 6 and f"{blocker} is a file, not a directory" in result.output
-    result = runner.invoke(app, ["train", str(reference[0]), "--out", str(blocker / "run")])
-    assert result.exit_code == 6
+@pytest.mark.parametrize("signal_fault, code", [("sigint", 130), ("sigterm", 143)])
+def test_dump_states_and_backtest_stop_cleanly_on_a_signal(reference, tmp_path, signal_fault, code):
+    run = reference[1]
+    out = tmp_path / "d.npz"
+    stopped = lstmcast("dump-states", str(run), "--out", str(out), "--chunk-size", "100",
+                       fault=f"dump-chunk:{signal_fault}:2")
+    assert stopped.returncode == code, stopped.stderr
+    assert "nothing was written" in stopped.stderr and "Traceback" not in stopped.stderr
+    assert list(tmp_path.iterdir()) == []  # no dump, no scratch folder, no lock file
+    stopped = lstmcast("backtest", str(reference[0]), "--refit", "every", "--origins", "3", "--out",
+                       str(tmp_path / "report"), fault=f"backtest-fit:{signal_fault}")
+    assert stopped.returncode == code and "nothing was written" in stopped.stderr
+    assert list(tmp_path.iterdir()) == []
 
 
-def hostile_files(tmp_path: Path, marker: Path) -> dict[str, bytes]:
-    class Payload:
-        def __reduce__(self):
-            return (os.system, (f"touch {marker}",))
-
-    pickled = pickle.dumps(Payload())
-    archive = tmp_path / "archive.zip"
-    with zipfile.ZipFile(archive, "w") as handle:  # the layout of a torch.save file
-        handle.writestr("archive/data.pkl", pickled)
-    return {
-        "pickle renamed": pickled,
-        "torch archive": archive.read_bytes(),
-        "empty": b"",
-        "truncated": b"\x20\x00\x00\x00\x00\x00\x00\x00{\"a\":",
-        "git lfs pointer": b"version https://git-lfs.github.com/spec/v1\noid sha256:abc\nsize 123\n",
-    }
-
-
-@pytest.mark.parametrize("command", ["predict", "dump-states", "backtest"])
-def test_crafted_model_files_are_refused_and_never_run(reference, runner, tmp_path, command):
-    marker = tmp_path / "pwned"
-    for label, content in hostile_files(tmp_path, marker).items():
-        run = tmp_path / label.replace(" ", "_")
-        shutil.copytree(reference[1], run)
-        (run / "model.safetensors").write_bytes(content)
-        args = [command, str(run)] + (["--out", str(tmp_path / f"{label}.out")] if command != "predict" else [])
-        result = runner.invoke(app, args)
-        assert result.exit_code == 4, (label, result.output)
-        assert "model.safetensors" in result.output and "Traceback" not in result.output
-        assert not marker.exists(), label
-    assert "git lfs pull" in runner.invoke(app, ["predict", str(tmp_path / "git_lfs_pointer")]).output
-
-
-def test_yaml_python_tags_run_nothing(runner, tmp_path):
-    marker = tmp_path / "pwned"
-    config = tmp_path / "c.yaml"
-    config.write_text(f"data: !!python/object/apply:os.system ['touch {marker}']\nmodel: {{kind: many_to_one}}\n")
-    result = runner.invoke(app, ["train", str(config)])
-    assert result.exit_code == 2 and "c.yaml:1:7" in result.output and not marker.exists()
-    config.write_text("a: &a [1, 1, 1]\nb: &b [*a, *a, *a]\n")
-    result = runner.invoke(app, ["train", str(config)])
-    assert result.exit_code == 2 and "aliases" in result.output
-
-
-def test_absurd_sizes_are_refused_before_allocating(runner, tmp_path):
-    config = write_config(tmp_path / "c.yaml", model={"hidden_size": 8192, "num_layers": 16},
-                          training={"batch_size": 100000})
-    result = runner.invoke(app, ["train", str(config), "--out", str(tmp_path / "run")])
-    assert result.exit_code == 2 and "GiB" in result.output and "make them smaller" in result.output
-
-
-def test_leftovers_of_killed_writers_are_swept(reference, runner, tmp_path):
-    stale = tmp_path / ".f.csv.tmp-999999999-deadbeef"
-    stale.write_text("half")
-    result = runner.invoke(app, ["predict", str(reference[1]), "--out", str(tmp_path / "f.csv")])
-    assert result.exit_code == 0 and not stale.exists() and (tmp_path / "f.csv").exists()
-
-
-def test_safetensors_disk_full_is_translated_and_leaves_no_debris(reference, runner, tmp_path, monkeypatch):
-    from safetensors import SafetensorError
-
-    import lstmcast.persistence as persistence
-
-    def full(*args, **kwargs):
-        raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
-
-    monkeypatch.setattr(persistence, "save_file", full)
-    result = runner.invoke(app, ["train", str(reference[0]), "--out", str(tmp_path / "run")])
-    assert result.exit_code == 6 and "the disk is full" in result.output and "Traceback" not in result.output
-    assert list(tmp_path.iterdir()) == []  # no run, no RUN.partial without a checkpoint, no temporary files
-
-
-def test_out_of_memory_exits_7(reference, runner, monkeypatch):
-    import lstmcast.workflows as workflows
-
-    def exhausted(*args, **kwargs):
-        raise MemoryError
-
-    monkeypatch.setattr(workflows, "predict_run", exhausted)
-    result = runner.invoke(app, ["predict", str(reference[1])])
-    assert result.exit_code == 7 and "out of memory" in result.output
+def test_a_fifo_named_by_a_run_does_not_hang_any_command(reference, tmp_path):
+    """Issue 11.7: meta.json names the training CSV; a run someone sends you may name a FIFO."""
+    run = tmp_path / "run"
+    shutil.copytree(reference[1], run)
+    fifo = tmp_path / "pipe.csv"
+    os.mkfifo(fifo)
+    meta = json.loads((run / "meta.json").read_text())
+    meta["data"]["path"] = str(fifo)
+    (run / "meta.json").write_text(json.dumps(meta))
+    for command in (["predict", str(run)], ["dump-states", str(run), "--out", str(tmp_path / "d.npz")],
+                    ["backtest", str(run)]):
+        started = time.monotonic()
+        result = lstmcast(*command)
+        assert result.returncode == 3 and "not a regular file (a FIFO)" in result.stderr, result.stderr
+        assert time.monotonic() - started < 60

@@ -9,10 +9,11 @@ import pandas as pd
 import pytest
 import torch
 
-from lstmcast import states as st
+from lstmcast.introspect import check, gates, record
+from lstmcast.outputs.dumpread import read as load_dump
 from lstmcast.cli import app
 from lstmcast.config import ManyToOneConfig, Seq2SeqConfig
-from lstmcast.models import build_model
+from lstmcast.models.lstm import build_model
 
 
 def numpy_lstm(lstm: torch.nn.LSTM, x: np.ndarray, h0=None, c0=None):
@@ -52,10 +53,10 @@ def test_recorded_states_equal_nn_lstm_and_an_independent_reference(kind, layers
     model = build_model(config_class(kind=kind, hidden_size=7, num_layers=layers, dropout=0.5, proj_size=proj),
                         input_size=2, horizon=4).eval()
     x = torch.randn(9, 12, 2)
-    recording = st.record(model, x)
+    recording = record.record(model, x)
     lstm = model.lstm if kind == "many_to_one" else model.encoder
-    st.add_gates(lstm, recording.encoder, x)
-    h, c = (t.numpy() for t in recording.encoder.stacked())
+    gates.add_gates(lstm, recording.encoder, x)
+    h, c = (t.numpy() for t in (recording.encoder.h, recording.encoder.c))
     assert h.shape == (9, 12, layers, proj or 7) and c.shape == (9, 12, layers, 7)
     # 1. nn.LSTM's own output and (h_n, c_n)
     with torch.no_grad():
@@ -69,11 +70,11 @@ def test_recorded_states_equal_nn_lstm_and_an_independent_reference(kind, layers
     for name in "ifgo":
         gate = recording.encoder.gates[name].numpy()
         assert np.abs(G[name] - gate).max() < 1e-5, name
-    assert st.gate_consistency(lstm, recording.encoder) < 1e-5
+    assert gates.gate_consistency(lstm, recording.encoder) < 1e-5
     # 3. the forecast is the model's own
     with torch.no_grad():
         assert (model(x)[0] - recording.prediction_scaled).abs().max() < 1e-5
-    checks = st.self_check(model, x, recording)
+    checks = check.check_windows(model, x, recording)
     assert max(checks.values()) < 1e-5
 
 
@@ -82,17 +83,17 @@ def test_seq2seq_decoder_starts_from_the_encoders_handed_over_state():
     model = build_model(Seq2SeqConfig(kind="seq2seq", hidden_size=5, num_layers=2, proj_size=2), input_size=1,
                         horizon=3).eval()
     x = torch.randn(4, 6, 1)
-    recording = st.record(model, x)
+    recording = record.record(model, x)
     handed = recording.encoder.last()
-    st.add_gates(model.decoder, recording.decoder, recording.decoder_input[:, :, None], handed)
+    gates.add_gates(model.decoder, recording.decoder, recording.decoder_input[:, :, None], handed)
     H, C, _ = numpy_lstm(model.decoder, recording.decoder_input[:, :, None].numpy(),
                          handed[0].double().numpy(), handed[1].double().numpy())
-    dh, dc = recording.decoder.stacked()
+    dh, dc = recording.decoder.h, recording.decoder.c
     assert np.abs(H - dh.numpy()).max() < 1e-5 and np.abs(C - dc.numpy()).max() < 1e-5
     # each decoder input is the previous step's prediction; the first is the last observed value
     torch.testing.assert_close(recording.decoder_input[:, 0], x[:, -1, 0])
     torch.testing.assert_close(recording.decoder_input[:, 1:], recording.prediction_scaled[:, :-1])
-    assert st.gate_consistency(model.decoder, recording.decoder, handed) < 1e-5
+    assert gates.gate_consistency(model.decoder, recording.decoder, handed) < 1e-5
 
 
 def test_stream_mode_is_one_continuous_pass():
@@ -100,11 +101,11 @@ def test_stream_mode_is_one_continuous_pass():
     model = build_model(ManyToOneConfig(kind="many_to_one", hidden_size=6, num_layers=2), input_size=1,
                         horizon=2).eval()
     x = torch.randn(1, 50, 1)
-    recording = st.record_stream(model, x)
+    recording = record.record_stream(model, x)[0]
     with torch.no_grad():
         output, _ = model.lstm(x)
         expected = model.head(output[0])
-    h, _ = recording.encoder.stacked()
+    h, _ = recording.encoder.h, recording.encoder.c
     assert (output[0] - h[0, :, -1]).abs().max() < 1e-5
     assert (expected - recording.prediction_scaled).abs().max() < 1e-5
 
@@ -114,7 +115,7 @@ def test_dump_states_npz_matches_predict_and_documents_itself(runner, trained_ru
         out = tmp_path / f"{kind}.npz"
         result = runner.invoke(app, ["dump-states", str(run), "--out", str(out), "--gates", "--json"])
         assert result.exit_code == 0, result.output
-        dump = st.load(out)
+        dump = load_dump(out)
         meta = dump.meta
         assert meta["self_check"]["max_abs_error"] < 1e-5
         windows = meta["windows"]
@@ -148,7 +149,7 @@ def test_every_format_opens_with_its_users_library(runner, trained_runs, tmp_pat
     assert len(lookback) == 47 * 12 and len(table[table.phase == "horizon"]) == 47 * 4
     np.testing.assert_allclose(lookback["h_l1_u2"].to_numpy(), h[:, :, 1, 2].reshape(-1), rtol=1e-6)
     assert lookback["date"].iloc[11] == pd.Timestamp("2015-01-01")
-    assert st.load(tmp_path / "s.parquet").meta["self_check"]["max_abs_error"] < 1e-5
+    assert load_dump(tmp_path / "s.parquet").meta["self_check"]["max_abs_error"] < 1e-5
     result = runner.invoke(app, [*base, "--format", "lstmvis", "--out", str(tmp_path / "vis")])
     assert result.exit_code == 0, result.output
     with h5py.File(tmp_path / "vis" / "states.h5") as states:
@@ -162,7 +163,7 @@ def test_stream_dump_and_plot(runner, trained_runs, tmp_path):
     result = runner.invoke(app, ["dump-states", str(run), "--mode", "stream", "--out", str(tmp_path / "s.npz"),
                                  "--plot", str(tmp_path / "s.png")])
     assert result.exit_code == 0, result.output
-    dump = st.load(tmp_path / "s.npz")
+    dump = load_dump(tmp_path / "s.npz")
     assert dump["h"].shape == (1, 742, 2, 6) and dump["prediction"].shape == (1, 742, 4)
     assert dump.meta["self_check"]["max_abs_error"] < 1e-5
     assert (tmp_path / "s.png").read_bytes()[:4] == b"\x89PNG"

@@ -8,8 +8,9 @@ import torch
 
 from lstmcast.config import ManyToOneConfig, Seq2SeqConfig, TrainingConfig
 from lstmcast.errors import TrainingDiverged
-from lstmcast.models import build_model
-from lstmcast.training import TrainingState, state_from_tensors, state_to_tensors, train
+from lstmcast.models.lstm import build_model
+from lstmcast.training.checkpoint import state_from_tensors, state_to_tensors
+from lstmcast.training.loop import TrainingState, train
 
 
 def windows(n: int, seed: int = 0):
@@ -64,7 +65,7 @@ def test_a_non_finite_loss_stops_with_a_clear_error():
 def test_training_state_round_trips_through_tensors():
     _, state = fit(epochs=2)
     tensors, metadata = state_to_tensors(state)
-    back = state_from_tensors(tensors, metadata)
+    back = state_from_tensors(tensors, metadata, source="checkpoint")
     assert back.epoch == 2 and back.history == state.history and back.best_epoch == state.best_epoch
     assert torch.equal(back.generator, state.generator)
     assert back.optimizer["param_groups"] == json.loads(json.dumps(state.optimizer["param_groups"]))

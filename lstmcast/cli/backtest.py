@@ -1,0 +1,100 @@
+"""lstmcast backtest."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from lstmcast.cli.app import app
+from lstmcast.cli.common import (
+    DataSetOption, DebugOption, ForceOption, JsonOption, as_date, chunk_progress, date_option, err, notice, out,
+    reported, say,
+)
+from lstmcast.cli.render import dm_table, scores_table
+from lstmcast.errors import ConfigError
+
+
+def parse_refit(value: str) -> str:
+    if value not in ("never", "every") and not re.fullmatch(r"[1-9][0-9]{0,5}", value):
+        raise typer.BadParameter("use never, every, or a number K (retrain every K-th origin), at most 999999")
+    return value
+
+
+@app.command()
+def backtest(
+    sources: Annotated[list[Path], typer.Argument(metavar="RUN_OR_CONFIG...",
+                                                  help="Run directories and/or YAML configs, scored on the same "
+                                                       "origins.")],
+    data: Annotated[Optional[Path], typer.Option("--data", metavar="CSV", help="CSV to evaluate on (default: each "
+                                                 "model's own).")] = None,
+    origins: Annotated[Optional[int], typer.Option("--origins", min=1, max=10_000_000, metavar="N",
+                                                   help="Use the last N origins.")] = None,
+    date_from: Annotated[Optional[dt.datetime], date_option("--from", "First origin date (default: the test split "
+                                                            "of the first model).")] = None,
+    step: Annotated[int, typer.Option(min=1, max=1_000_000, metavar="N", help="Observations between "
+                                      "origins.")] = 1,
+    refit: Annotated[str, typer.Option(parser=parse_refit, metavar="never|every|K",
+                                       help="never (reuse a run's model; train a config once), every (retrain at each "
+                                            "origin) or K (every K-th origin); retraining uses an expanding window "
+                                            "up to the origin.")] = "never",
+    season: Annotated[Optional[int], typer.Option(min=1, max=10_000, metavar="N",
+                                                  help="Season of the seasonal-naive baseline (default: 5 for "
+                                                       "business days, 12 monthly, 4 quarterly).")] = None,
+    out_dir: Annotated[Optional[Path], typer.Option("--out", metavar="DIR", help="Report directory: forecasts.csv, "
+                                                    "metrics.csv, report.json, PNGs.")] = None,
+    set_: DataSetOption = None,
+    force: ForceOption = False,
+    json_: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Walk-forward evaluation against the random walk, drift, seasonal-naive, mean and ETS baselines.
+
+    Examples:
+
+      lstmcast backtest runs/msft_many_to_one runs/msft_seq2seq --out reports/msft
+
+      lstmcast backtest configs/cpi_monthly.yaml --from 2010-01-01 --refit 12
+
+      lstmcast backtest runs/msft_many_to_one --origins 250 --step 5 --json
+    """
+    from lstmcast.workflows.backtest import BacktestRequest, backtest as run_backtest  # torch loads here
+
+    with reported(debug):
+        if origins is not None and date_from is not None:
+            raise ConfigError("give --origins or --from, not both")
+        request = BacktestRequest(
+            sources=sources, data_path=data, origins=origins, date_from=as_date(date_from), step=step,
+            refit=None if refit == "never" else 1 if refit == "every" else int(refit), season=season, out=out_dir,
+            force=force, overrides=list(set_ or []))
+        with chunk_progress(enabled=not json_ and err.is_terminal, label="backtesting") as on_progress:
+            outcome = run_backtest(request, on_progress=on_progress, notice=notice)
+        if json_:
+            out.print_json(json.dumps(outcome.report))
+            return
+        _render(outcome, len(sources))
+        say(f"{len(outcome.origin_dates)} origins {outcome.origin_dates[0]} .. {outcome.origin_dates[-1]}, horizon "
+            f"{outcome.horizon}, {outcome.seconds:.2f} s" + (f"; report in {out_dir}" if out_dir else ""))
+
+
+def _render(outcome: Any, models: int) -> None:
+    scores = outcome.scores
+    rows = {name: {**scores.overall[name], "dm_rw": _p_vs(scores.diebold_mariano, name, "random_walk")}
+            for name in outcome.names}
+    up = "" if scores.always_up is None else f"; always calling 'up' scores {scores.always_up:.1f}% on dir."
+    out.print(scores_table(
+        f"Walk-forward leaderboard ({len(outcome.origin_dates)} origins, horizon {outcome.horizon}; * best)", rows,
+        extra=[("dm_rw", "DM p RW")],
+        caption="skill: 1 - RMSE/RMSE(random walk); MAE/RW: relative MAE; MASE: mean over steps k of MAE_k / "
+                "in-sample k-step naive MAE; DM p RW: Diebold-Mariano (HLN) of equal squared error with the random "
+                "walk" + up))
+    out.print(dm_table(scores.diebold_mariano, outcome.names[:models], outcome.names))
+
+
+def _p_vs(tests: dict[str, Any], name: str, other: str) -> Optional[float]:
+    test = tests.get(f"{name} vs {other}") or tests.get(f"{other} vs {name}")
+    return None if test is None else test["overall"]["p_value"]

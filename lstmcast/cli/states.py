@@ -1,0 +1,89 @@
+"""lstmcast dump-states."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from lstmcast.cli.app import app
+from lstmcast.cli.common import (
+    DataOption, DataSetOption, DebugOption, ForceOption, JsonOption, RunArgument, as_date, chunk_progress,
+    date_option, err, notice, out, reported, say,
+)
+from lstmcast.cli.render import layers_table
+
+
+class Format(str, enum.Enum):
+    npz = "npz"
+    npy = "npy"
+    parquet = "parquet"
+    lstmvis = "lstmvis"
+
+
+class Mode(str, enum.Enum):
+    windows = "windows"
+    stream = "stream"
+
+
+@app.command("dump-states")
+def dump_states(
+    run_dir: RunArgument,
+    data: DataOption = None,
+    out_path: Annotated[Optional[Path], typer.Option("--out", metavar="PATH", help="Output path (default: inside "
+                                                     "RUN; a .npz or .parquet suffix picks that format).")] = None,
+    fmt: Annotated[Optional[Format], typer.Option("--format", help="npz (one file), npy (a folder, memory-mappable), "
+                                                  "parquet (a tidy table), lstmvis (for the LSTMVis viewer; use "
+                                                  "--mode stream). Default: npz under 512 MiB, else npy.")] = None,
+    mode: Annotated[Mode, typer.Option(help="windows: what the model sees for each forecast; stream: one pass over "
+                                       "the whole series from its first row.")] = Mode.windows,
+    gates: Annotated[bool, typer.Option("--gates", help="Also record the i, f, g, o gate activations.")] = False,
+    date_from: Annotated[Optional[dt.datetime], date_option("--from", "First window end (or stream date) "
+                                                            "written.")] = None,
+    date_to: Annotated[Optional[dt.datetime], date_option("--to", "Last window end (or stream date) written.")] = None,
+    plot: Annotated[Optional[Path], typer.Option("--plot", metavar="PNG", help="Also draw prices, forecasts and h "
+                                                 "and c heatmaps.")] = None,
+    chunk_size: Annotated[int, typer.Option(min=1, max=65536, metavar="N", help="Windows per chunk (bounds "
+                                            "memory).")] = 1024,
+    set_: DataSetOption = None,
+    force: ForceOption = False,
+    json_: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Write every layer's hidden and cell states (and optionally gates) at every step, with the predictions.
+
+    Examples:
+
+      lstmcast dump-states runs/msft_many_to_one --from 2017-01-01 --gates --plot states.png
+
+      lstmcast dump-states runs/msft_seq2seq --mode stream --out states.parquet
+
+      lstmcast dump-states runs/msft_many_to_one --mode stream --format lstmvis --out lstmvis/
+    """
+    from lstmcast.workflows.dump import DumpRequest, dump_states as run_dump, write_plot  # torch loads here
+
+    with reported(debug):
+        request = DumpRequest(
+            run_dir=run_dir, out=out_path, data_path=data, fmt=fmt.value if fmt else None, mode=mode.value,
+            gates=gates, date_from=as_date(date_from), date_to=as_date(date_to), force=force, chunk_size=chunk_size,
+            overrides=list(set_ or []))
+        with chunk_progress(enabled=not json_ and err.is_terminal, label="recording states") as on_progress:
+            outcome = run_dump(request, on_progress=on_progress, notice=notice)
+        if plot is not None:
+            write_plot(plot, outcome, force=force)
+        if json_:
+            out.print_json(json.dumps({"path": str(outcome.path), "format": outcome.fmt, "meta": outcome.meta}))
+            return
+        out.print(layers_table(outcome))
+        check, timings = outcome.meta["self_check"], outcome.meta["timings"]
+        say(f"self-check against nn.LSTM (output, h_n, c_n, forecast): max abs error {check['max_abs_error']:.2e} "
+            f"({check['windows_checked']} windows)")
+        say(f"states {timings['compute_s']:.2f} s, gates {timings['gates_s']:.2f} s (summed over the worker threads), "
+            f"write {timings['write_s']:.2f} s, {timings['wall_s']:.2f} s in all; {outcome.meta['windows']} window(s) "
+            f"x {outcome.meta['steps']} steps written to {outcome.path} ({outcome.fmt})")
+        if plot is not None:
+            say(f"plot written to {plot}")

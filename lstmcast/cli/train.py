@@ -1,0 +1,145 @@
+"""lstmcast train."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import signal
+from pathlib import Path
+from typing import Annotated, Any, Iterator, Optional
+
+import typer
+from rich.markup import escape
+
+from lstmcast.cli.app import app
+from lstmcast.cli.common import DebugOption, ForceOption, JsonOption, StopFlag, err, notice, out, reported, say
+from lstmcast.cli.render import scores_table
+from lstmcast.errors import ConfigError, Interrupted
+
+
+@app.command()
+def train(
+    config: Annotated[Optional[Path], typer.Argument(metavar="CONFIG", help="YAML config (see configs/).")] = None,
+    out_dir: Annotated[Optional[Path], typer.Option("--out", metavar="RUN",
+                                                    help="Run directory to write (default runs/<config name>).")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", metavar="KEY=VALUE",
+                                                      help="Override a config key, e.g. --set training.epochs=5.")] = None,
+    epochs: Annotated[Optional[int], typer.Option(min=1, max=100_000, metavar="N",
+                                                  help="Shortcut for --set training.epochs=N (with --resume: the new "
+                                                       "total).")] = None,
+    data: Annotated[Optional[Path], typer.Option("--data", metavar="CSV", help="Train on this CSV instead of "
+                                                 "data.path.")] = None,
+    device: Annotated[Optional[str], typer.Option(metavar="auto|cpu|cuda",
+                                                  help="Shortcut for --set training.device=...")] = None,
+    resume: Annotated[Optional[Path], typer.Option("--resume", metavar="RUN",
+                                                   help="Continue the unfinished run RUN exactly as it started.")] = None,
+    force: ForceOption = False,
+    json_: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Train an LSTM from a YAML config; write a run directory; print test metrics next to naive baselines.
+
+    Examples:
+
+      lstmcast train configs/msft_many_to_one.yaml --out runs/msft
+
+      lstmcast train configs/cpi_monthly.yaml --set training.epochs=5 --set model.hidden_size=16
+
+      lstmcast train --resume runs/msft    (after Ctrl-C, kill or a full disk)
+    """
+    from lstmcast.workflows.train import train_run  # torch loads here, not at --help
+
+    with reported(debug, sigterm_raises=False):
+        run_config = None
+        if resume is None:
+            from lstmcast.config import load_config
+
+            if config is None:
+                raise ConfigError("give a CONFIG file, or --resume RUN to continue an unfinished run")
+            shortcuts = {"training.epochs": epochs, "training.device": device}
+            overrides = list(set_ or []) + [f"{key}={value}" for key, value in shortcuts.items() if value is not None]
+            run_config = load_config(config, overrides, data_path=data)
+        else:
+            given = [name for name, value in (("CONFIG", config), ("--set", set_), ("--data", data),
+                                              ("--device", device)) if value]
+            if given:
+                raise ConfigError(f"--resume continues the run exactly as it started, so {', '.join(given)} cannot "
+                                  "change it (only --epochs can); to train differently, start over with --force")
+        target = resume or out_dir or Path("runs") / config.stem
+        stop = StopFlag()
+        with stop.installed(), _progress(enabled=not json_ and err.is_terminal, stop=stop,
+                                         epochs=run_config.training.epochs if run_config else epochs) as callbacks:
+            try:
+                outcome = train_run(run_config, out=target, force=force, resume=resume is not None, epochs=epochs,
+                                    callbacks=callbacks, notice=notice)
+            except _stop_requested() as exc:
+                number = stop.signal_number or signal.SIGINT
+                raise Interrupted(_interrupted_message(target, number), signal_number=number) from exc
+        _render(outcome, json_)
+
+
+def _render(outcome: Any, as_json: bool) -> None:
+    meta = outcome.meta
+    test_range = meta.target_dates["test"]
+    if as_json:
+        out.print_json(json.dumps({"run_dir": str(outcome.run_dir), "best_epoch": meta.best_epoch,
+                                   "epochs_run": meta.epochs_run, "stopped_early": meta.stopped_early,
+                                   "windows": meta.windows, "test_range": test_range,
+                                   "test_metrics": meta.test_metrics, "test_always_up": meta.test_always_up}))
+        return
+    why = "early stopping" if meta.stopped_early else "all epochs"
+    windows = ", ".join(f"{split} {count}" for split, count in meta.windows.items())
+    say(f"trained {meta.epochs_run} epoch{'s' if meta.epochs_run != 1 else ''} ({why}); best validation loss at epoch "
+        f"{meta.best_epoch}; windows: {windows}")
+    up = "" if meta.test_always_up is None else f"; always calling 'up' scores {meta.test_always_up:.1f}% on dir."
+    out.print(scores_table(
+        f"Test targets {test_range[0]} .. {test_range[1]} ({escape(meta.target)}, original units)",
+        meta.test_metrics, extra=[("dm_p_value", "DM p")],
+        caption="skill: 1 - RMSE/RMSE(random walk); MAE/RW: MAE relative to the random walk; MASE: mean over steps "
+                "k of MAE_k / in-sample k-step naive MAE; DM p: Diebold-Mariano test of the model against that row"
+                + up))
+    say(f"run written to {outcome.run_dir}")
+
+
+def _interrupted_message(target: Path, number: int) -> str:
+    from lstmcast.runs.layout import CHECKPOINT_FILE, partial_dir
+
+    name = signal.Signals(number).name
+    partial = partial_dir(target.absolute())
+    if not (partial / CHECKPOINT_FILE).is_file():
+        return f"stopped by {name} before the first epoch ended; nothing to resume, run the command again"
+    return (f"stopped by {name}; the last completed epoch, with the best weights so far, is saved in {partial}; "
+            f"continue with `lstmcast train --resume {target}`")
+
+
+def _stop_requested() -> type[BaseException]:
+    from lstmcast.training.loop import StopRequested
+
+    return StopRequested
+
+
+@contextlib.contextmanager
+def _progress(*, enabled: bool, stop: StopFlag, epochs: Optional[int]) -> Iterator[Any]:
+    """Training callbacks: a rich progress bar (epoch, batch, losses, time left) when on a terminal."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from lstmcast.training.loop import Callbacks
+
+    if not enabled:
+        yield Callbacks(should_stop=stop)
+        return
+    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
+               TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err, transient=False) as progress:
+        epoch_task = progress.add_task("epochs", total=epochs, info="")
+        batches = progress.add_task("batches", total=None, info="")
+
+        def on_batch(epoch: int, batch: int, total: int, loss: float) -> None:
+            progress.update(batches, completed=batch, total=total, description=f"epoch {epoch} batch",
+                            info=f"loss {loss:.4g}")
+
+        def on_epoch(report: Any) -> None:
+            progress.update(epoch_task, completed=report.epoch, info=f"train {report.train_loss:.4g} "
+                            f"val {report.validation_loss:.4g}{' *' if report.improved else ''}")
+
+        yield Callbacks(on_batch=on_batch, on_epoch=on_epoch, should_stop=stop)

@@ -1,0 +1,139 @@
+"""Typed, frozen run configuration. Validated once, at the edge; the rest of the code trusts these types."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Transform = Literal["none", "log", "log_return", "pct_change", "diff"]
+Scaler = Literal["standard", "minmax", "robust", "none"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class SplitConfig(_Frozen):
+    """Where validation and test begin: a fraction of the rows, or the first date of that split."""
+
+    validation: Union[float, dt.date] = 0.15
+    test: Union[float, dt.date] = 0.15
+
+    @field_validator("validation", "test")
+    @classmethod
+    def _fraction_range(cls, value: float | dt.date) -> float | dt.date:
+        if isinstance(value, float) and not 0.0 < value < 1.0:
+            raise ValueError("a fraction must lie strictly between 0 and 1 (or give a date such as 2015-01-02)")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "SplitConfig":
+        both_fractions = isinstance(self.validation, float) and isinstance(self.test, float)
+        if both_fractions and self.validation + self.test >= 0.9:
+            raise ValueError("validation + test must leave at least 10% of the rows for training")
+        both_dates = isinstance(self.validation, dt.date) and isinstance(self.test, dt.date)
+        if both_dates and self.validation >= self.test:
+            raise ValueError("the validation start date must come before the test start date")
+        return self
+
+
+class DataConfig(_Frozen):
+    path: Path
+    date_column: str = Field(default="Date", min_length=1, max_length=200)
+    target: str = Field(min_length=1, max_length=200)
+    features: tuple[Annotated[str, Field(min_length=1, max_length=200)], ...] = Field(default=(), max_length=1000)
+    series_column: str | None = Field(default=None, max_length=200)
+    series: str | None = Field(default=None, max_length=200)
+    missing: Literal["error", "ffill", "drop"] = "error"
+    transform: Transform = "log_return"
+    feature_transform: Transform = "none"
+    scaler: Scaler = "standard"
+    lookback: int = Field(default=64, gt=0, le=10_000)
+    horizon: int = Field(default=1, gt=0, le=1_000)
+    split: SplitConfig = SplitConfig()
+    calendar: str | None = None
+    sep: str = Field(default=",", min_length=1, max_length=1)
+    decimal: str = Field(default=".", min_length=1, max_length=1)
+    date_format: str | None = Field(default=None, max_length=100)
+
+    @field_validator("calendar")
+    @classmethod
+    def _exchange_code(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9_/]{2,12}", value):
+            raise ValueError("an exchange calendar code such as XNYS, XNAS, XLON or XTKS")
+        return value
+
+    @model_validator(mode="after")
+    def _series_pair(self) -> "DataConfig":
+        if self.series is not None and self.series_column is None:
+            raise ValueError("data.series needs data.series_column (the column that holds the ids, e.g. Ticker)")
+        if self.target in self.features:
+            raise ValueError(f"the target {self.target!r} is always an input; remove it from data.features")
+        if len(set(self.features)) != len(self.features):
+            raise ValueError("data.features lists a column twice")
+        if self.sep == self.decimal:
+            raise ValueError("data.sep and data.decimal must differ")
+        return self
+
+    @property
+    def columns(self) -> list[str]:
+        """The model's input columns in order: the target first, then the extra features."""
+        return [self.target, *self.features]
+
+
+class _LSTMConfig(_Frozen):
+    hidden_size: int = Field(default=64, gt=0, le=8192)
+    num_layers: int = Field(default=2, gt=0, le=16)
+    dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
+    proj_size: int = Field(default=0, ge=0)
+
+    @model_validator(mode="after")
+    def _proj_smaller(self) -> "_LSTMConfig":
+        if self.proj_size >= self.hidden_size:
+            raise ValueError("proj_size must be smaller than hidden_size (0 turns projection off)")
+        return self
+
+
+class ManyToOneConfig(_LSTMConfig):
+    """A stacked LSTM whose last top-layer output feeds a linear head emitting the whole horizon."""
+
+    kind: Literal["many_to_one"]
+
+    @property
+    def teacher_forcing(self) -> float:
+        return 0.0  # the head emits the whole horizon at once: there are no decoder steps to feed
+
+
+class Seq2SeqConfig(_LSTMConfig):
+    """An encoder LSTM hands (h, c) to a decoder LSTM that emits the horizon one step at a time."""
+
+    kind: Literal["seq2seq"]
+    teacher_forcing: float = Field(default=0.5, ge=0.0, le=1.0)
+
+
+ModelConfig = Annotated[Union[ManyToOneConfig, Seq2SeqConfig], Field(discriminator="kind")]
+
+
+class TrainingConfig(_Frozen):
+    optimizer: Literal["adam", "adamw"] = "adam"
+    learning_rate: float = Field(default=1e-3, gt=0.0, le=10.0)
+    weight_decay: float = Field(default=0.0, ge=0.0, le=10.0)
+    batch_size: int = Field(default=256, gt=0, le=1_000_000)
+    epochs: int = Field(default=50, gt=0, le=100_000)
+    grad_clip: float = Field(default=1.0, ge=0.0, le=1e6)
+    patience: int = Field(default=10, ge=0, le=100_000)
+    loss: Literal["mse", "mae", "huber"] = "mse"
+    seed: int = Field(default=0, ge=0, lt=2**63)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    threads: int | None = Field(default=None, gt=0, le=1024)
+    amp: Literal["none", "bf16", "fp16"] = "none"
+
+
+class RunConfig(_Frozen):
+    data: DataConfig
+    model: ModelConfig
+    training: TrainingConfig = TrainingConfig()

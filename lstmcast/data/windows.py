@@ -1,0 +1,150 @@
+"""Chronological splits, scaling fitted on training rows only, and windows as views into one tensor."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+
+from lstmcast.config import DataConfig, SplitConfig
+from lstmcast.data.reading import Series
+from lstmcast.data.scalers import Scaler
+from lstmcast.data.transforms import apply_transform, rows_consumed
+from lstmcast.errors import DataError, quote
+
+SPLITS = ("train", "validation", "test")
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A series after transform and scaling. Row r of every array is the same date; split ends are row indices."""
+
+    dates: pd.DatetimeIndex  # [M]
+    raw: np.ndarray  # [M, F] the user's values, aligned with the transformed rows
+    scaled: np.ndarray  # [M, F] float32 model inputs; column 0 is the target
+    columns: list[str]
+    transforms: list[str]
+    scaler: Scaler
+    lookback: int
+    horizon: int
+    train_end: int  # rows [0, train_end) are training rows
+    validation_end: int  # rows [train_end, validation_end) validate; the rest test
+
+    def origins(self, split: str) -> np.ndarray:
+        """Row index of each window's last input step, for the windows whose targets all lie in `split`."""
+        first, last = self.lookback - 1, len(self.dates) - 1 - self.horizon
+        start, end = {"train": (0, self.train_end), "validation": (self.train_end, self.validation_end),
+                      "test": (self.validation_end, len(self.dates)), "all": (0, len(self.dates))}[split]
+        return np.arange(max(first, start - 1), min(last, end - 1 - self.horizon) + 1)
+
+    def windows(self, origins: np.ndarray, *, device: str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+        """Inputs [W, lookback, F] and targets [W, horizon] for contiguous origins, as views (no per-window copy)."""
+        return window_views(self.tensor(device), origins, lookback=self.lookback, horizon=self.horizon)
+
+    def split_windows(self, splits: tuple[str, ...], *, device: str = "cpu") -> dict[str, tuple]:
+        """`windows` for several splits, all views into one copy of the data on `device`."""
+        values = self.tensor(device)
+        return {split: window_views(values, self.origins(split), lookback=self.lookback, horizon=self.horizon)
+                for split in splits}
+
+    def tensor(self, device: str = "cpu") -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(self.scaled, dtype=np.float32)).to(device)
+
+
+def window_views(values: torch.Tensor, origins: np.ndarray, *, lookback: int, horizon: int) -> tuple:
+    """Windows ending at contiguous `origins` of values [M, F]: inputs [W, lookback, F] and targets [W, horizon]."""
+    if len(origins) == 0:
+        return values.new_zeros((0, lookback, values.shape[1])), values.new_zeros((0, horizon))
+    start, stop = int(origins[0]), int(origins[-1]) + 1
+    if stop - start != len(origins) or start < lookback - 1:
+        raise ValueError("origins must be contiguous and leave room for a full window")
+    x = values.unfold(0, lookback, 1).transpose(1, 2)  # [M - lookback + 1, lookback, F], a view
+    targets = values[:, 0].unfold(0, horizon, 1) if len(values) > horizon else values.new_zeros((0, horizon))
+    return x[start - lookback + 1 : stop - lookback + 1], targets[start + 1 : stop + 1]
+
+
+def split_ends(dates: pd.DatetimeIndex, split: SplitConfig) -> tuple[int, int]:
+    """Row indices where validation and test begin, from fractions of the rows or from dates."""
+    n = len(dates)
+    test_start = _start(dates, split.test, n - int(round(n * split.test)) if isinstance(split.test, float) else 0)
+    if isinstance(split.validation, float):
+        return test_start - int(round(n * split.validation)), test_start
+    return _start(dates, split.validation, 0), test_start
+
+
+def history_ends(dates: pd.DatetimeIndex, split: SplitConfig) -> tuple[int, int]:
+    """Splits for refitting on all history up to a backtest origin: no test rows (the walk-forward is the test), and
+    validation from the same fraction of the history, or from the validation date."""
+    n = len(dates)
+    if isinstance(split.validation, float):
+        return n - int(round(n * split.validation)), n
+    return _start(dates, split.validation, 0), n
+
+
+def _start(dates: pd.DatetimeIndex, value: float | object, from_fraction: int) -> int:
+    if isinstance(value, float):
+        return from_fraction
+    return int(np.searchsorted(dates.to_numpy(), np.datetime64(value), side="left"))
+
+
+def prepare(series: Series, data: DataConfig, *, scaler: Scaler | None = None,
+            ends: tuple[int, int] | None = None) -> Prepared:
+    """Transform, split and scale; the scaler sees the training rows only.
+
+    With a `scaler` (a trained run's), nothing is fitted and the series need only be long enough for one window.
+    With `ends` (train_end, validation_end) the split is given in rows and the test split may be empty (refitting
+    on an expanding window in a backtest)."""
+    columns = list(series.values.columns)
+    transforms = [data.transform] + [data.feature_transform] * (len(columns) - 1)
+    transformed = np.column_stack([
+        apply_transform(series.values[name].to_numpy(), kind, column=name, dates=series.dates)
+        for name, kind in zip(columns, transforms)
+    ])
+    offset = rows_consumed(data)
+    transformed, raw, dates = transformed[offset:], series.values.to_numpy()[offset:], series.dates[offset:]
+    train_end, validation_end = ends if ends is not None else split_ends(dates, data.split)
+    if scaler is None:
+        _check_lengths(dates, train_end, validation_end, data, series, test_needed=ends is None)
+        scaler = Scaler.fit(data.scaler, transformed[:train_end], columns=columns)
+    elif len(dates) < data.lookback:
+        raise DataError(
+            f"{series.path}: {len(series.dates)} rows, but the model reads windows of {data.lookback} observations"
+            f"{' (plus one row consumed by the ' + data.transform + ' transform)' if offset else ''}; "
+            f"give at least {data.lookback + offset} rows"
+        )
+    with np.errstate(over="ignore", invalid="ignore"):
+        scaled = scaler.transform(transformed).astype(np.float32)
+    _check_finite(scaled, columns, dates, series)
+    return Prepared(
+        dates=dates, raw=raw, scaled=scaled, columns=columns, transforms=transforms, scaler=scaler,
+        lookback=data.lookback, horizon=data.horizon, train_end=train_end, validation_end=validation_end,
+    )
+
+
+def _check_finite(scaled: np.ndarray, columns: list[str], dates: pd.DatetimeIndex, series: Series) -> None:
+    bad = ~np.isfinite(scaled)
+    if bad.any():
+        row, column = np.argwhere(bad)[0]
+        raise DataError(
+            f"{series.path}: column {quote(columns[column])}: the value on {dates[row].date()} becomes non-finite "
+            "after the transform and scaling (an extreme jump, or values far outside the training range); check "
+            "that row, or choose another transform"
+        )
+
+
+def _check_lengths(dates, train_end, validation_end, data: DataConfig, series: Series, *, test_needed: bool) -> None:
+    need = data.lookback + data.horizon
+    sizes = {"train": train_end, "validation": validation_end - train_end, "test": len(dates) - validation_end}
+    if not test_needed:
+        sizes.pop("test")
+    lacking = {name: size for name, size in sizes.items() if size < (need if name == "train" else data.horizon)}
+    if lacking or train_end <= 0:
+        detail = ", ".join(f"{name} {size}" for name, size in sizes.items())
+        raise DataError(
+            f"{series.path}: too few rows for lookback {data.lookback} + horizon {data.horizon} and the splits "
+            f"({len(series.dates)} rows; {detail} after the transform): training needs at least {need} rows, "
+            f"validation and test at least {data.horizon} each; use a longer file, a smaller lookback, or other "
+            "data.split values"
+        )

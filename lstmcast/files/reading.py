@@ -1,0 +1,53 @@
+"""Bounded reads of regular files only: a run directory someone sent you may name /dev/zero, a FIFO or /proc."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from lstmcast.errors import LstmcastError
+
+MiB = 2**20
+
+
+def read_regular(path: Path, *, limit: int, error: type[LstmcastError], missing: str) -> bytes:
+    """The bytes of a regular file of at most `limit` bytes; anything else is refused with `error`.
+
+    Opened non-blocking so a FIFO cannot hang the command; a file that yields more bytes than its size says (the
+    pseudo-files of /proc and /sys) is refused too."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise error(f"{path}: {missing}") from None
+    except IsADirectoryError:
+        raise error(f"{path}: is a directory, not a file") from None
+    except OSError as exc:
+        raise error(f"{path}: cannot read ({exc.strerror})") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise error(f"{path}: not a regular file ({_kind(info.st_mode)}); lstmcast reads only regular files")
+        if info.st_size > limit:
+            raise error(f"{path}: {info.st_size / MiB:,.0f} MiB, more than the {limit / MiB:,.0f} MiB lstmcast reads "
+                        "here; is this the right file?")
+        chunks, total = [], 0
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+            total += len(chunk)
+            if total > info.st_size:
+                raise error(f"{path}: yields more bytes than its size says (a /proc or device file?); "
+                            "lstmcast reads only regular files")
+        return b"".join(chunks)
+    except OSError as exc:
+        raise error(f"{path}: cannot read ({exc.strerror})") from None
+    finally:
+        os.close(fd)
+
+
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a directory")):
+        if test(mode):
+            return name
+    return "not a plain file"

@@ -1,0 +1,179 @@
+"""h and c of every layer at every step, recorded from the model's own nn.LSTM.
+
+How: `nn.LSTM` is called one step at a time with the state carried by hand, so each call returns `(h_n, c_n)` of
+every layer for that step; the step calls run the same kernel as the fused call. A seq2seq decoder is recorded by
+running the model's own decode loop (`Seq2Seq.decode`) and keeping each step's state.
+
+Shape legend: W windows, T lookback steps, K horizon steps, F features, L layers, U hidden_size, P output units.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator, Optional
+
+import torch
+from torch import Tensor, nn
+
+from lstmcast.introspect.gates import add_gates
+from lstmcast.models.lstm import LSTMState
+
+
+@dataclass
+class Trajectory:
+    """Per-step states of one nn.LSTM over one phase, in the layout the dump files use."""
+
+    h: Tensor  # [W, T, L, P]: h_t of every layer (the layer's output; projected when proj_size is set)
+    c: Tensor  # [W, T, L, U]
+    gates: dict[str, Tensor] = field(default_factory=dict)  # name (i, f, g, o) -> [W, T, L, U]
+
+    def last(self) -> LSTMState:
+        """(h_n, c_n) as nn.LSTM returns them: [L, W, P] and [L, W, U]."""
+        return self.h[:, -1].transpose(0, 1), self.c[:, -1].transpose(0, 1)
+
+
+@dataclass
+class Recording:
+    """Everything recorded for a chunk of windows (or of the stream)."""
+
+    encoder: Trajectory
+    prediction_scaled: Tensor  # [W, K] (stream: [M, K], the forecast from every step's state)
+    head_input: Tensor  # many_to_one: [W, P] (top layer's last output); seq2seq: [W, K, P] (decoder top output)
+    decoder: Optional[Trajectory] = None
+    decoder_input: Optional[Tensor] = None  # [W, K]: what each decoder step was fed
+    initial: Optional[LSTMState] = None  # the encoder state the chunk started from (stream chunks after the first)
+
+
+class _Recorder:
+    """Copies each step's (h_n, c_n) into [W, T, L, .] buffers while they are still in cache."""
+
+    def __init__(self, lstm: nn.LSTM, windows: int, steps: int, like: Tensor) -> None:
+        units = lstm.proj_size or lstm.hidden_size
+        self.h = like.new_empty(windows, steps, lstm.num_layers, units)
+        self.c = like.new_empty(windows, steps, lstm.num_layers, lstm.hidden_size)
+
+    def keep(self, t: int, state: LSTMState) -> None:
+        self.h[:, t] = state[0].transpose(0, 1)
+        self.c[:, t] = state[1].transpose(0, 1)
+
+    def trajectory(self) -> Trajectory:
+        return Trajectory(self.h, self.c)
+
+
+@torch.inference_mode()
+def step_lstm(lstm: nn.LSTM, x: Tensor, state: Optional[LSTMState] = None) -> tuple[Trajectory, LSTMState]:
+    """Run `lstm` (batch_first) over x [W, T, F] one step at a time; keep every step's (h_n, c_n)."""
+    recorder = _Recorder(lstm, x.shape[0], x.shape[1], x)
+    for t in range(x.shape[1]):
+        _, state = lstm(x[:, t : t + 1], state)
+        recorder.keep(t, state)
+    return recorder.trajectory(), state
+
+
+@torch.inference_mode()
+def record(model: nn.Module, x: Tensor) -> Recording:
+    """Record a chunk of windows x [W, T, F] through the model (in eval mode), encoder and decoder alike."""
+    model.eval()
+    encoder, state = step_lstm(model.encoder, x)
+    if model.decoder is None:
+        head_input = state[0][-1]  # == output[:, -1]: the top layer's last step
+        return Recording(encoder, model.head(head_input), head_input)
+    return decode(model, encoder, x[:, -1, :1], state)
+
+
+@torch.inference_mode()
+def decode(model: nn.Module, encoder: Trajectory, previous: Tensor, state: LSTMState) -> Recording:
+    """Run the model's own decode loop from the handed-over state, keeping every step's states."""
+    recorder = _Recorder(model.decoder, previous.shape[0], model.horizon, previous)
+    steps = []
+    for k, step in enumerate(model.decode(previous, state, steps=model.horizon)):
+        recorder.keep(k, step.state)
+        steps.append(step)
+    return Recording(encoder, torch.cat([s.prediction for s in steps], 1), torch.stack([s.output for s in steps], 1),
+                     recorder.trajectory(), torch.cat([s.fed for s in steps], 1))
+
+
+@torch.inference_mode()
+def record_stream(model: nn.Module, x: Tensor, state: Optional[LSTMState] = None) -> tuple[Recording, LSTMState]:
+    """One continuous pass over a stretch x [1, M, F] of the series, from `state` (zero at the series' start), and
+    the forecast the head (or the decoder) would make from every step's state: prediction_scaled [M, K]. Returns the
+    state to carry into the next stretch, so a series cut into chunks is recorded exactly as in one pass."""
+    model.eval()
+    trajectory, carried = step_lstm(model.encoder, x, state)
+    h, c = trajectory.h[0], trajectory.c[0]  # [M, L, P], [M, L, U]
+    if model.decoder is None:
+        recording = Recording(trajectory, model.head(h[:, -1]), h[:, -1])
+    else:
+        every_step = (h.transpose(0, 1).contiguous(), c.transpose(0, 1).contiguous())  # each step's state, a batch
+        recording = decode(model, trajectory, x[0, :, :1], every_step)
+    recording.initial = state
+    return recording, carried
+
+
+@dataclass
+class Recorded:
+    """One chunk's recording, with the seconds its states and its gates took (on a worker thread)."""
+
+    x: Tensor
+    recording: Recording
+    state_seconds: float
+    gate_seconds: float
+
+
+def _with_gates(model: nn.Module, x: Tensor, recording: Recording, *, gates: bool, stream: bool,
+                started: float) -> Recorded:
+    middle = time.perf_counter()
+    if gates:
+        add_gates(model.encoder, recording.encoder, x, recording.initial)
+        if recording.decoder is not None:  # the decoder starts from each window's last state (stream: every step's)
+            handed = _every_step_state(recording.encoder) if stream else recording.encoder.last()
+            add_gates(model.decoder, recording.decoder, recording.decoder_input[:, :, None], handed)
+    return Recorded(x, recording, middle - started, time.perf_counter() - middle)
+
+
+def _every_step_state(trajectory: Trajectory) -> LSTMState:
+    """Stream mode: the state after each step [L, M, .], the decoder's starting state for that step's forecast."""
+    return trajectory.h[0].transpose(0, 1), trajectory.c[0].transpose(0, 1)
+
+
+def record_chunks(model: nn.Module, chunks: Iterable[Tensor], *, gates: bool = False,
+                  workers: Optional[int] = None) -> Iterator[Recorded]:
+    """Record chunks of windows in order, `workers` chunks at a time, each worker running torch on one thread.
+
+    One step of nn.LSTM on a few hundred windows is too small to keep two cores busy, and the per-call cost only
+    amortises over large chunks, where the kernels fall out of cache; independent chunks on single-threaded workers
+    keep every core on cache-sized work. At most `workers` + 1 chunks are in flight, so memory stays bounded."""
+    threads = torch.get_num_threads()
+    workers = max(1, min(workers or threads, 8))
+
+    def work(x: Tensor) -> Recorded:
+        started = time.perf_counter()
+        return _with_gates(model, x, record(model, x), gates=gates, stream=False, started=started)
+
+    if workers == 1:
+        yield from map(work, chunks)
+        return
+    torch.set_num_threads(1)
+    try:
+        with ThreadPoolExecutor(workers) as pool:
+            pending: deque = deque()
+            for x in chunks:
+                pending.append(pool.submit(work, x))
+                if len(pending) > workers:  # keep `workers` busy while the caller handles the oldest
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+    finally:
+        torch.set_num_threads(threads)
+
+
+def record_stream_chunks(model: nn.Module, chunks: Iterable[Tensor], *, gates: bool = False) -> Iterator[Recorded]:
+    """Stretches [1, M, F] of one series in order, each starting from the state the previous one ended in."""
+    state = None
+    for x in chunks:
+        started = time.perf_counter()
+        recording, state = record_stream(model, x, state)
+        yield _with_gates(model, x, recording, gates=gates, stream=True, started=started)

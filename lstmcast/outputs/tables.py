@@ -1,0 +1,70 @@
+"""Files of numbers for people and scripts: the forecast CSV and the backtest report directory, each recognisable as
+lstmcast's own (so --force replaces only them)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+import pandas as pd
+
+from lstmcast.files.atomic import marker_kind, write_marker
+
+REPORT_KIND = "report"
+FORECAST_HEADER = ("step", "date")
+
+
+def forecast_csv(target: str, dates: Sequence[Any], values: Sequence[float]) -> str:
+    """step,date,<target>: one row per forecast step (values written exactly, with repr)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow([*FORECAST_HEADER, target])
+    writer.writerows([step, str(day), repr(float(value))] for step, (day, value) in enumerate(zip(dates, values), 1))
+    return buffer.getvalue()
+
+
+def is_forecast_csv(path: Path) -> bool:
+    """A forecast lstmcast wrote: `step,date,<target>` (or 0.1.0's `date,<target>`) and nothing but such rows."""
+    try:
+        if not path.is_file() or path.stat().st_size > 10 * 2**20:
+            return False
+        rows = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8"))))
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return False
+    if not rows or len(rows[0]) not in (2, 3):
+        return False
+    legacy = rows[0][0] == "date" and len(rows[0]) == 2
+    if not legacy and tuple(rows[0][:2]) != FORECAST_HEADER:
+        return False
+    try:
+        for number, row in enumerate(rows[1:], start=1):
+            if len(row) != len(rows[0]) or (not legacy and int(row[0]) != number):
+                return False
+            pd.Timestamp(row[-2]), float(row[-1])
+    except ValueError:
+        return False
+    return True
+
+
+def write_report(folder: Path, report: dict[str, Any], forecasts: pd.DataFrame, metrics: pd.DataFrame) -> None:
+    """A backtest report directory: forecasts.csv, metrics.csv, report.json (the PNGs are drawn beside them)."""
+    forecasts.to_csv(folder / "forecasts.csv", index=False)
+    metrics.to_csv(folder / "metrics.csv", index=False)
+    (folder / "report.json").write_text(json.dumps(report, indent=2, allow_nan=False))
+    write_marker(folder, REPORT_KIND)
+
+
+def is_report(path: Path) -> bool:
+    """A backtest report lstmcast wrote (marked; or 0.1.0's, holding report.json with its sources)."""
+    if not path.is_dir():
+        return False
+    if marker_kind(path) == REPORT_KIND:
+        return True
+    try:
+        report = json.loads((path / "report.json").read_text(encoding="utf-8")[: 64 * 2**20])
+    except (OSError, ValueError):
+        return False
+    return isinstance(report, dict) and "sources" in report and (path / "forecasts.csv").is_file()

@@ -1,0 +1,41 @@
+"""The one path from a config and prepared data to a fitted model: `train`, every backtest refit, and later sweeps
+and distributed ranks call `fit`, so device choice, memory checks and seeding cannot drift apart."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+from torch import nn
+
+from lstmcast.config import RunConfig
+from lstmcast.data.windows import Prepared
+from lstmcast.errors import DataError
+from lstmcast.models.lstm import build_model
+from lstmcast.training.device import check_memory, resolve_device, seed_and_threads
+from lstmcast.training.loop import Callbacks, TrainingState, train
+
+
+@dataclass
+class Fitted:
+    model: nn.Module  # the best weights (lowest validation loss), in eval mode
+    state: TrainingState
+    device: torch.device
+
+
+def fit(config: RunConfig, prepared: Prepared, *, state: Optional[TrainingState] = None,
+        callbacks: Optional[Callbacks] = None) -> Fitted:
+    """Train `config`'s model on the prepared training windows, early-stopping on the validation windows."""
+    seed_and_threads(config.training)
+    check_memory(config, len(prepared.columns))
+    device = resolve_device(config.training)
+    windows = prepared.split_windows(("train", "validation"), device=str(device))
+    empty = [split for split, (x, _) in windows.items() if len(x) == 0]
+    if empty:
+        raise DataError(f"the {' and '.join(empty)} split has no complete window of lookback {prepared.lookback} + "
+                        f"horizon {prepared.horizon}; use a smaller lookback or horizon, or more data")
+    model = build_model(config.model, input_size=len(prepared.columns), horizon=prepared.horizon).to(device)
+    state = train(model, windows["train"], windows["validation"], config.training,
+                  teacher_forcing=config.model.teacher_forcing, state=state, callbacks=callbacks)
+    return Fitted(model.eval(), state, device)

@@ -1,0 +1,243 @@
+"""lstmcast backtest: run directories and configs scored on the same walk-forward origins against the baselines.
+
+At each origin a model sees only rows up to the origin: windows end there, and with refitting the scaler and the
+weights come from an expanding window that ends there too (the same `fit` as `lstmcast train`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import numpy as np
+import pandas as pd
+
+from lstmcast import faults
+from lstmcast.config import RunConfig, build_config, load_config, with_data_overrides
+from lstmcast.data.calendar import infer_frequency
+from lstmcast.data.reading import Series, load_series_for
+from lstmcast.data.transforms import rows_consumed
+from lstmcast.data.windows import Prepared, history_ends, prepare, split_ends
+from lstmcast.errors import ConfigError, DataError, quote
+from lstmcast.evaluation.backtest import Schedule, Scores, default_season, schedule, score
+from lstmcast.evaluation.metrics import REFERENCE, actuals
+from lstmcast.files.atomic import atomic_output
+from lstmcast.forecasting import baselines
+from lstmcast.forecasting.predict import predict_scaled, to_user_units
+from lstmcast.outputs import plots
+from lstmcast.outputs.tables import is_report, write_report
+from lstmcast.runs.load import Run, open_run, run_data
+from lstmcast.training.fit import fit
+
+BASELINES = ("random_walk", "drift", "seasonal_naive", "historical_mean", "ets")
+
+
+@dataclass
+class BacktestRequest:
+    sources: list[Path]  # run directories or YAML configs
+    data_path: Optional[Path] = None
+    origins: Optional[int] = None  # the last N origins
+    date_from: Optional[dt.date] = None
+    step: int = 1
+    refit: Optional[int] = None  # None: never; K: every K-th origin (1: every origin)
+    season: Optional[int] = None
+    out: Optional[Path] = None
+    force: bool = False
+    overrides: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Source:
+    name: str
+    config: RunConfig
+    series: Series
+    run: Optional[Run] = None  # when the source is a run directory
+
+
+@dataclass
+class BacktestOutcome:
+    names: list[str]  # models, then baselines
+    origin_dates: list[str]
+    horizon: int
+    season: int
+    scores: Scores
+    report: dict[str, Any]  # everything, as report.json and --json carry it
+    seconds: float
+
+
+def backtest(request: BacktestRequest, *, on_progress: Callable[[int, int], None] = lambda done, total: None,
+             notice: Callable[[str], None] = lambda message: None) -> BacktestOutcome:
+    started = time.perf_counter()
+    sources = _sources(request, notice)
+    horizon = min(s.config.data.horizon for s in sources)
+    if len({s.config.data.horizon for s in sources}) > 1:
+        notice(f"horizons differ ({', '.join(f'{s.name} {s.config.data.horizon}' for s in sources)}); all are scored "
+               f"on the first {horizon} steps")
+    first = sources[0].series
+    history = first.values.iloc[:, 0].to_numpy()
+    plan = _schedule(sources[0], request, horizon)
+    season = request.season or default_season(infer_frequency(first.dates))
+    forecasts: dict[str, np.ndarray] = {}
+    progress = _Progress(on_progress, sum(1 if s.run is not None and request.refit is None else len(plan.groups)
+                                          for s in sources))
+    for source in sources:
+        forecasts[source.name] = _model_forecasts(source, first.dates[plan.rows], plan, request.refit, horizon,
+                                                  notice, progress)
+    forecasts |= _baselines(history, plan, horizon, season, notice)
+    actual = actuals(history, plan.rows, horizon)
+    scores = score(forecasts, actual, history[plan.rows], history=history[: plan.rows[0] + 1], step=request.step)
+    origin_dates = [str(d.date()) for d in first.dates[plan.rows]]
+    report = _report(request, sources, first, origin_dates, horizon, season, scores)
+    if request.out is not None:
+        _write(request, report, scores, first, plan.rows, actual, forecasts, len(sources))
+    return BacktestOutcome(list(forecasts), origin_dates, horizon, season, scores, report,
+                           time.perf_counter() - started)
+
+
+class _Progress:
+    def __init__(self, on_progress: Callable[[int, int], None], total: int) -> None:
+        self.on_progress, self.total, self.done = on_progress, total, 0
+
+    def __call__(self) -> None:
+        self.done += 1
+        faults.hit("backtest-fit")
+        self.on_progress(self.done, self.total)
+
+
+def _sources(request: BacktestRequest, notice: Callable[[str], None]) -> list[Source]:
+    sources, seen = [], set(BASELINES)
+    for path in request.sources:
+        if path.is_dir():
+            run = open_run(path)
+            for message in run.notices:
+                notice(message)
+            series, _ = run_data(run, request.data_path, overrides=request.overrides, command="backtest")
+            source = Source(path.name, run.config, series, run)
+        elif path.suffix in {".yaml", ".yml"}:
+            config = load_config(path, data_path=request.data_path)
+            if request.overrides:
+                raw = with_data_overrides(config.model_dump(mode="json"), request.overrides, command="backtest")
+                config = build_config(raw, source=str(path))
+            source = Source(path.stem, config, load_series_for(config.data))
+        else:
+            raise ConfigError(f"{quote(path)}: neither a run directory nor a .yaml config")
+        while source.name in seen:
+            source.name += "'"
+        seen.add(source.name)
+        sources.append(source)
+    targets = {s.config.data.target for s in sources}
+    if len(targets) > 1:
+        raise ConfigError(f"the models forecast different columns ({', '.join(sorted(targets))}); backtest one target")
+    return sources
+
+
+def _schedule(source: Source, request: BacktestRequest, horizon: int) -> Schedule:
+    """Origins: the first model's test split by default (the first origin whose first target is a test row)."""
+    data, dates = source.config.data, source.series.dates
+    offset = rows_consumed(data)
+    _, test_start = split_ends(dates[offset:], data.split)
+    return schedule(dates, earliest=data.lookback - 1 + offset, default_first=test_start + offset - 1,
+                    horizon=horizon, date_from=request.date_from, last_n=request.origins, step=request.step,
+                    refit_every=request.refit, where=str(source.series.path))
+
+
+def _model_forecasts(source: Source, origin_dates: pd.DatetimeIndex, plan: Schedule, refit: Optional[int],
+                     horizon: int, notice: Callable[[str], None], progress: _Progress) -> np.ndarray:
+    """Forecasts [origins, horizon] in the user's units for one model."""
+    data = source.config.data
+    if source.run is not None and refit is None:
+        prepared = prepare(source.series, data, scaler=source.run.scaler)
+        trained_until = pd.Timestamp(source.run.meta.target_dates["train"][1])
+        if origin_dates[0] < trained_until:
+            notice(f"{source.name}: origins before {trained_until.date()} lie in its training period, so it has seen "
+                   "their targets; start later (--from) for an honest score")
+        result = _forecast(source.run.model, prepared, _rows_for(prepared, origin_dates, source.name), horizon)
+        progress()
+        return result
+    parts = []
+    for group in plan.groups:
+        model, prepared = _refit(source, origin_dates[group[0]])
+        parts.append(_forecast(model, prepared, _rows_for(prepared, origin_dates[group], source.name), horizon))
+        progress()
+    return np.concatenate(parts)
+
+
+def _refit(source: Source, until: pd.Timestamp) -> tuple[Any, Prepared]:
+    """Train the config on rows up to and including `until` (an expanding window: scaler and weights alike); return
+    the model and the whole series prepared with that scaler (windows ending at an origin see nothing after it)."""
+    data = source.config.data
+    history = source.series.until(until)
+    ends = history_ends(history.dates[rows_consumed(data):], data.split)
+    on_history = prepare(history, data, ends=ends)
+    fitted = fit(source.config, on_history)
+    return fitted.model.cpu(), prepare(source.series, data, scaler=on_history.scaler)
+
+
+def _rows_for(prepared: Prepared, origin_dates: pd.DatetimeIndex, name: str) -> np.ndarray:
+    rows = np.searchsorted(prepared.dates.to_numpy(), origin_dates.to_numpy())
+    inside = (rows < len(prepared.dates)) & (rows >= prepared.lookback - 1)
+    if not inside.all() or not (prepared.dates[rows] == origin_dates).all():
+        raise DataError(f"{name}: some origins are not rows of its data (or come before its first full window)")
+    return rows
+
+
+def _forecast(model, prepared: Prepared, rows: np.ndarray, horizon: int) -> np.ndarray:
+    """One batched pass over all origins' windows (views into one tensor, gathered once)."""
+    x, _ = prepared.windows(np.arange(rows[0], rows[-1] + 1))
+    scaled = predict_scaled(model, x[rows - rows[0]], batch_size=2048)[:, :horizon]
+    return to_user_units(prepared, scaled, rows)
+
+
+def _baselines(history: np.ndarray, plan: Schedule, horizon: int, season: int,
+               notice: Callable[[str], None]) -> dict[str, np.ndarray]:
+    rows = plan.rows
+    out = {REFERENCE: baselines.random_walk(history, rows, horizon), "drift": baselines.drift(history, rows, horizon),
+           "seasonal_naive": baselines.seasonal_naive(history, rows, horizon, season),
+           "historical_mean": baselines.historical_mean(history, rows, horizon)}
+    if not baselines.ets_available():
+        notice("statsmodels is not installed: the ETS baseline is skipped (pip install 'lstmcast[stats]')")
+        return out
+    # ETS is refitted on the models' schedule: parameters from history up to each group's first origin
+    out["ets"] = np.concatenate([baselines.ets(history, rows[group], horizon, fit_until=int(rows[group[0]]))
+                                 for group in plan.groups])
+    return out
+
+
+def _report(request: BacktestRequest, sources: list[Source], series: Series, origin_dates: list[str], horizon: int,
+            season: int, scores: Scores) -> dict[str, Any]:
+    return {
+        "format": "lstmcast-backtest", "target": series.target,
+        "data": {"path": str(series.path), "sha256": series.sha256},
+        "sources": {s.name: str(path) for s, path in zip(sources, request.sources)},
+        "refit": "never" if request.refit is None else request.refit, "step": request.step, "horizon": horizon,
+        "season": season, "origins": len(origin_dates), "first_origin": origin_dates[0],
+        "last_origin": origin_dates[-1], "always_up": scores.always_up, "overall": scores.overall,
+        "by_step": scores.by_step, "diebold_mariano": scores.diebold_mariano,
+    }
+
+
+def _write(request: BacktestRequest, report: dict[str, Any], scores: Scores, series: Series, rows: np.ndarray,
+           actual: np.ndarray, forecasts: dict[str, np.ndarray], models: int) -> None:
+    horizon, dates = actual.shape[1], series.dates
+    steps = np.arange(1, horizon + 1)
+    long = pd.DataFrame({
+        "origin": np.repeat(dates[rows].strftime("%Y-%m-%d"), horizon), "step": np.tile(steps, len(rows)),
+        "date": dates[(rows[:, None] + steps[None, :]).reshape(-1)].strftime("%Y-%m-%d"),
+        "actual": actual.reshape(-1), **{name: values.reshape(-1) for name, values in forecasts.items()},
+    })
+    table = [{"model": name, "step": "all", **scores.overall[name]} for name in forecasts]
+    table += [{"model": name, "step": k + 1, **row} for name in forecasts for k, row in enumerate(scores.by_step[name])]
+    context = slice(max(0, rows[0] - len(rows)), rows[0] + 2)
+    with atomic_output(request.out, force=request.force, what="a backtest report", recognise=is_report,
+                       directory=True) as temp:
+        write_report(temp, report, long, pd.DataFrame(table))
+        plots.error_by_step(temp / "error_by_step.png", {n: [r["rmse"] for r in scores.by_step[n]] for n in forecasts},
+                            target=series.target)
+        plots.forecast_vs_actual(
+            temp / "forecasts.png", dates[rows + 1], actual[:, 0],
+            {f"{name} (1 step ahead)": values[:, 0] for i, (name, values) in enumerate(forecasts.items())
+             if i < models or name == REFERENCE},
+            context_dates=dates[context], context=series.values.iloc[context, 0].to_numpy(),
+            title=f"Backtest: {series.target}, one step ahead from {len(rows)} origins", ylabel=series.target)

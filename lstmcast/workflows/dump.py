@@ -1,0 +1,220 @@
+"""lstmcast dump-states: a trained run + a CSV -> every layer's h and c (and gates) at every step, with the
+predictions, written chunk by chunk in bounded memory and checked against the model's own fused call.
+
+Windows mode records what the model sees for each forecast; stream mode runs once over the whole series from its
+first row (cut into stretches that carry the state), and writes the steps between --from and --to."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Optional
+
+import numpy as np
+
+from lstmcast import __version__, faults
+from lstmcast.errors import DataError
+from lstmcast.files.atomic import atomic_output, check_free_space
+from lstmcast.forecasting.predict import to_user_units
+from lstmcast.introspect import check
+from lstmcast.introspect.arrays import Context, chunk_arrays
+from lstmcast.introspect.record import Recorded, record_chunks, record_stream_chunks
+from lstmcast.introspect.summary import LayerSummary, Summaries
+from lstmcast.outputs import dumpfiles, plots
+from lstmcast.outputs.dumpread import is_dump
+from lstmcast.outputs.dumplayout import Shape, axes, specs
+from lstmcast.runs.load import Run, open_run, run_data
+
+CHUNK_BYTES = 64 * 2**20  # output bytes per chunk (a few chunks are in flight): bounds the working set
+DEFAULT_NAMES = {"npz": "states.npz", "npy": "states", "parquet": "states.parquet", "lstmvis": "lstmvis"}
+
+
+@dataclass
+class DumpRequest:
+    run_dir: Path
+    out: Optional[Path] = None
+    data_path: Optional[Path] = None
+    fmt: Optional[str] = None  # default: from --out's suffix, else npz when small and npy otherwise
+    mode: str = "windows"
+    gates: bool = False
+    date_from: Optional[dt.date] = None
+    date_to: Optional[dt.date] = None
+    force: bool = False
+    chunk_size: int = 1024
+    overrides: list[str] = field(default_factory=list)
+
+
+@dataclass
+class DumpOutcome:
+    path: Path
+    fmt: str
+    meta: dict[str, Any]
+    layers: list[LayerSummary]
+    plot_data: dict[str, Any]
+
+
+def dump_states(request: DumpRequest, *, on_progress: Callable[[int, int], None] = lambda done, total: None,
+                notice: Callable[[str], None] = lambda message: None) -> DumpOutcome:
+    run = open_run(request.run_dir)
+    for message in run.notices:
+        notice(message)
+    series, prepared = run_data(run, request.data_path, overrides=request.overrides, command="dump-states")
+    following = run.calendar.following(prepared.dates[-1], run.meta.horizon)
+    context = Context.build(prepared, following, stream=request.mode == "stream")
+    written = _written_rows(context, request)
+    shape = _shape(run, context, written, request)
+    layout = specs(shape)
+    size = sum(spec.nbytes for spec in layout.values())
+    fmt = dumpfiles.format_for(request.out, request.fmt, size=size)
+    out = request.out or request.run_dir / DEFAULT_NAMES[fmt]
+    need = dumpfiles.estimate_bytes(layout, fmt)
+    check_free_space(out, need, hint="narrow it with --from/--to, drop --gates, or write elsewhere with --out")
+    notice(f"writing about {need / 2**20:,.1f} MiB ({fmt}) to {out}")
+    meta = _meta(request, run, series, context, shape, layout, written)
+    per_unit = size / max(len(written), 1)  # bytes per window (stream: per step)
+    chunk = max(16, min(request.chunk_size if not shape.stream else 1 << 30, int(CHUNK_BYTES / per_unit)))
+    summaries = Summaries(shape.layers, decoder=shape.decoder)
+    plot: dict[str, list] = {key: [] for key in ("dates", "last_h", "last_c", "prediction", "actual")}
+    with atomic_output(out, force=request.force, what="a state dump", recognise=is_dump,
+                       directory=fmt in ("npy", "lstmvis"), suffix=out.suffix if fmt in ("npz", "parquet") else ""
+                       ) as temp:
+        writer = dumpfiles.open_writer(fmt, temp, layout, meta)
+        try:
+            timings, checks = _record_all(run, context, request, written, chunk, writer, summaries, plot, on_progress)
+            meta["self_check"] = {"max_abs_error": max(checks.values()), **checks,
+                                  "windows_checked": "all" if shape.stream else "first and last chunk"}
+            meta["summary"] = [vars(s) for s in summaries.result(shape.h_units, shape.c_units)]
+            started = time.perf_counter()
+            meta["timings"] = timings
+            writer.close(meta)
+            timings["write_s"] = round(timings["write_s"] + time.perf_counter() - started, 4)
+        finally:
+            writer.discard()
+    plot |= {"target": run.meta.target, "history_dates": prepared.dates, "history": prepared.raw[:, 0]}
+    return DumpOutcome(out, fmt, meta, summaries.result(shape.h_units, shape.c_units), plot)
+
+
+def _written_rows(context: Context, request: DumpRequest) -> np.ndarray:
+    """Rows written: window ends (windows mode; never before the first full window) or stream steps, in the range."""
+    dates = context.dates[: context.rows]
+    rows = np.arange(context.rows)
+    keep = np.ones(len(rows), dtype=bool)
+    if request.date_from:
+        keep &= dates >= np.datetime64(request.date_from)
+    if request.date_to:
+        keep &= dates <= np.datetime64(request.date_to)
+    if not context.stream:
+        keep &= rows >= context.lookback - 1
+    if not keep.any():
+        raise DataError(f"no {'rows' if context.stream else 'window ends'} between {request.date_from or 'the start'} "
+                        f"and {request.date_to or 'the end'} (the data runs {str(dates[0])[:10]} .. "
+                        f"{str(dates[-1])[:10]})")
+    return rows[keep]
+
+
+def _shape(run: Run, context: Context, written: np.ndarray, request: DumpRequest) -> Shape:
+    encoder = run.model.encoder
+    return Shape(windows=1 if context.stream else len(written), steps=len(written) if context.stream else
+                 context.lookback, layers=encoder.num_layers, h_units=encoder.proj_size or encoder.hidden_size,
+                 c_units=encoder.hidden_size, features=len(run.meta.columns), horizon=run.meta.horizon,
+                 stream=context.stream, gates=request.gates, decoder=run.model.decoder is not None)
+
+
+def _meta(request: DumpRequest, run: Run, series, context: Context, shape: Shape, layout: dict,
+          written: np.ndarray) -> dict[str, Any]:
+    encoder = run.model.encoder
+    meta = {
+        "format": "lstmcast-states", "format_version": dumpfiles.FORMAT_VERSION, "lstmcast_version": __version__,
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "run_dir": str(request.run_dir), "data": {"path": str(series.path), "sha256": series.sha256},
+        "model_kind": run.meta.model_kind, "mode": request.mode, "target": run.meta.target,
+        "columns": run.meta.columns, "lookback": context.lookback, "horizon": shape.horizon,
+        "num_layers": shape.layers, "hidden_size": shape.c_units, "proj_size": encoder.proj_size,
+        "h_units": shape.h_units, "c_units": shape.c_units, "windows": shape.windows, "steps": shape.steps,
+        "gates": request.gates, "first_date": str(context.dates[written[0]])[:10],
+        "last_date": str(context.dates[written[-1]])[:10],
+        "arrays": {name: {"shape": list(spec.shape), "dtype": spec.dtype} for name, spec in layout.items()},
+        "axes": axes(decoder=shape.decoder),
+    }
+    if shape.stream:
+        meta["stream_start"] = str(context.dates[0])[:10]  # the state is carried from the series' first row
+    if encoder.proj_size:
+        meta["note"] = (f"proj_size={encoder.proj_size}: h and the layer outputs have {shape.h_units} units "
+                        f"(h = W_hr (o * tanh(c))); c has hidden_size={shape.c_units} units")
+    return meta
+
+
+def _record_all(run: Run, context: Context, request: DumpRequest, written: np.ndarray, chunk: int, writer,
+                summaries: Summaries, plot: dict, on_progress: Callable[[int, int], None]) -> tuple[dict, dict]:
+    """Record chunk by chunk (stream: from the series' first row), write what lies in the range, check, summarise."""
+    timings = {"compute_s": 0.0, "gates_s": 0.0, "write_s": 0.0, "check_s": 0.0}
+    checks: dict[str, float] = {}
+    chunks = _chunks(context, written, chunk)
+    recorded = _recordings(run, context, chunks, request.gates)
+    started_all = time.perf_counter()
+    for index, (rows, item) in enumerate(zip(chunks, recorded)):
+        timings["compute_s"] += item.state_seconds
+        timings["gates_s"] += item.gate_seconds
+        if context.stream or index in (0, len(chunks) - 1):
+            started = time.perf_counter()
+            for key, value in _check(run, item, request.gates, context.stream).items():
+                checks[key] = max(checks.get(key, 0.0), value)
+            timings["check_s"] += time.perf_counter() - started
+        keep = np.isin(rows, written, assume_unique=True)
+        if keep.any():
+            started = time.perf_counter()
+            arrays = chunk_arrays(item.recording, rows, keep, context)
+            writer.write(arrays)
+            timings["write_s"] += time.perf_counter() - started
+            summaries.update(arrays)
+            _collect_plot(plot, arrays, context.stream)
+        faults.hit("dump-chunk")
+        on_progress(index + 1, len(chunks))
+    timings["wall_s"] = time.perf_counter() - started_all
+    return {k: round(v, 4) for k, v in timings.items()}, checks
+
+
+def _chunks(context: Context, written: np.ndarray, size: int) -> list[np.ndarray]:
+    """Windows mode: the written window ends, `size` at a time. Stream mode: every row from the first up to the last
+    written one (the state must be carried from the series' start), `size` steps at a time."""
+    rows = np.arange(written[-1] + 1) if context.stream else written
+    return [rows[i : i + size] for i in range(0, len(rows), size)]
+
+
+def _recordings(run: Run, context: Context, chunks: list[np.ndarray], gates: bool) -> Iterator[Recorded]:
+    if context.stream:
+        return record_stream_chunks(run.model, (context.values[rows][None] for rows in chunks), gates=gates)
+    return record_chunks(run.model, (context.windows(rows) for rows in chunks), gates=gates)
+
+
+def _check(run: Run, item: Recorded, gates: bool, stream: bool) -> dict[str, float]:
+    checks = (check.check_stream if stream else check.check_windows)(run.model, item.x, item.recording)
+    return checks | (check.check_gates(run.model, item.recording, stream=stream) if gates else {})
+
+
+def _collect_plot(plot: dict, arrays: dict[str, np.ndarray], stream: bool) -> None:
+    """Keep what the PNG needs: each window's last-step states (or the stream's), one-step forecasts, by date.
+
+    Copies, not views: a view would keep the whole chunk alive and memory would grow with the dump."""
+    if stream:
+        picks = {"dates": arrays["step_date"][0], "last_h": arrays["h"][0], "last_c": arrays["c"][0],
+                 "prediction": arrays["prediction"][0, :, 0], "actual": arrays["target"][0, :, 0]}
+    else:
+        picks = {"dates": arrays["origin_date"], "last_h": arrays["h"][:, -1], "last_c": arrays["c"][:, -1],
+                 "prediction": arrays["prediction"][:, 0], "actual": arrays["target"][:, 0]}
+    for key, value in picks.items():
+        plot[key].append(value.copy())
+
+
+def write_plot(path: Path, outcome: DumpOutcome, *, force: bool) -> None:
+    data = outcome.plot_data
+    with atomic_output(path, force=force, what="a plot", recognise=plots.is_plot, suffix=".png") as temp:
+        plots.states_overview(
+            temp, dates=np.concatenate(data["dates"]), prediction=np.concatenate(data["prediction"]),
+            actual=np.concatenate(data["actual"]), h=np.concatenate(data["last_h"]), c=np.concatenate(data["last_c"]),
+            history_dates=data["history_dates"], history=data["history"], target=data["target"],
+            caption=f"{outcome.meta['model_kind']} on {data['target']}: "
+                    + ("the stream's states" if outcome.meta["mode"] == "stream" else "each window's last-step states"),
+        )

@@ -1,0 +1,221 @@
+"""lstmcast train: config -> prepared data -> fit -> test-split scores -> a run directory, all or nothing.
+
+The run is built in RUN.partial (with a checkpoint after every epoch, so a kill loses at most one epoch) while the
+run's lock is held, and renamed into place when complete. --resume continues exactly the run that was started: the
+same config and the same data (checked by hash); only the number of epochs may change."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import numpy as np
+import torch
+
+from lstmcast import __version__
+from lstmcast.config import RunConfig, build_config, config_sha256, dump_config, parse_yaml
+from lstmcast.data.calendar import Calendar, exchange_sessions, infer_frequency
+from lstmcast.data.reading import Series, load_series_for
+from lstmcast.data.transforms import rows_consumed
+from lstmcast.data.windows import Prepared, prepare
+from lstmcast.errors import ConfigError, DataError, ModelFileError, OutputError
+from lstmcast.evaluation.backtest import Scores, score
+from lstmcast.evaluation.metrics import REFERENCE, actuals
+from lstmcast.files.atomic import absolute, check_parent, check_replaceable, remove
+from lstmcast.files.locks import output_lock
+from lstmcast.files.reading import MiB, read_regular
+from lstmcast.forecasting.baselines import drift, random_walk
+from lstmcast.forecasting.predict import predict_scaled, to_user_units
+from lstmcast.models.lstm import parameter_count
+from lstmcast.outputs import plots
+from lstmcast.runs import write
+from lstmcast.runs.layout import CHECKPOINT_FILE, CONFIG_FILE, FORMAT_VERSION, is_partial, is_run, partial_dir
+from lstmcast.runs.meta import RunMeta
+from lstmcast.runs.store import load_tensors
+from lstmcast.training.checkpoint import state_from_tensors, state_to_tensors
+from lstmcast.training.fit import Fitted, fit
+from lstmcast.training.loop import Callbacks, TrainingState
+
+Notice = Callable[[str], None]
+
+
+@dataclass
+class TrainOutcome:
+    run_dir: Path
+    meta: RunMeta
+    notices: list[str] = field(default_factory=list)
+
+
+def train_run(config: Optional[RunConfig], *, out: Path, force: bool = False, resume: bool = False,
+              epochs: Optional[int] = None, callbacks: Optional[Callbacks] = None,
+              notice: Notice = lambda message: None) -> TrainOutcome:
+    """Train `config` into the run directory `out` (or, with `resume`, continue the run started there)."""
+    out = absolute(out)
+    partial = partial_dir(out)
+    with output_lock(out):
+        if resume:
+            config, state, text, data_sha = _resume_state(partial, epochs, notice)
+        else:
+            assert config is not None
+            _check_new_run(out, partial, force=force)
+            state, text, data_sha = None, dump_config(config), None
+        series = load_series_for(config.data)
+        for message in series.notices:
+            notice(message)
+        if data_sha is not None and data_sha != series.sha256:
+            raise DataError(f"{series.path} changed since the run started (its SHA-256 differs), so resuming would "
+                            "train on other data; restore the file, or start over with --force")
+        prepared = prepare(series, config.data)
+        calendar = _calendar(config, series, notice)
+        if not resume:
+            write.start_partial(partial, text)
+        try:
+            fitted = _fit(config, prepared, state, callbacks, partial, series, text)
+            _write_run(partial, out, config, series, prepared, fitted, calendar, force=force)
+        except OutputError as exc:
+            raise _with_resume_hint(exc, partial, out) from None
+        except Exception:
+            if not (partial / CHECKPOINT_FILE).exists():  # nothing to resume: leave no debris behind
+                remove(partial)
+            raise
+    return TrainOutcome(out, RunMeta.model_validate_json((out / "meta.json").read_text()))
+
+
+def _check_new_run(out: Path, partial: Path, *, force: bool) -> None:
+    check_replaceable(out, force=force, what="a run directory", recognise=is_run)
+    check_parent(out)
+    if partial.exists():
+        if not force:
+            raise OutputError(f"{partial} holds an unfinished run; continue it with `lstmcast train --resume {out}`, "
+                              "or pass --force to start over")
+        if not is_partial(partial):
+            raise OutputError(f"{partial} is not an unfinished lstmcast run, so --force will not remove it; move it "
+                              "away yourself")
+        shutil.rmtree(partial)
+
+
+def _resume_state(partial: Path, epochs: Optional[int],
+                  notice: Notice) -> tuple[RunConfig, TrainingState, str, Optional[str]]:
+    checkpoint = partial / CHECKPOINT_FILE
+    if not checkpoint.is_file():
+        raise OutputError(f"nothing to resume: {checkpoint} does not exist (no epoch was completed); start over with "
+                          "--force")
+    text = read_regular(partial / CONFIG_FILE, limit=MiB, error=ModelFileError, missing="missing").decode("utf-8")
+    tensors, metadata = load_tensors(checkpoint)
+    epochs = epochs or (int(metadata["epochs"]) if metadata.get("epochs", "").isdigit() else None)
+    if metadata.get("config_sha256") != config_sha256(text):
+        raise ModelFileError(f"{partial / CONFIG_FILE} was edited after the run started; restore it, or start over "
+                             "with --force")
+    try:
+        config = build_config(parse_yaml(text, source=str(partial / CONFIG_FILE)), source=str(partial / CONFIG_FILE))
+    except ConfigError as exc:
+        raise ModelFileError(f"the unfinished run's config is invalid: {exc}") from None
+    state = state_from_tensors(tensors, metadata, source=str(checkpoint))
+    if epochs is not None and epochs != config.training.epochs:
+        notice(f"training.epochs changed from {config.training.epochs} to {epochs} for the rest of the run")
+        config = config.model_copy(update={"training": config.training.model_copy(update={"epochs": epochs})})
+    notice(f"resuming {partial.with_name(partial.name.removesuffix('.partial'))} after epoch {state.epoch}")
+    return config, state, text, metadata.get("data_sha256", "")
+
+
+def _calendar(config: RunConfig, series: Series, notice: Notice) -> Calendar:
+    calendar = Calendar(infer_frequency(series.dates), config.data.calendar)
+    if calendar.exchange:
+        sessions = exchange_sessions(calendar.exchange, series.dates[0], series.dates[-1])
+        strays = series.dates.difference(sessions)
+        if len(strays):
+            notice(f"{len(strays)} date(s) of {series.path.name} are not {calendar.exchange} sessions (e.g. "
+                   f"{strays[0].date()}); is data.calendar right?")
+    return calendar
+
+
+def _fit(config: RunConfig, prepared: Prepared, state: Optional[TrainingState], callbacks: Optional[Callbacks],
+         partial: Path, series: Series, text: str) -> Fitted:
+    callbacks = callbacks or Callbacks()
+    provenance = {"config_sha256": config_sha256(text), "data_sha256": series.sha256,
+                  "epochs": str(config.training.epochs)}  # the file's hash; --resume --epochs N changes only this
+
+    def save_checkpoint(current: TrainingState) -> None:
+        tensors, metadata = state_to_tensors(current)
+        write.save_checkpoint(partial, tensors, metadata | provenance)
+
+    callbacks.on_checkpoint = save_checkpoint
+    return fit(config, prepared, state=state, callbacks=callbacks)
+
+
+def _with_resume_hint(exc: OutputError, partial: Path, out: Path) -> OutputError:
+    if not (partial / CHECKPOINT_FILE).exists():
+        return exc
+    return OutputError(f"{exc}. The last completed epoch is saved in {partial}: once the cause is fixed, continue "
+                       f"with `lstmcast train --resume {out}`")
+
+
+def test_scores(model: torch.nn.Module, series: Series, prepared: Prepared, config: RunConfig) -> tuple[Scores, Any]:
+    """The model and the naive baselines on the test windows, in the user's units and in raw-row coordinates (so
+    MASE's scale is the same as a backtest's over the same origins)."""
+    origins = prepared.origins("test")
+    x, _ = prepared.windows(origins)
+    predicted = to_user_units(prepared, predict_scaled(model.cpu(), x), origins)
+    history = series.values.iloc[:, 0].to_numpy()
+    raw_origins = origins + rows_consumed(config.data)
+    forecasts = {"model": predicted, REFERENCE: random_walk(history, raw_origins, prepared.horizon),
+                 "drift": drift(history, raw_origins, prepared.horizon)}
+    actual = actuals(history, raw_origins, prepared.horizon)
+    scores = score(forecasts, actual, history[raw_origins], history=history[: raw_origins[0] + 1], step=1)
+    for name in forecasts:
+        test = scores.diebold_mariano.get(f"model vs {name}", {}).get("overall", {})
+        scores.overall[name]["dm_p_value"] = test.get("p_value")
+    return scores, (origins, actual, forecasts)
+
+
+def _write_run(partial: Path, out: Path, config: RunConfig, series: Series, prepared: Prepared, fitted: Fitted,
+               calendar: Calendar, *, force: bool) -> None:
+    scores, plot_data = test_scores(fitted.model, series, prepared, config)
+    weights_sha = write.save_weights(partial, fitted.model.state_dict())
+    text = write.save_config(partial, dump_config(config))  # the config as run (--resume --epochs included)
+    meta = _run_meta(config, series, prepared, fitted, scores, calendar, config_sha256(text), weights_sha)
+    write.write_meta(partial, meta)
+    history = fitted.state.history
+    write.write_history(partial, (vars(report) for report in history))
+    plots.loss_curves(partial / "loss.png", [r.epoch for r in history], [r.train_loss for r in history],
+                      [r.validation_loss for r in history], best_epoch=fitted.state.best_epoch,
+                      title=f"{config.model.kind}: training and validation loss")
+    origins, actual, forecasts = plot_data
+    context = slice(max(0, origins[0] - 2 * len(origins)), origins[0] + 2)
+    plots.forecast_vs_actual(
+        partial / "test_forecast.png", prepared.dates[origins + 1], actual[:, 0],
+        {"LSTM (1 step ahead)": forecasts["model"][:, 0], "random walk": forecasts[REFERENCE][:, 0]},
+        context_dates=prepared.dates[context], context=prepared.raw[context, 0],
+        title=f"Test split: {meta.target}, one step ahead", ylabel=meta.target,
+    )
+    write.finish(partial, out, force=force)
+
+
+def _run_meta(config: RunConfig, series: Series, prepared: Prepared, fitted: Fitted, scores: Scores,
+              calendar: Calendar, config_sha: str, weights_sha: str) -> RunMeta:
+    windows = {split: prepared.origins(split) for split in ("train", "validation", "test")}
+
+    def span(origins: np.ndarray) -> list[str]:
+        return [str(prepared.dates[origins[0] + 1].date()), str(prepared.dates[origins[-1] + prepared.horizon].date())]
+
+    state = fitted.state
+    return RunMeta(
+        format_version=FORMAT_VERSION, lstmcast_version=__version__, torch_version=torch.__version__,
+        created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), model_kind=config.model.kind,
+        parameters=parameter_count(fitted.model), columns=prepared.columns, target=prepared.columns[0],
+        transforms=dict(zip(prepared.columns, prepared.transforms)), scaler=prepared.scaler.to_json(),
+        lookback=prepared.lookback, horizon=prepared.horizon, frequency=calendar.frequency,
+        calendar=calendar.exchange,
+        data={"path": str(series.path), "sha256": series.sha256, "rows": len(series.dates),
+              "first_date": series.dates[0].date(), "last_date": series.dates[-1].date()},
+        split_rows={"train_end": prepared.train_end, "validation_end": prepared.validation_end},
+        windows={split: len(origins) for split, origins in windows.items()},
+        target_dates={split: span(origins) for split, origins in windows.items()},
+        seed=config.training.seed, threads=torch.get_num_threads(), device=str(fitted.device),
+        best_epoch=state.best_epoch, epochs_run=state.epoch, stopped_early=state.stopped_early,
+        best_validation_loss=state.best_loss, test_metrics=scores.overall, test_always_up=scores.always_up,
+        config_sha256=config_sha, weights_sha256=weights_sha,
+    )
