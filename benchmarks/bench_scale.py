@@ -22,8 +22,8 @@ from pathlib import Path
 started = time.perf_counter()
 import torch
 from lstmcast.config import DataConfig
-from lstmcast.data import load_series
-from lstmcast.preprocess import prepare
+from lstmcast.data.reading import load_series
+from lstmcast.data.windows import prepare
 imported = time.perf_counter()
 path = Path(sys.argv[1])
 data = DataConfig(path=path, target="Close", features=("Volume",), feature_transform="log", lookback=64, horizon=5)

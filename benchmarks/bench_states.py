@@ -17,9 +17,9 @@ from pathlib import Path
 
 import torch
 
-from lstmcast import states as st
 from lstmcast.config import ManyToOneConfig
-from lstmcast.models import build_model
+from lstmcast.introspect.record import record, record_chunks
+from lstmcast.models.lstm import build_model
 
 BATCHES = (128, 256, 512, 1024, 2048)
 
@@ -46,22 +46,22 @@ def fused_workers(model, x, batch):
 def states(model, x, batch, gates=False, workers=None):
     """What dump-states computes: h and c of every layer and step in the dump layout, optionally the gates."""
     chunks = (x[start : start + batch] for start in range(0, len(x), batch))
-    for _ in st.record_chunks(model, chunks, gates=gates, workers=workers):
+    for _ in record_chunks(model, chunks, gates=gates, workers=workers):
         pass
 
 
 def write(model, x, batch, folder: Path):
     """Record and write h and c as .npy (the writing share of a dump), chunk by chunk."""
-    from lstmcast.statefiles import NpyWriter, Spec
+    from lstmcast.outputs.dumpfiles import NpyWriter, Spec
 
     layers, hidden, steps = model.lstm.num_layers, model.lstm.hidden_size, x.shape[1]
     specs = {"h": Spec((len(x), steps, layers, hidden), "float32"), "c": Spec((len(x), steps, layers, hidden), "float32")}
     writer = NpyWriter(folder, specs)
     seconds = 0.0
     for start in range(0, len(x), batch):
-        h, c = st.record(model, x[start : start + batch]).encoder.stacked()  # the layout the files use
+        encoder = record(model, x[start : start + batch]).encoder  # h, c in the layout the files use
         started = time.perf_counter()
-        writer.write({"h": h.numpy(), "c": c.numpy()})
+        writer.write({"h": encoder.h.numpy(), "c": encoder.c.numpy()})
         seconds += time.perf_counter() - started
     writer.close({})
     return seconds

@@ -22,10 +22,10 @@ import torch
 from torch import nn
 
 from lstmcast.config import TrainingConfig, load_config
-from lstmcast.models import build_model
-from lstmcast.preprocess import prepare
-from lstmcast.training import train
-from lstmcast.workflows import load_series_for
+from lstmcast.data.reading import load_series_for
+from lstmcast.data.windows import prepare
+from lstmcast.models.lstm import build_model
+from lstmcast.training.loop import train
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -77,7 +77,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     config = load_config(ROOT / "configs" / "msft_many_to_one.yaml", ["model.dropout=0.0"])
-    prepared = prepare(load_series_for(config), config.data)
+    prepared = prepare(load_series_for(config.data), config.data)
     x, y = prepared.windows(prepared.origins("train"))
     xv, yv = prepared.windows(prepared.origins("validation"))
     torch.manual_seed(0)

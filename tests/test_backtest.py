@@ -155,3 +155,70 @@ def test_ets_forecasts_equal_statsmodels_own_forecast_from_each_origin():
     for row, t in enumerate(origins):
         theirs = ETSModel(np.log(values[: t + 1]), **options).smooth(params).forecast(3)
         np.testing.assert_allclose(ours[row], np.exp(theirs), rtol=1e-10)
+
+
+def test_a_backtest_forecast_equals_predict_on_the_data_cut_at_its_origin(runner, trained_runs, tmp_path):
+    cpi = pd.read_csv(DATA / "us_core_cpi_monthly.csv")
+    for kind, run in trained_runs.items():
+        report = run_backtest(runner, run, "--origins", "30", "--step", "7", "--out", tmp_path / kind)
+        frame = pd.read_csv(tmp_path / kind / "forecasts.csv")
+        for origin in frame["origin"].unique()[[0, 2, -1]]:
+            cpi[cpi.observation_date <= origin].to_csv(tmp_path / "cut.csv", index=False)
+            result = runner.invoke(app, ["predict", str(run), "--data", str(tmp_path / "cut.csv"), "--json"])
+            predicted = [row["value"] for row in json.loads(result.stdout)["forecast"]]
+            # one window in predict, a batch of them in backtest: equal up to the rounding of batched products
+            np.testing.assert_allclose(frame[frame.origin == origin].sort_values("step")[kind], predicted, rtol=1e-9)
+        assert report["origins"] == 30
+
+
+def test_refit_every_k_origins_trains_once_per_group_with_the_configs_own_split(runner, tmp_path, monkeypatch):
+    import lstmcast.workflows.backtest as workflow
+
+    seen = []
+    real_fit = workflow.fit
+
+    def spy(config, prepared, **kwargs):
+        seen.append((prepared.dates[-1], prepared.train_end, len(prepared.dates)))
+        return real_fit(config, prepared, **kwargs)
+
+    monkeypatch.setattr(workflow, "fit", spy)
+    config = write_config(tmp_path / "c.yaml", data={**CPI, "split": {"validation": 0.3, "test": 0.1}},
+                          model={"hidden_size": 3, "num_layers": 1}, training={"epochs": 1, "threads": 1})
+    report = run_backtest(runner, config, "--origins", "10", "--refit", "4")
+    assert report["refit"] == 4 and len(seen) == 3  # origins 1-4, 5-8, 9-10
+    origins = pd.to_datetime([report["first_origin"]])
+    assert seen[0][0] == origins[0]  # the first refit sees history up to its first origin, no further
+    for _, train_end, rows in seen:
+        assert train_end == rows - round(rows * 0.3)  # validation: the config's 30%, not a fixed 15%
+
+
+def test_refits_choose_the_device_as_train_does(runner, tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("on a CUDA machine a cuda refit is valid (tests/test_gpu.py trains on it)")
+    config = write_config(tmp_path / "c.yaml", data=CPI, training={"epochs": 1, "device": "cuda"})
+    result = runner.invoke(app, ["backtest", str(config), "--origins", "3", "--refit", "every"])
+    assert result.exit_code == 2 and "training.device: cuda was asked for" in result.output
+
+
+def test_train_and_backtest_report_the_same_scores_for_the_same_forecasts(runner, trained_runs):
+    for kind, run in trained_runs.items():
+        meta = json.loads((run / "meta.json").read_text())
+        report = run_backtest(runner, run)  # default origins: the run's own test split
+        assert report["origins"] == meta["windows"]["test"]
+        for name, theirs in (("model", kind), ("random_walk", "random_walk"), ("drift", "drift")):
+            for key in ("mae", "rmse", "mase", "directional_accuracy", "skill", "rel_mae"):
+                ours, expected = meta["test_metrics"][name][key], report["overall"][theirs][key]
+                assert ours == (expected if expected is None else pytest.approx(expected, rel=1e-12)), (kind, name, key)
+        assert meta["test_always_up"] == report["always_up"]
+
+
+def test_pairwise_diebold_mariano_covers_every_pair_and_names_the_better(runner, trained_runs):
+    report = run_backtest(runner, trained_runs["many_to_one"], trained_runs["seq2seq"])
+    names = list(report["overall"])
+    assert len(report["diebold_mariano"]) == len(names) * (len(names) - 1) // 2
+    test = report["diebold_mariano"]["many_to_one vs drift"]
+    assert test["a"] == "many_to_one" and test["b"] == "drift" and len(test["by_step"]) == 4
+    result = runner.invoke(app, ["backtest", str(trained_runs["many_to_one"]), str(trained_runs["seq2seq"])])
+    assert "Diebold-Mariano p-values" in result.output and "always calling 'up' scores" in result.output

@@ -148,3 +148,39 @@ def test_help_has_examples(runner):
     for command in ("train", "predict"):
         result = runner.invoke(app, [command, "--help"])
         assert result.exit_code == 0 and "Examples:" in result.output and f"lstmcast {command} " in result.output
+
+
+def test_predict_past_the_trained_horizon(runner, trained_runs, tmp_path):
+    """seq2seq decodes further, a target-only many_to_one rolls forward, one with extra inputs is refused."""
+    for kind, run in trained_runs.items():
+        short = json.loads(runner.invoke(app, ["predict", str(run), "--json"]).stdout)["forecast"]
+        result = runner.invoke(app, ["predict", str(run), "--json", "--horizon", "10"])
+        assert result.exit_code == 0, result.output
+        longer = json.loads(result.stdout)["forecast"]
+        assert len(longer) == 10 and longer[:4] == short and longer[-1]["date"] == "2019-09-01"
+        assert "steps beyond feed its own forecasts back" in result.output
+    config = write_config(tmp_path / "c.yaml", data={"features": ["High"], "feature_transform": "log_return"},
+                          training={"epochs": 1})
+    runner.invoke(app, ["train", str(config), "--out", str(tmp_path / "run")])
+    result = runner.invoke(app, ["predict", str(tmp_path / "run"), "--horizon", "4"])
+    assert result.exit_code == 2 and "extra input columns whose future is unknown" in result.output
+
+
+def test_forecasts_land_on_trading_sessions_with_an_exchange_calendar(runner, tmp_path):
+    """Issue 10: --horizon 10 from 2017-11-10 dated Thanksgiving 2017-11-23 a trading day."""
+    config = write_config(tmp_path / "c.yaml", data={"calendar": "XNAS"}, training={"epochs": 1})
+    assert runner.invoke(app, ["train", str(config), "--out", str(tmp_path / "run")]).exit_code == 0
+    result = runner.invoke(app, ["predict", str(tmp_path / "run"), "--json", "--horizon", "10"])
+    forecast = json.loads(result.stdout)
+    dates = [row["date"] for row in forecast["forecast"]]
+    assert "2017-11-23" not in dates and dates[8:] == ["2017-11-24", "2017-11-27"]
+    assert forecast["calendar"] == "XNAS trading sessions"
+    frame = pd.read_csv(DATA / "msft_daily_ohlcv.csv")
+    frame[frame.Date <= "2017-07-03"].to_csv(tmp_path / "july.csv", index=False)  # the day before Independence Day
+    result = runner.invoke(app, ["predict", str(tmp_path / "run"), "--json", "--data", str(tmp_path / "july.csv")])
+    assert [row["date"] for row in json.loads(result.stdout)["forecast"]] == ["2017-07-05", "2017-07-06",
+                                                                              "2017-07-07"]
+    plain = write_config(tmp_path / "p.yaml", training={"epochs": 1})
+    runner.invoke(app, ["train", str(plain), "--out", str(tmp_path / "plain")])
+    result = runner.invoke(app, ["predict", str(tmp_path / "plain")])
+    assert "business days (Mon-Fri), inferred from the data; holidays are not known" in result.output

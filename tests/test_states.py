@@ -12,6 +12,7 @@ import torch
 from lstmcast.introspect import check, gates, record
 from lstmcast.outputs.dumpread import read as load_dump
 from lstmcast.cli import app
+from lstmcast.errors import ModelFileError
 from lstmcast.config import ManyToOneConfig, Seq2SeqConfig
 from lstmcast.models.lstm import build_model
 
@@ -122,7 +123,10 @@ def test_dump_states_npz_matches_predict_and_documents_itself(runner, trained_ru
         assert windows == 743 - 1 - 12 + 1  # every window end from lookback on (one row consumed by log_return)
         assert dump["h"].shape == (windows, 12, 2, meta["h_units"]) and dump["c"].shape[-1] == 6
         assert meta["h_units"] == (3 if kind == "many_to_one" else 6)
-        assert "proj_size=3" in meta.get("note", "proj_size=3") or kind == "seq2seq"
+        if kind == "many_to_one":  # trained with proj_size 3: the dump says h is projected and c is not
+            assert "proj_size=3" in meta["note"] and "c has hidden_size=6 units" in meta["note"]
+        else:
+            assert "note" not in meta
         predicted = json.loads(runner.invoke(app, ["predict", str(run), "--json"]).stdout)["forecast"]
         np.testing.assert_allclose(dump["prediction"][-1], [row["value"] for row in predicted], rtol=1e-6)
         assert str(dump["origin_date"][-1])[:10] == "2018-11-01"
@@ -185,3 +189,110 @@ def test_existing_dump_is_kept_without_force(runner, trained_runs, tmp_path):
     out.write_bytes(b"keep")
     result = runner.invoke(app, ["dump-states", str(trained_runs["many_to_one"]), "--out", str(out)])
     assert result.exit_code == 6 and out.read_bytes() == b"keep"
+
+
+def test_stream_from_a_date_carries_the_state_from_the_series_start(runner, trained_runs, tmp_path):
+    """Issue 11.11: --from restarted the stream from a zero state at that date."""
+    for kind, run in trained_runs.items():
+        whole, part = tmp_path / f"{kind}_whole.npz", tmp_path / f"{kind}_part.npz"
+        for out, extra in ((whole, []), (part, ["--from", "2010-01-01", "--to", "2015-06-01"])):
+            result = runner.invoke(app, ["dump-states", str(run), "--mode", "stream", "--gates", "--out", str(out),
+                                         *extra])
+            assert result.exit_code == 0, result.output
+        a, b = load_dump(whole), load_dump(part)
+        dates = a["step_date"][0]
+        keep = (dates >= np.datetime64("2010-01-01")) & (dates <= np.datetime64("2015-06-01"))
+        assert b["h"].shape[1] == keep.sum() == 66 and b.meta["first_date"] == "2010-01-01"
+        assert b.meta["stream_start"] == a.meta["stream_start"] == "1957-02-01"
+        for name in a.arrays:
+            # The encoder's states are bitwise equal (the chunks carry them exactly). What is computed over a chunk's
+            # steps as one batch (gates, a seq2seq decoder run from every step) agrees to float32 rounding.
+            expected = a[name][:, keep] if a[name].ndim > 1 and a[name].shape[:2] == a["step_date"].shape else a[name]
+            if "gate_" in name or (kind == "seq2seq" and name.startswith(("prediction", "decoder", "head"))):
+                np.testing.assert_allclose(b[name], expected, rtol=1e-6, atol=1e-6, err_msg=f"{kind} {name}")
+            else:
+                np.testing.assert_array_equal(b[name], expected, err_msg=f"{kind} {name}")
+        assert b.meta["self_check"]["max_abs_error"] < 1e-5
+
+
+def test_stream_chunks_equal_one_pass_bitwise_and_decoder_states_match_windows_mode(trained_runs):
+    """Issue 17: the stream cut into stretches equals one pass; its decoder states equal windows mode's."""
+    from lstmcast.runs.load import open_run, run_data
+
+    run = open_run(trained_runs["seq2seq"])
+    _, prepared = run_data(run)
+    x = prepared.tensor()[None]
+    whole, _ = record.record_stream(run.model, x)
+    chunked = list(record.record_stream_chunks(run.model, (x[:, i : i + 100] for i in range(0, x.shape[1], 100))))
+    torch.testing.assert_close(torch.cat([c.recording.encoder.h for c in chunked], 1), whole.encoder.h, rtol=0, atol=0)
+    torch.testing.assert_close(torch.cat([c.recording.decoder.c for c in chunked], 0), whole.decoder.c, rtol=0, atol=0)
+    # the decoder recorded from the stream's state at step t is what windows mode records from that same state
+    # (one sample there, every step as one batch here: equal to float32 rounding)
+    t = 300
+    windows = record.decode(run.model, whole.encoder, x[0, t : t + 1, :1],
+                            (whole.encoder.h[0, t].unsqueeze(1), whole.encoder.c[0, t].unsqueeze(1)))
+    torch.testing.assert_close(windows.decoder.h[0], whole.decoder.h[t], rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(windows.prediction_scaled[0], whole.prediction_scaled[t], rtol=1e-5, atol=1e-7)
+
+
+def test_threaded_recording_equals_serial_recording(trained_runs):
+    from lstmcast.runs.load import open_run, run_data
+
+    run = open_run(trained_runs["many_to_one"])
+    _, prepared = run_data(run)
+    ends = np.arange(prepared.lookback - 1, len(prepared.dates))
+    chunks = [prepared.windows(ends[i : i + 64])[0] for i in range(0, len(ends), 64)]
+    serial = list(record.record_chunks(run.model, chunks, gates=True, workers=1))
+    threaded = list(record.record_chunks(run.model, chunks, gates=True, workers=2))
+    assert len(serial) == len(threaded) == len(chunks)
+    for a, b in zip(serial, threaded):
+        torch.testing.assert_close(a.recording.encoder.c, b.recording.encoder.c, rtol=0, atol=0)
+        torch.testing.assert_close(a.recording.encoder.gates["f"], b.recording.encoder.gates["f"], rtol=0, atol=0)
+
+
+def test_to_limits_the_windows_and_every_format_carries_the_same_arrays(runner, trained_runs, tmp_path):
+    run = trained_runs["seq2seq"]
+    args = ["dump-states", str(run), "--from", "2016-01-01", "--to", "2016-12-01", "--gates"]
+    assert runner.invoke(app, [*args, "--out", str(tmp_path / "d.npz")]).exit_code == 0  # format from the suffix
+    dump = load_dump(tmp_path / "d.npz")
+    assert [str(d)[:10] for d in dump["origin_date"][[0, -1]]] == ["2016-01-01", "2016-12-01"]
+    assert dump["decoder_h"].shape == (12, 4, 2, 6) and dump["decoder_gate_o"].shape == (12, 4, 2, 6)
+    result = runner.invoke(app, [*args, "--out", str(tmp_path / "d.parquet")])
+    assert result.exit_code == 0, result.output
+    table = load_dump(tmp_path / "d.parquet").table
+    ahead = table[table.phase == "horizon"]
+    np.testing.assert_allclose(ahead["decoder_input"], dump["decoder_input"].reshape(-1), rtol=1e-6)
+    np.testing.assert_allclose(ahead["head_input_u3"], dump["head_input"][:, :, 3].reshape(-1), rtol=1e-6)
+    assert (table.groupby("window")["origin_date"].nunique() == 1).all()
+
+
+def test_the_parquet_estimate_is_not_low(trained_runs, tmp_path):
+    from lstmcast.outputs.dumpfiles import estimate_bytes
+    from lstmcast.workflows.dump import DumpRequest, dump_states
+
+    for gates in (False, True):
+        outcome = dump_states(DumpRequest(trained_runs["seq2seq"], out=tmp_path / f"{gates}.parquet", gates=gates))
+        layout = {name: dumpfiles_spec(spec) for name, spec in outcome.meta["arrays"].items()}
+        assert estimate_bytes(layout, "parquet") >= outcome.path.stat().st_size
+
+
+def dumpfiles_spec(spec: dict):
+    from lstmcast.outputs.dumpfiles import Spec
+
+    return Spec(tuple(spec["shape"]), spec["dtype"])
+
+
+def test_a_crafted_npz_cannot_make_numpy_allocate(tmp_path):
+    """Issue 11: a 3 MB npz made lstmcast.states.load allocate 3 GiB."""
+    import io
+    import zipfile
+
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False, "shape": (400_000_000,)})
+    with zipfile.ZipFile(tmp_path / "bomb.npz", "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("h.npy", header.getvalue() + b"\x00" * 3_000_000)
+    with zipfile.ZipFile(tmp_path / "liar.npz", "w") as archive:
+        archive.writestr("h.npy", header.getvalue() + b"\x00" * 3_000_000)
+    for name in ("bomb.npz", "liar.npz"):
+        with pytest.raises(ModelFileError, match="not a readable lstmcast dump"):
+            load_dump(tmp_path / name)

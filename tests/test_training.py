@@ -77,12 +77,20 @@ def test_bf16_autocast_trains_on_cpu():
     assert all(math.isfinite(r.train_loss) and math.isfinite(r.validation_loss) for r in state.history)
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="on a CUDA machine the option is valid (tests/test_gpu.py)")
 def test_cuda_without_a_gpu_is_a_clear_config_error(runner, tmp_path):
     from conftest import write_config
     from lstmcast.cli import app
 
-    if torch.cuda.is_available():
-        return  # on a CUDA machine the option is valid; tests/test_gpu.py covers it there
     config = write_config(tmp_path / "c.yaml")
     result = runner.invoke(app, ["train", str(config), "--out", str(tmp_path / "run"), "--device", "cuda"])
     assert result.exit_code == 2 and "no CUDA device is available" in result.output
+
+
+def test_fp16_on_the_cpu_is_refused_with_the_alternative(runner, tmp_path):
+    from conftest import write_config
+    from lstmcast.cli import app
+
+    config = write_config(tmp_path / "c.yaml", training={"amp": "fp16", "device": "cpu"})
+    result = runner.invoke(app, ["train", str(config), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 2 and "fp16 needs a CUDA device" in result.output and "use bf16" in result.output

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from lstmcast.config import DataConfig
-from lstmcast.data.reading import load_series
+from lstmcast.data.reading import Series, load_series
 from lstmcast.errors import DataError
 from lstmcast.data.transforms import apply_transform, invert_target
 from lstmcast.data.windows import prepare
@@ -30,11 +30,18 @@ def test_scaler_statistics_are_the_training_rows_own(scaler):
                 "robust": (np.median(train), np.subtract(*np.percentile(train, [75, 25])))}[scaler]
     assert prepared.scaler.center[0] == pytest.approx(expected[0], rel=1e-12)
     assert prepared.scaler.scale[0] == pytest.approx(expected[1], rel=1e-12)
-    # Changing validation/test rows must not move the statistics.
     volume = series.values["Volume"].to_numpy()[1:]
     assert prepared.scaler.center[2] == pytest.approx(
         {"standard": volume[: prepared.train_end].mean(), "minmax": volume[: prepared.train_end].min(),
          "robust": np.median(volume[: prepared.train_end])}[scaler], rel=1e-12)
+    # Changing validation and test rows must not move the statistics, nor any scaled training row.
+    later = series.values.copy()
+    later.iloc[prepared.train_end + 1 :] *= np.linspace(3.0, 0.2, len(later) - prepared.train_end - 1)[:, None]
+    changed = prepare(Series(series.dates, later, series.path, series.sha256), data)
+    np.testing.assert_array_equal(changed.scaler.center, prepared.scaler.center)
+    np.testing.assert_array_equal(changed.scaler.scale, prepared.scaler.scale)
+    np.testing.assert_array_equal(changed.scaled[: prepared.train_end], prepared.scaled[: prepared.train_end])
+    assert not np.allclose(changed.scaled[prepared.train_end + 1 :], prepared.scaled[prepared.train_end + 1 :])
 
 
 def test_windows_align_exactly_with_the_rows():
@@ -56,6 +63,8 @@ def test_no_target_lies_in_a_later_split_and_splits_do_not_overlap():
         origins = prepared.origins(split)
         assert len(origins) > 0
         assert (origins + prepared.horizon).max() < end, split  # the last target of every window
+        assert (origins + 1).min() >= {"train": 0, "validation": prepared.train_end,
+                                       "test": prepared.validation_end}[split], split  # and the first
         assert not seen.intersection(origins)
         seen.update(origins.tolist())
     train = prepared.origins("train")

@@ -98,8 +98,8 @@ class StopFlag:
     def __init__(self) -> None:
         self.signal_number = 0
 
-    def __call__(self) -> bool:
-        return self.signal_number != 0
+    def __call__(self) -> int:
+        return self.signal_number
 
     def handle(self, number: int, frame: Any) -> None:
         if self.signal_number and number == signal.SIGINT:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import signal
 from pathlib import Path
 from typing import Annotated, Any, Iterator, Optional
 
@@ -14,7 +13,7 @@ from rich.markup import escape
 from lstmcast.cli.app import app
 from lstmcast.cli.common import DebugOption, ForceOption, JsonOption, StopFlag, err, notice, out, reported, say
 from lstmcast.cli.render import scores_table
-from lstmcast.errors import ConfigError, Interrupted
+from lstmcast.errors import ConfigError
 
 
 @app.command()
@@ -69,12 +68,8 @@ def train(
         stop = StopFlag()
         with stop.installed(), _progress(enabled=not json_ and err.is_terminal, stop=stop,
                                          epochs=run_config.training.epochs if run_config else epochs) as callbacks:
-            try:
-                outcome = train_run(run_config, out=target, force=force, resume=resume is not None, epochs=epochs,
-                                    callbacks=callbacks, notice=notice)
-            except _stop_requested() as exc:
-                number = stop.signal_number or signal.SIGINT
-                raise Interrupted(_interrupted_message(target, number), signal_number=number) from exc
+            outcome = train_run(run_config, out=target, force=force, resume=resume is not None, epochs=epochs,
+                                callbacks=callbacks, notice=notice)
         _render(outcome, json_)
 
 
@@ -101,29 +96,12 @@ def _render(outcome: Any, as_json: bool) -> None:
     say(f"run written to {outcome.run_dir}")
 
 
-def _interrupted_message(target: Path, number: int) -> str:
-    from lstmcast.runs.layout import CHECKPOINT_FILE, partial_dir
-
-    name = signal.Signals(number).name
-    partial = partial_dir(target.absolute())
-    if not (partial / CHECKPOINT_FILE).is_file():
-        return f"stopped by {name} before the first epoch ended; nothing to resume, run the command again"
-    return (f"stopped by {name}; the last completed epoch, with the best weights so far, is saved in {partial}; "
-            f"continue with `lstmcast train --resume {target}`")
-
-
-def _stop_requested() -> type[BaseException]:
-    from lstmcast.training.loop import StopRequested
-
-    return StopRequested
-
-
 @contextlib.contextmanager
 def _progress(*, enabled: bool, stop: StopFlag, epochs: Optional[int]) -> Iterator[Any]:
     """Training callbacks: a rich progress bar (epoch, batch, losses, time left) when on a terminal."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    from lstmcast.training.loop import Callbacks
+    from lstmcast.workflows.train import Callbacks
 
     if not enabled:
         yield Callbacks(should_stop=stop)

@@ -98,10 +98,13 @@ def prepare(series: Series, data: DataConfig, *, scaler: Scaler | None = None,
     on an expanding window in a backtest)."""
     columns = list(series.values.columns)
     transforms = [data.transform] + [data.feature_transform] * (len(columns) - 1)
-    transformed = np.column_stack([
-        apply_transform(series.values[name].to_numpy(), kind, column=name, dates=series.dates)
-        for name, kind in zip(columns, transforms)
-    ])
+    try:
+        transformed = np.column_stack([
+            apply_transform(series.values[name].to_numpy(), kind, column=name, dates=series.dates)
+            for name, kind in zip(columns, transforms)
+        ])
+    except DataError as exc:
+        raise DataError(f"{series.path}: {exc}") from None
     offset = rows_consumed(data)
     transformed, raw, dates = transformed[offset:], series.values.to_numpy()[offset:], series.dates[offset:]
     train_end, validation_end = ends if ends is not None else split_ends(dates, data.split)

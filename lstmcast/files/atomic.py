@@ -80,6 +80,8 @@ def check_replaceable(final: Path, *, force: bool, what: str, recognise: Recogni
     """An existing output is replaced only with --force, and only when it is lstmcast's own `what`."""
     if not (final.exists() or final.is_symlink()):
         return
+    if final == Path.cwd() or final in Path.cwd().parents:
+        raise OutputError(f"{final} is the working directory or holds it; choose a new path for the output")
     if not force:
         raise OutputError(f"{final} already exists; pass --force to replace it, or choose another path")
     if final.is_symlink():

@@ -55,11 +55,11 @@ class Callbacks:
     on_batch: Callable[[int, int, int, float], None] = _nothing
     on_epoch: Callable[[EpochReport], None] = _nothing
     on_checkpoint: Callable[[TrainingState], None] = _nothing
-    should_stop: Callable[[], bool] = field(default=lambda: False)
+    should_stop: Callable[[], int] = field(default=lambda: 0)  # the signal number asking to stop, or 0
 
 
 class StopRequested(Exception):
-    """Raised inside the loop when should_stop() turns true; the last checkpoint stays valid."""
+    """Raised inside the loop when should_stop() names a signal (args[0]); the last checkpoint stays valid."""
 
 
 def loss_function(name: str) -> nn.Module:
@@ -182,8 +182,8 @@ class _Loop:
                 self.callbacks.on_batch(epoch, batch + 1, batches, float(loss.detach()))
             self.scaler.step(self.optimizer)
             self.scaler.update()
-            if self.callbacks.should_stop():
-                raise StopRequested
+            if stop := self.callbacks.should_stop():
+                raise StopRequested(stop)
         return float(running) / n
 
     def _backward(self, loss: Tensor) -> Optional[Tensor]:

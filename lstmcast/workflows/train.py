@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -21,7 +22,7 @@ from lstmcast.data.calendar import Calendar, exchange_sessions, infer_frequency
 from lstmcast.data.reading import Series, load_series_for
 from lstmcast.data.transforms import rows_consumed
 from lstmcast.data.windows import Prepared, prepare
-from lstmcast.errors import ConfigError, DataError, ModelFileError, OutputError
+from lstmcast.errors import ConfigError, DataError, Interrupted, ModelFileError, OutputError
 from lstmcast.evaluation.backtest import Scores, score
 from lstmcast.evaluation.metrics import REFERENCE, actuals
 from lstmcast.files.atomic import absolute, check_parent, check_replaceable, remove
@@ -37,7 +38,7 @@ from lstmcast.runs.meta import RunMeta
 from lstmcast.runs.store import load_tensors
 from lstmcast.training.checkpoint import state_from_tensors, state_to_tensors
 from lstmcast.training.fit import Fitted, fit
-from lstmcast.training.loop import Callbacks, TrainingState
+from lstmcast.training.loop import Callbacks, StopRequested, TrainingState
 
 Notice = Callable[[str], None]
 
@@ -75,11 +76,13 @@ def train_run(config: Optional[RunConfig], *, out: Path, force: bool = False, re
         try:
             fitted = _fit(config, prepared, state, callbacks, partial, series, text)
             _write_run(partial, out, config, series, prepared, fitted, calendar, force=force)
-        except OutputError as exc:
-            raise _with_resume_hint(exc, partial, out) from None
-        except Exception:
+        except StopRequested as stop:
+            raise _interrupted(partial, out, stop.args[0]) from None
+        except Exception as exc:
             if not (partial / CHECKPOINT_FILE).exists():  # nothing to resume: leave no debris behind
                 remove(partial)
+            if isinstance(exc, OutputError):
+                raise _with_resume_hint(exc, partial, out) from None
             raise
     return TrainOutcome(out, RunMeta.model_validate_json((out / "meta.json").read_text()))
 
@@ -144,6 +147,15 @@ def _fit(config: RunConfig, prepared: Prepared, state: Optional[TrainingState], 
 
     callbacks.on_checkpoint = save_checkpoint
     return fit(config, prepared, state=state, callbacks=callbacks)
+
+
+def _interrupted(partial: Path, out: Path, number: int) -> Interrupted:
+    name = signal.Signals(number).name
+    if not (partial / CHECKPOINT_FILE).is_file():
+        return Interrupted(f"stopped by {name} before the first epoch ended; nothing to resume, run the command again",
+                           signal_number=number)
+    return Interrupted(f"stopped by {name}; the last completed epoch, with the best weights so far, is saved in "
+                       f"{partial}; continue with `lstmcast train --resume {out}`", signal_number=number)
 
 
 def _with_resume_hint(exc: OutputError, partial: Path, out: Path) -> OutputError:
