@@ -1,3 +1,3 @@
 """lstmcast: LSTM forecasts for financial time series that you can look inside."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

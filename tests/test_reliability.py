@@ -153,14 +153,14 @@ def test_resume_refuses_a_training_csv_edited_since_the_start(tmp_path):
     assert resumed.returncode == 3 and "changed since the run started" in resumed.stderr
 
 
-def test_resume_refuses_other_settings_and_applies_more_epochs(reference, tmp_path):
+def test_resume_refuses_other_settings_and_applies_more_epochs(reference, runner, tmp_path):
     config, _ = reference
     run = tmp_path / "run"
     assert lstmcast("train", str(config), "--out", str(run), fault="epoch-saved:kill:2").returncode == -9
     for extra in (["--set", "training.seed=3"], ["--data", str(DATA / "us_core_cpi_monthly.csv")],
                   ["--device", "cpu"], [str(config)]):
-        refused = lstmcast("train", "--resume", str(run), *extra)
-        assert refused.returncode == 2 and "--resume continues the run exactly as it started" in refused.stderr
+        refused = runner.invoke(app, ["train", "--resume", str(run), *extra])
+        assert refused.exit_code == 2 and "--resume continues the run exactly as it started" in refused.output
     resumed = lstmcast("train", "--resume", str(run), "--epochs", "6")
     assert resumed.returncode == 0, resumed.stderr
     assert "training.epochs changed from 4 to 6" in resumed.stderr

@@ -25,7 +25,7 @@ def parse_refit(value: str) -> str:
     return value
 
 
-@app.command()
+@app.command(short_help="Walk-forward evaluation against naive and statistical baselines.")
 def backtest(
     sources: Annotated[list[Path], typer.Argument(metavar="RUN_OR_CONFIG...",
                                                   help="Run directories and/or YAML configs, scored on the same "

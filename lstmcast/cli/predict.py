@@ -15,7 +15,7 @@ from lstmcast.cli.common import (
 from lstmcast.cli.render import forecast_table
 
 
-@app.command()
+@app.command(short_help="Forecast the next steps, dated, in the data's units.")
 def predict(
     run_dir: RunArgument,
     data: DataOption = None,

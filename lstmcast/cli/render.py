@@ -55,7 +55,8 @@ def _p_value(value: float) -> str:
 
 def dm_table(tests: dict[str, dict[str, Any]], models: list[str], others: list[str]) -> Table:
     """Pairwise Diebold-Mariano p-values: each model (row) against every other forecaster (column)."""
-    table = Table(title="Diebold-Mariano p-values (squared error, HLN); < model better, > worse", title_justify="left")
+    table = Table(title="Diebold-Mariano p-values of each model against each forecaster (squared error, HLN)",
+                  title_justify="left")
     table.add_column("model")
     for name in others:
         table.add_column(escape(name), justify="right")
@@ -74,7 +75,7 @@ def _dm_cell(test: dict[str, Any], flip: bool) -> str:
     if test.get("p_value") is None:
         return "n/a"
     better = (test["statistic"] < 0) != flip
-    return f"{'<' if better else '>'} {_p_value(test['p_value'])}"
+    return f"{_p_value(test['p_value'])} {'better' if better else 'worse'}"
 
 
 def forecast_table(forecast: Any) -> Table:

@@ -30,7 +30,7 @@ class Mode(str, enum.Enum):
     stream = "stream"
 
 
-@app.command("dump-states")
+@app.command("dump-states", short_help="Write every layer's h and c (and gates) at every step.")
 def dump_states(
     run_dir: RunArgument,
     data: DataOption = None,

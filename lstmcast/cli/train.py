@@ -16,7 +16,7 @@ from lstmcast.cli.render import scores_table
 from lstmcast.errors import ConfigError
 
 
-@app.command()
+@app.command(short_help="Train an LSTM from a YAML config into a run directory.")
 def train(
     config: Annotated[Optional[Path], typer.Argument(metavar="CONFIG", help="YAML config (see configs/).")] = None,
     out_dir: Annotated[Optional[Path], typer.Option("--out", metavar="RUN",
