@@ -32,6 +32,8 @@ class _StrictLoader(yaml.SafeLoader):
         return super().compose_node(parent, index)
 
     def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        if not isinstance(node, yaml.MappingNode):
+            raise yaml.MarkedYAMLError(problem="expected a mapping here", problem_mark=node.start_mark)
         seen: set[Any] = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=True)
@@ -57,6 +59,8 @@ def parse_yaml(text: str, *, source: str) -> Any:
         raise ConfigError(f"{source}: not valid YAML ({quote(exc, limit=200)})") from None
     except RecursionError:
         raise ConfigError(f"{source}: nested too deeply to be a config") from None
+    except (ValueError, TypeError, KeyError, OverflowError) as exc:  # a scalar PyYAML cannot build (2020-02-30)
+        raise ConfigError(f"{source}: a value cannot be read ({quote(exc, limit=120)[1:-1]})") from None
 
 
 def read_config_file(path: Path) -> dict[str, Any]:

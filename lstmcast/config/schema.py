@@ -60,6 +60,13 @@ class DataConfig(_Frozen):
     decimal: str = Field(default=".", min_length=1, max_length=1)
     date_format: str | None = Field(default=None, max_length=100)
 
+    @field_validator("path")
+    @classmethod
+    def _no_nul(cls, value: Path) -> Path:
+        if "\x00" in str(value):
+            raise ValueError("a path cannot contain a NUL character")
+        return value
+
     @field_validator("calendar")
     @classmethod
     def _exchange_code(cls, value: str | None) -> str | None:

@@ -66,6 +66,11 @@ def _parse(text: pd.Series, path: Path, column: str, date_format: str | None) ->
         raise DataError(f"{path}: column {quote(column)}: the dates cannot be read (e.g. {quote(text.iloc[0])}); "
                         "use ISO 8601 (2017-11-10) or set data.date_format")
     bad_count, parsed = best
+    outside = parsed.notna() & ((parsed.dt.year < 1) | (parsed.dt.year > 9999))
+    if outside.any():
+        where = parsed.index[outside]
+        raise DataError(f"{path}: column {quote(column)}: dates outside the years 1 to 9999 on line(s) {lines(where)} "
+                        f"(e.g. {quote(text[where[0]])}); fix those cells")
     if bad_count:
         bad_rows = parsed.index[parsed.isna()]
         examples = ", ".join(f"line {i}: {quote(text[i])}" for i in bad_rows[:SHOWN])

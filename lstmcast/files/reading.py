@@ -24,6 +24,8 @@ def read_regular(path: Path, *, limit: int, error: type[LstmcastError], missing:
         raise error(f"{path}: is a directory, not a file") from None
     except OSError as exc:
         raise error(f"{path}: cannot read ({exc.strerror})") from None
+    except ValueError:  # a NUL in the path
+        raise error(f"{str(path)[:200]!r}: not a valid path") from None
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
