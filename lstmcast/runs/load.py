@@ -1,0 +1,134 @@
+"""Open a run directory checked against itself: meta.json validated, config.yaml and the weights matched to the
+hashes it records, the config consistent with it, and the weights the model's own, finite and floating point."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import torch
+from torch import nn
+
+from lstmcast.config import RunConfig, build_config, parse_yaml, with_data_overrides
+from lstmcast.data.calendar import Calendar, check_frequency
+from lstmcast.data.reading import Series, load_series_for
+from lstmcast.data.scalers import Scaler
+from lstmcast.data.windows import Prepared, prepare
+from lstmcast.errors import ConfigError, DataError, ModelFileError
+from lstmcast.files.atomic import recover
+from lstmcast.files.reading import MiB, read_regular
+from lstmcast.models.lstm import build_model
+from lstmcast.runs.layout import CONFIG_FILE, META_FILE, MODEL_FILE, partial_dir
+from lstmcast.runs.meta import RunMeta, read_meta
+from lstmcast.runs.store import check_header, load_weights
+
+
+@dataclass
+class Run:
+    path: Path
+    config: RunConfig
+    meta: RunMeta
+    model: nn.Module  # in eval mode, on the CPU
+    notices: list[str] = field(default_factory=list)
+
+    @property
+    def calendar(self) -> Calendar:
+        return Calendar(self.meta.frequency, self.meta.calendar)
+
+    @property
+    def scaler(self) -> Scaler:
+        return Scaler.from_lists(self.meta.scaler.kind, self.meta.scaler.center, self.meta.scaler.scale)
+
+
+def open_run(run_dir: Path) -> Run:
+    """Config, metadata and weights of a run directory; refuses anything inconsistent with a ModelFileError."""
+    recover(run_dir)
+    if not run_dir.is_dir():
+        partial = partial_dir(run_dir)
+        hint = f" ({partial} holds an unfinished run: resume it with `lstmcast train --resume {run_dir}`)" \
+            if partial.is_dir() else ""
+        raise ModelFileError(f"{run_dir}: no such run directory{hint}")
+    meta = read_meta(run_dir / META_FILE)
+    config_bytes = read_regular(run_dir / CONFIG_FILE, limit=MiB, error=ModelFileError,
+                                missing="missing; is this a run directory written by `lstmcast train`?")
+    notices = []
+    check_header(run_dir / MODEL_FILE)  # first, so a pickle or an LFS pointer is named as such
+    if meta.verified:
+        _check_hash(run_dir / CONFIG_FILE, config_bytes, meta.config_sha256, "edited after training")
+        _check_hash(run_dir / MODEL_FILE, _file_bytes(run_dir / MODEL_FILE), meta.weights_sha256,
+                    "replaced after training")
+    else:
+        notices.append(f"{run_dir} was written by lstmcast {meta.lstmcast_version}, which did not record hashes: its "
+                       "config.yaml and weights cannot be checked against meta.json")
+    config = _config(run_dir / CONFIG_FILE, config_bytes)
+    _check_consistent(run_dir, config, meta)
+    model = _model(run_dir / MODEL_FILE, config, meta)
+    return Run(run_dir, config, meta, model, notices)
+
+
+def _file_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise ModelFileError(f"{path}: missing; is this a run directory written by `lstmcast train`?") from None
+    except OSError as exc:
+        raise ModelFileError(f"{path}: cannot read ({exc.strerror})") from None
+
+
+def _check_hash(path: Path, content: bytes, expected: Optional[str], what: str) -> None:
+    if hashlib.sha256(content).hexdigest() != expected:
+        raise ModelFileError(f"{path}: does not match the SHA-256 recorded in meta.json (it was {what}), so its "
+                             "forecasts would not be the trained model's; restore it, or retrain")
+
+
+def _config(path: Path, content: bytes) -> RunConfig:
+    try:
+        return build_config(parse_yaml(content.decode("utf-8"), source=str(path)), source=str(path))
+    except (ConfigError, UnicodeDecodeError) as exc:
+        raise ModelFileError(f"the run's config is invalid: {exc}") from None
+
+
+def _check_consistent(run_dir: Path, config: RunConfig, meta: RunMeta) -> None:
+    data = config.data
+    facts = {"columns": (data.columns, meta.columns), "lookback": (data.lookback, meta.lookback),
+             "horizon": (data.horizon, meta.horizon), "model kind": (config.model.kind, meta.model_kind),
+             "scaler": (data.scaler, meta.scaler.kind),
+             "transforms": ([data.transform] + [data.feature_transform] * len(data.features),
+                            [meta.transforms[name] for name in meta.columns])}
+    differ = [name for name, (a, b) in facts.items() if a != b]
+    if differ:
+        raise ModelFileError(f"{run_dir}: config.yaml and meta.json disagree on {', '.join(differ)}; the run was "
+                             "edited after training: restore it, or retrain")
+
+
+def _model(path: Path, config: RunConfig, meta: RunMeta) -> nn.Module:
+    weights = load_weights(path)
+    model = build_model(config.model, input_size=len(meta.columns), horizon=meta.horizon)
+    try:
+        model.load_state_dict(weights, strict=True)
+    except RuntimeError as exc:
+        lines = str(exc).splitlines()
+        first = lines[1].strip() if len(lines) > 1 else str(exc)
+        raise ModelFileError(f"{path}: the weights do not fit the run's config ({first[:200]})") from None
+    if not all(bool(torch.isfinite(v).all()) for v in weights.values()):
+        raise ModelFileError(f"{path}: the weights contain NaN or infinity; retrain")
+    return model.eval()
+
+
+def run_data(run: Run, data_path: Optional[Path] = None, *, overrides: Optional[list[str]] = None,
+             command: str = "this command") -> tuple[Series, Prepared]:
+    """A CSV with the run's columns (by name, any order), scaled with the run's own scaler. `overrides` may change
+    how the CSV is read (--set data.sep=...), never what the model sees."""
+    data = run.config.data
+    if overrides:
+        raw = with_data_overrides(run.config.model_dump(mode="json"), overrides, command=command)
+        data = build_config(raw, source="--set").data
+    path = data_path or Path(run.meta.data.path)
+    try:
+        series = load_series_for(data, path)
+    except DataError as exc:
+        raise DataError(f"{exc} (the model needs the columns {', '.join(run.meta.columns)})") from None
+    check_frequency(series.dates, run.calendar, what=str(path))
+    return series, prepare(series, data, scaler=run.scaler)

@@ -1,0 +1,149 @@
+"""meta.json as a typed record: validated when read, so a damaged or edited file is one clear error (exit 4)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import re
+from pathlib import Path
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from lstmcast.config.schema import Scaler as ScalerKind
+from lstmcast.config.schema import Transform
+from lstmcast.errors import ModelFileError, quote
+from lstmcast.files.reading import MiB, read_regular
+from lstmcast.runs.layout import READABLE_VERSIONS
+
+FREQUENCY = re.compile(r"B|D|W-(MON|TUE|WED|THU|FRI|SAT|SUN)|MS|ME|QS|QE|YS|YE|months=(1|2|3|4|6|12)")
+LIMIT = 1e15  # a scaler parameter beyond this cannot come from real prices or returns
+SHA256 = r"[0-9a-f]{64}"
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True, allow_inf_nan=False)
+
+
+class ScalerMeta(_Record):
+    kind: ScalerKind
+    center: list[float] = Field(min_length=1, max_length=1000)
+    scale: list[float] = Field(min_length=1, max_length=1000)
+
+    @model_validator(mode="after")
+    def _sane(self) -> "ScalerMeta":
+        if len(self.center) != len(self.scale):
+            raise ValueError("center and scale must have one value per column")
+        if any(abs(c) > LIMIT for c in self.center) or any(not 0 < s <= LIMIT for s in self.scale):
+            raise ValueError("center must lie within ±1e15 and scale in (0, 1e15]")
+        return self
+
+
+class DataMeta(_Record):
+    path: str = Field(max_length=4096, pattern=r"^[^\x00]*$")
+    sha256: str = Field(pattern=SHA256)
+    rows: int = Field(ge=1, le=10**9)
+    first_date: dt.date
+    last_date: dt.date
+
+
+class SplitRows(_Record):
+    train_end: int = Field(ge=1)
+    validation_end: int = Field(ge=1)
+
+
+class RunMeta(_Record):
+    """What a run directory says about itself (format 1 from lstmcast 0.1.0, format 2 since)."""
+
+    format_version: int
+    lstmcast_version: str = Field(max_length=50)
+    torch_version: str = Field(default="", max_length=50)
+    created: str = Field(default="", max_length=50)
+    model_kind: Literal["many_to_one", "seq2seq"]
+    parameters: int = Field(ge=0, le=10**11)
+    columns: list[str] = Field(min_length=1, max_length=1000)
+    target: str
+    transforms: dict[str, Transform]
+    scaler: ScalerMeta
+    lookback: int = Field(gt=0, le=10_000)
+    horizon: int = Field(gt=0, le=1_000)
+    frequency: str
+    calendar: Optional[str] = None
+    data: DataMeta
+    split_rows: SplitRows
+    windows: dict[str, int]
+    target_dates: dict[str, list[str]]
+    seed: int = Field(ge=0)
+    threads: int = Field(ge=1, le=1024)
+    device: str = Field(max_length=50)
+    best_epoch: int = Field(ge=1)
+    epochs_run: int = Field(ge=1)
+    stopped_early: bool
+    best_validation_loss: float
+    test_metrics: dict[str, dict[str, Optional[float]]]
+    test_always_up: Optional[float] = None  # directional accuracy of always calling "up" on the test targets
+    config_sha256: Optional[str] = Field(default=None, pattern=SHA256)
+    weights_sha256: Optional[str] = Field(default=None, pattern=SHA256)
+
+    @field_validator("format_version")
+    @classmethod
+    def _readable(cls, value: int) -> int:
+        if value not in READABLE_VERSIONS:
+            raise ValueError(f"run format version {value} is not supported by this lstmcast (it reads versions "
+                             f"{', '.join(map(str, READABLE_VERSIONS))}); retrain with this version")
+        return value
+
+    @field_validator("frequency")
+    @classmethod
+    def _frequency(cls, value: str) -> str:
+        if not FREQUENCY.fullmatch(value):
+            raise ValueError("not a frequency lstmcast writes (B, D, W-FRI, MS, ME, QS, QE, YS, YE or months=N)")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "RunMeta":
+        if len(set(self.columns)) != len(self.columns) or self.target != self.columns[0]:
+            raise ValueError("columns must be distinct and start with the target")
+        if set(self.transforms) != set(self.columns) or len(self.scaler.center) != len(self.columns):
+            raise ValueError("transforms and scaler must have one entry per column")
+        if self.split_rows.train_end > self.split_rows.validation_end or self.best_epoch > self.epochs_run:
+            raise ValueError("split rows or epochs are out of order")
+        if self.format_version >= 2 and not (self.config_sha256 and self.weights_sha256):
+            raise ValueError("format 2 records config_sha256 and weights_sha256")
+        if not math.isfinite(self.best_validation_loss):
+            raise ValueError("best_validation_loss must be finite")
+        return self
+
+    @property
+    def verified(self) -> bool:
+        """Whether config.yaml and the weights can be checked against this record (format 2 and later)."""
+        return self.format_version >= 2
+
+
+def read_meta(path: Path) -> RunMeta:
+    """Read and validate meta.json; any problem is a ModelFileError naming the field."""
+    raw = read_regular(path, limit=16 * MiB, error=ModelFileError,
+                       missing="missing; is this a run directory written by `lstmcast train`?")
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else quote(exc, limit=120)[1:-1]
+        raise ModelFileError(f"{path}: unreadable or corrupt JSON ({reason}); retrain or copy the run again") from None
+    if not isinstance(data, dict):
+        raise ModelFileError(f"{path}: expected a JSON object; retrain or copy the run again")
+    try:
+        return RunMeta.model_validate(data)
+    except (ValidationError, RecursionError) as exc:
+        raise ModelFileError(f"{path}: {_problems(exc)}; the run directory is damaged or was edited: retrain or copy "
+                             "it again") from None
+
+
+def _problems(exc: Exception) -> str:
+    if not isinstance(exc, ValidationError):
+        return "nested too deeply"
+    errors = exc.errors()
+    shown = [f"{'.'.join(quote(p)[1:-1] for p in e['loc']) or 'meta'}: {e['msg'].removeprefix('Value error, ')}"
+             for e in errors[:3]]
+    return "; ".join(shown) + (f" (and {len(errors) - 3} more)" if len(errors) > 3 else "")
+
