@@ -47,8 +47,8 @@ def dump_states(
     date_to: Annotated[Optional[dt.datetime], date_option("--to", "Last window end (or stream date) written.")] = None,
     plot: Annotated[Optional[Path], typer.Option("--plot", metavar="PNG", help="Also draw prices, forecasts and h "
                                                  "and c heatmaps.")] = None,
-    chunk_size: Annotated[int, typer.Option(min=1, max=65536, metavar="N", help="Windows per chunk (bounds "
-                                            "memory).")] = 1024,
+    chunk_size: Annotated[int, typer.Option(min=1, max=65536, metavar="N", help="Windows (stream: steps) per "
+                                            "chunk; bounds memory.")] = 1024,
     set_: DataSetOption = None,
     force: ForceOption = False,
     json_: JsonOption = False,
@@ -70,7 +70,7 @@ def dump_states(
         request = DumpRequest(
             run_dir=run_dir, out=out_path, data_path=data, fmt=fmt.value if fmt else None, mode=mode.value,
             gates=gates, date_from=as_date(date_from), date_to=as_date(date_to), force=force, chunk_size=chunk_size,
-            overrides=list(set_ or []))
+            overrides=list(set_ or []), plot=plot is not None)
         with chunk_progress(enabled=not json_ and err.is_terminal, label="recording states") as on_progress:
             outcome = run_dump(request, on_progress=on_progress, notice=notice)
         if plot is not None:

@@ -2,7 +2,7 @@
 
 npy: a folder of .npy files + meta.json (memory-mappable); npz: the same arrays stored (uncompressed) in one zip + a
 `meta` string array; parquet: a tidy per-step table (pyarrow); lstmvis: HDF5 states + lstm.yml for the LSTMVis
-viewer (h5py). Every array's first axis is the window (1 in stream mode, whose chunks extend the step axis), so
+viewer (h5py; outputs.lstmvis). Every array's first axis is the window (1 in stream mode, whose chunks extend the step axis), so
 chunks are appended in order."""
 
 from __future__ import annotations
@@ -25,9 +25,6 @@ from lstmcast.outputs.tidy import tidy_rows
 FORMATS = ("npz", "npy", "parquet", "lstmvis")
 FORMAT_VERSION = 1
 DUMP_KIND = "states"
-# LSTMVis needs a word per step: the scaled target input, binned (scaled units: standard deviations for `standard`).
-WORD_EDGES = np.array([-2.0, -1.0, -0.25, 0.25, 1.0, 2.0])
-WORDS = ("down3", "down2", "down1", "flat", "up1", "up2", "up3")
 
 
 @dataclass
@@ -54,18 +51,17 @@ def estimate_bytes(specs: dict[str, Spec], fmt: str) -> int:
     total = sum(spec.nbytes for spec in specs.values())
     if fmt == "npz":
         return 2 * total
-    if fmt == "parquet":
-        windows, steps = specs["h"].shape[:2]
-        horizon = specs["prediction"].shape[-1]
+    if fmt == "parquet":  # rows: every step of every window, then every horizon step of every origin
+        rows = int(np.prod(specs["h"].shape[:2])) + int(np.prod(specs["prediction"].shape))
         columns = sum(int(np.prod(spec.shape[2:])) if len(spec.shape) > 2 else 1 for spec in specs.values())
-        return (windows * (steps + horizon)) * columns * 8
+        return rows * columns * 8
     return total
 
 
 class NpyWriter:
     """One .npy file per array: the header (numpy's, with the final shape) first, then chunks appended in order."""
 
-    def __init__(self, folder: Path, specs: dict[str, Spec]) -> None:
+    def __init__(self, folder: Path, specs: dict[str, Spec], meta: dict[str, Any] | None = None) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         self.folder, self.specs, self.handles = folder, specs, {}
         for name, spec in specs.items():
@@ -99,7 +95,7 @@ class NpyWriter:
 class NpzWriter(NpyWriter):
     """npy files in a scratch folder beside the output, then stored (uncompressed, zip64) into one .npz."""
 
-    def __init__(self, path: Path, specs: dict[str, Spec]) -> None:
+    def __init__(self, path: Path, specs: dict[str, Spec], meta: dict[str, Any] | None = None) -> None:
         self.path = path
         super().__init__(Path(tempfile.mkdtemp(prefix=path.name + ".parts-", dir=path.parent)), specs)
 
@@ -150,67 +146,3 @@ class ParquetWriter:
     def discard(self) -> None:
         if self.writer is not None:
             self.writer.close()
-
-
-class LstmvisWriter:
-    """LSTMVis layout: states.h5 (`states{l}` = c, `output{l}` = h, shape [total steps, units]), train.h5 (word ids),
-    words.dict and lstm.yml. Steps are the lookback steps of every window (or the stream), concatenated."""
-
-    def __init__(self, folder: Path, specs: dict[str, Spec], meta: dict[str, Any]) -> None:
-        try:
-            import h5py
-        except ImportError:
-            raise LstmcastError("--format lstmvis needs h5py: pip install 'lstmcast[lstmvis]'") from None
-        folder.mkdir(parents=True, exist_ok=True)
-        self.folder, self.meta = folder, meta
-        windows, steps, layers = specs["h"].shape[:3]
-        total = windows * steps
-        self.states = h5py.File(folder / "states.h5", "w")
-        self.words = h5py.File(folder / "train.h5", "w")
-        for layer in range(layers):
-            self.states.create_dataset(f"output{layer + 1}", (total, specs["h"].shape[3]), dtype="float32")
-            self.states.create_dataset(f"states{layer + 1}", (total, specs["c"].shape[3]), dtype="float32")
-        self.words.create_dataset("word_ids", (total,), dtype="int32")
-        self.position, self.layers = 0, layers
-
-    def write(self, chunk: dict[str, np.ndarray]) -> None:
-        windows, steps = chunk["h"].shape[:2]
-        rows = slice(self.position, self.position + windows * steps)
-        for layer in range(self.layers):
-            self.states[f"output{layer + 1}"][rows] = chunk["h"][:, :, layer].reshape(windows * steps, -1)
-            self.states[f"states{layer + 1}"][rows] = chunk["c"][:, :, layer].reshape(windows * steps, -1)
-        self.words["word_ids"][rows] = np.digitize(chunk["inputs_scaled"][:, :, 0].reshape(-1), WORD_EDGES) + 1
-        self.position = rows.stop
-
-    def close(self, meta: dict[str, Any]) -> None:
-        self.discard()
-        (self.folder / "words.dict").write_text("".join(f"{word} {i + 1}\n" for i, word in enumerate(WORDS)))
-        types = [{"type": kind, "layer": layer + 1, "path": f"{'states' if kind == 'state' else 'output'}{layer + 1}"}
-                 for layer in range(self.layers) for kind in ("state", "output")]
-        config = {
-            "name": f"lstmcast {meta['model_kind']} {meta['target']}",
-            "description": f"LSTM states from lstmcast dump-states ({meta['mode']} mode); words bin the scaled target "
-                           "input at each step",
-            "files": {"states": "states.h5", "train": "train.h5", "words": "words.dict"},
-            "word_sequence": {"file": "train", "path": "word_ids", "dict_file": "words"},
-            "states": {"file": "states", "types": types},
-        }
-        (self.folder / "lstm.yml").write_text(yaml.safe_dump(config, sort_keys=False))
-        (self.folder / "meta.json").write_text(json.dumps(meta, indent=2))
-        write_marker(self.folder, DUMP_KIND)
-
-    def discard(self) -> None:
-        self.states.close()
-        self.words.close()
-
-
-def open_writer(fmt: str, path: Path, specs: dict[str, Spec], meta: dict[str, Any]):
-    if fmt == "npy":
-        return NpyWriter(path, specs)
-    if fmt == "npz":
-        return NpzWriter(path, specs)
-    if fmt == "parquet":
-        return ParquetWriter(path, specs, meta)
-    if fmt == "lstmvis":
-        return LstmvisWriter(path, specs, meta)
-    raise ValueError(f"unknown format {fmt!r}")

@@ -24,10 +24,14 @@ from lstmcast.introspect.record import Recorded, record_chunks, record_stream_ch
 from lstmcast.introspect.summary import LayerSummary, Summaries
 from lstmcast.outputs import dumpfiles, plots
 from lstmcast.outputs.dumpread import is_dump
+from lstmcast.outputs.lstmvis import WORDS, LstmvisWriter, word_edges
 from lstmcast.outputs.dumplayout import Shape, axes, specs
 from lstmcast.runs.load import Run, open_run, run_data
 
 CHUNK_BYTES = 64 * 2**20  # output bytes per chunk (a few chunks are in flight): bounds the working set
+PLOT_POINTS = 2000  # dates kept for --plot (evenly spaced): a heatmap shows no more, and memory stays bounded
+WRITERS = {"npz": dumpfiles.NpzWriter, "npy": dumpfiles.NpyWriter, "parquet": dumpfiles.ParquetWriter,
+           "lstmvis": LstmvisWriter}
 DEFAULT_NAMES = {"npz": "states.npz", "npy": "states", "parquet": "states.parquet", "lstmvis": "lstmvis"}
 
 
@@ -44,6 +48,7 @@ class DumpRequest:
     force: bool = False
     chunk_size: int = 1024
     overrides: list[str] = field(default_factory=list)
+    plot: bool = False  # keep what --plot draws
 
 
 @dataclass
@@ -73,14 +78,20 @@ def dump_states(request: DumpRequest, *, on_progress: Callable[[int, int], None]
     check_free_space(out, need, hint="narrow it with --from/--to, drop --gates, or write elsewhere with --out")
     notice(f"writing about {need / 2**20:,.1f} MiB ({fmt}) to {out}")
     meta = _meta(request, run, series, context, shape, layout, written)
+    if fmt == "lstmvis":
+        meta["lstmvis_words"] = {"edges": word_edges(prepared.scaled[:, 0]), "words": list(WORDS),
+                                 "of": "the scaled target input, by quantile of the dumped series (percent)"}
+        if not shape.stream:
+            notice("LSTMVis reads one sequence: windows mode concatenates overlapping windows (and leaves out the "
+                   "decoder); --mode stream gives it the series as it is")
     per_unit = size / max(len(written), 1)  # bytes per window (stream: per step)
-    chunk = max(16, min(request.chunk_size if not shape.stream else 1 << 30, int(CHUNK_BYTES / per_unit)))
+    chunk = max(16, min(request.chunk_size, int(CHUNK_BYTES / per_unit)))  # windows (stream: steps) per chunk
     summaries = Summaries(shape.layers, decoder=shape.decoder)
-    plot: dict[str, list] = {key: [] for key in ("dates", "last_h", "last_c", "prediction", "actual")}
+    plot = _PlotSamples(len(written), wanted=request.plot)
     with atomic_output(out, force=request.force, what="a state dump", recognise=is_dump,
                        directory=fmt in ("npy", "lstmvis"), suffix=out.suffix if fmt in ("npz", "parquet") else ""
                        ) as temp:
-        writer = dumpfiles.open_writer(fmt, temp, layout, meta)
+        writer = WRITERS[fmt](temp, layout, meta)
         try:
             timings, checks = _record_all(run, context, request, written, chunk, writer, summaries, plot, on_progress)
             meta["self_check"] = {"max_abs_error": max(checks.values()), **checks,
@@ -92,8 +103,9 @@ def dump_states(request: DumpRequest, *, on_progress: Callable[[int, int], None]
             timings["write_s"] = round(timings["write_s"] + time.perf_counter() - started, 4)
         finally:
             writer.discard()
-    plot |= {"target": run.meta.target, "history_dates": prepared.dates, "history": prepared.raw[:, 0]}
-    return DumpOutcome(out, fmt, meta, summaries.result(shape.h_units, shape.c_units), plot)
+    plot_data = plot.result() | {"target": run.meta.target, "history_dates": prepared.dates,
+                                 "history": prepared.raw[:, 0]}
+    return DumpOutcome(out, fmt, meta, summaries.result(shape.h_units, shape.c_units), plot_data)
 
 
 def _written_rows(context: Context, request: DumpRequest) -> np.ndarray:
@@ -147,7 +159,8 @@ def _meta(request: DumpRequest, run: Run, series, context: Context, shape: Shape
 
 
 def _record_all(run: Run, context: Context, request: DumpRequest, written: np.ndarray, chunk: int, writer,
-                summaries: Summaries, plot: dict, on_progress: Callable[[int, int], None]) -> tuple[dict, dict]:
+                summaries: Summaries, plot: "_PlotSamples", on_progress: Callable[[int, int], None]
+                ) -> tuple[dict, dict]:
     """Record chunk by chunk (stream: from the series' first row), write what lies in the range, check, summarise."""
     timings = {"compute_s": 0.0, "gates_s": 0.0, "write_s": 0.0, "check_s": 0.0}
     checks: dict[str, float] = {}
@@ -169,7 +182,7 @@ def _record_all(run: Run, context: Context, request: DumpRequest, written: np.nd
             writer.write(arrays)
             timings["write_s"] += time.perf_counter() - started
             summaries.update(arrays)
-            _collect_plot(plot, arrays, context.stream)
+            plot.add(arrays, context.stream)
         faults.hit("dump-chunk")
         on_progress(index + 1, len(chunks))
     timings["wall_s"] = time.perf_counter() - started_all
@@ -194,26 +207,40 @@ def _check(run: Run, item: Recorded, gates: bool, stream: bool) -> dict[str, flo
     return checks | (check.check_gates(run.model, item.recording, stream=stream) if gates else {})
 
 
-def _collect_plot(plot: dict, arrays: dict[str, np.ndarray], stream: bool) -> None:
-    """Keep what the PNG needs: each window's last-step states (or the stream's), one-step forecasts, by date.
+class _PlotSamples:
+    """What --plot draws, at no more than PLOT_POINTS evenly spaced dates: each window's last-step states (or the
+    stream's), and the one-step forecasts. Copies, not views (a view would keep its whole chunk alive)."""
 
-    Copies, not views: a view would keep the whole chunk alive and memory would grow with the dump."""
-    if stream:
-        picks = {"dates": arrays["step_date"][0], "last_h": arrays["h"][0], "last_c": arrays["c"][0],
-                 "prediction": arrays["prediction"][0, :, 0], "actual": arrays["target"][0, :, 0]}
-    else:
-        picks = {"dates": arrays["origin_date"], "last_h": arrays["h"][:, -1], "last_c": arrays["c"][:, -1],
-                 "prediction": arrays["prediction"][:, 0], "actual": arrays["target"][:, 0]}
-    for key, value in picks.items():
-        plot[key].append(value.copy())
+    KEYS = ("dates", "last_h", "last_c", "prediction", "actual")
+
+    def __init__(self, total: int, *, wanted: bool) -> None:
+        self.stride, self.wanted, self.seen = max(1, -(-total // PLOT_POINTS)), wanted, 0
+        self.parts: dict[str, list[np.ndarray]] = {key: [] for key in self.KEYS}
+
+    def add(self, arrays: dict[str, np.ndarray], stream: bool) -> None:
+        if not self.wanted:
+            return
+        if stream:
+            picks = (arrays["step_date"][0], arrays["h"][0], arrays["c"][0], arrays["prediction"][0, :, 0],
+                     arrays["target"][0, :, 0])
+        else:
+            picks = (arrays["origin_date"], arrays["h"][:, -1], arrays["c"][:, -1], arrays["prediction"][:, 0],
+                     arrays["target"][:, 0])
+        keep = (self.seen + np.arange(len(picks[0]))) % self.stride == 0
+        self.seen += len(picks[0])
+        for key, value in zip(self.KEYS, picks):
+            self.parts[key].append(value[keep].copy())
+
+    def result(self) -> dict[str, np.ndarray]:
+        return {key: np.concatenate(parts) if parts else np.zeros(0) for key, parts in self.parts.items()}
 
 
 def write_plot(path: Path, outcome: DumpOutcome, *, force: bool) -> None:
     data = outcome.plot_data
     with atomic_output(path, force=force, what="a plot", recognise=plots.is_plot, suffix=".png") as temp:
         plots.states_overview(
-            temp, dates=np.concatenate(data["dates"]), prediction=np.concatenate(data["prediction"]),
-            actual=np.concatenate(data["actual"]), h=np.concatenate(data["last_h"]), c=np.concatenate(data["last_c"]),
+            temp, dates=data["dates"], prediction=data["prediction"], actual=data["actual"], h=data["last_h"],
+            c=data["last_c"],
             history_dates=data["history_dates"], history=data["history"], target=data["target"],
             caption=f"{outcome.meta['model_kind']} on {data['target']}: "
                     + ("the stream's states" if outcome.meta["mode"] == "stream" else "each window's last-step states"),

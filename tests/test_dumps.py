@@ -1,0 +1,129 @@
+"""Every dump format carries every array, LSTMVis gets what its loader expects, and a stream dump's memory does not
+grow with the series."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from lstmcast.cli import app
+from lstmcast.outputs.dumpread import read as load_dump
+
+from conftest import write_config
+
+MODES = {"windows": ["--from", "2016-01-01", "--to", "2016-06-01"], "stream": ["--mode", "stream", "--from",
+                                                                            "2016-01-01", "--to", "2016-06-01"]}
+
+
+def dump_all(runner, run: Path, folder: Path, mode: str) -> dict[str, Path]:
+    paths = {"npz": folder / f"{mode}.npz", "npy": folder / f"{mode}_npy", "parquet": folder / f"{mode}.parquet",
+             "lstmvis": folder / f"{mode}_vis"}
+    for fmt, path in paths.items():
+        result = runner.invoke(app, ["dump-states", str(run), "--gates", "--format", fmt, "--out", str(path),
+                                     *MODES[mode]])
+        assert result.exit_code == 0, result.output
+    return paths
+
+
+@pytest.mark.parametrize("mode", ["windows", "stream"])
+def test_every_format_carries_every_array(runner, trained_runs, tmp_path, mode):
+    paths = dump_all(runner, trained_runs["seq2seq"], tmp_path, mode)
+    reference = load_dump(paths["npz"])
+    arrays = reference.arrays
+    assert {"decoder_h", "decoder_c", "decoder_gate_f", "decoder_input", "head_input", "gate_o"} <= set(arrays)
+    npy = load_dump(paths["npy"])
+    assert set(npy.arrays) == set(arrays) and npy.meta["self_check"] == reference.meta["self_check"]
+    for name, value in arrays.items():
+        np.testing.assert_array_equal(npy[name], value, err_msg=name)
+    table = load_dump(paths["parquet"]).table
+    steps = table[table.phase != "horizon"]
+    ahead = table[table.phase == "horizon"]
+    np.testing.assert_array_equal(steps["h_l1_u5"], arrays["h"][..., 1, 5].reshape(-1))
+    np.testing.assert_array_equal(steps["gate_g_l0_u2"], arrays["gate_g"][..., 0, 2].reshape(-1))
+    origins = arrays["prediction"].reshape(-1, arrays["prediction"].shape[-1])  # [origins, K]
+    np.testing.assert_array_equal(ahead["prediction"], origins.reshape(-1))
+    np.testing.assert_array_equal(ahead["decoder_input"], arrays["decoder_input"].reshape(-1))
+    np.testing.assert_array_equal(ahead["c_l0_u3"], arrays["decoder_c"][..., 0, 3].reshape(-1))
+    np.testing.assert_array_equal(ahead["gate_f_l1_u1"], arrays["decoder_gate_f"][..., 1, 1].reshape(-1))
+    np.testing.assert_array_equal(ahead["head_input_u4"], arrays["head_input"][..., 4].reshape(-1))
+    origin_dates = arrays["step_date"][0] if mode == "stream" else arrays["origin_date"]
+    assert (ahead["origin_date"].to_numpy() == np.repeat(origin_dates, origins.shape[1])).all()
+    with h5py.File(paths["lstmvis"] / "states.h5") as states:
+        positions = int(np.prod(arrays["h"].shape[:2]))
+        np.testing.assert_array_equal(states["output2"][()], arrays["h"][..., 1, :].reshape(positions, -1))
+        np.testing.assert_array_equal(states["gate_f1"][()], arrays["gate_f"][..., 0, :].reshape(positions, -1))
+        if mode == "stream":  # the decoder's state for each forecast step, aligned with the origin's position
+            np.testing.assert_array_equal(states["decoder_states2_k3"][()], arrays["decoder_c"][0, :, 2, 1])
+        else:
+            assert "decoder_states1_k1" not in states
+    dates = (paths["lstmvis"] / "dates.dict").read_text().split("\n")[:2]
+    assert dates[0] == f"{str(arrays['step_date'].reshape(-1)[0])[:10]} 1"
+
+
+def test_the_lstmvis_export_is_what_the_lstmvis_loader_expects(runner, trained_runs, tmp_path):
+    """Checks the rules of LSTMVis's data handler: registered .h5 and .dict files, every state type's path in its
+    file with [positions, units], the word sequence and the annotation track as long as the positions, dicts of
+    `value id` lines, and tanh turned off where values are bounded already."""
+    folder = dump_all(runner, trained_runs["many_to_one"], tmp_path, "stream")["lstmvis"]
+    config = yaml.safe_load((folder / "lstm.yml").read_text())
+    files = {key: folder / name for key, name in config["files"].items()}
+    assert all(path.is_file() for path in files.values())
+    dicts = {key: dict(line.split() for line in path.read_text().splitlines()) for key, path in files.items()
+             if path.suffix == ".dict"}
+    handles = {key: h5py.File(path, "r") for key, path in files.items() if path.suffix in (".h5", ".hdf5")}
+    try:
+        words = config["word_sequence"]
+        positions = handles[words["file"]][words["path"]].shape[0]
+        ids = handles[words["file"]][words["path"]][()]
+        assert set(ids.tolist()) <= {int(v) for v in dicts[words["dict_file"]].values()}
+        for entry in config["states"]["types"]:
+            data = handles[entry.get("file", config["states"]["file"])][entry["path"]]
+            assert data.ndim == 2 and data.shape[0] == positions, entry
+            if entry["type"] == "output" or entry["type"].startswith("gate_"):
+                assert entry["transform"] == "none"
+            if entry["type"] == "state":
+                assert "transform" not in entry  # c is unbounded: LSTMVis's tanh is right for it
+        for name, track in config["meta"].items():
+            assert handles[track["file"]][track["path"]].shape == (positions,)
+            assert track["dict"] in dicts and track["vis"]["range"] == "dict"
+    finally:
+        for handle in handles.values():
+            handle.close()
+    edges = load_dump(folder).meta["lstmvis_words"]["edges"]
+    assert edges == sorted(edges) and len(edges) == 6  # quantile bins of the series, whatever the scaler
+
+
+def peak_rss_mib(args: list[str]) -> float:
+    """Peak resident memory of one lstmcast process (its own rusage, not the test's)."""
+    process = subprocess.Popen([sys.executable, "-m", "lstmcast", *args], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    _, status, usage = os.wait4(process.pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, process.stderr.read().decode()
+    return usage.ru_maxrss / 1024
+
+
+def test_stream_dump_memory_does_not_grow_with_the_series(runner, tmp_path):
+    """Issue 17: the whole stream was one chunk, so memory grew with the series."""
+    rng = np.random.default_rng(0)
+    for rows in (2_000, 40_000):
+        dates = pd.bdate_range("1850-01-01", periods=rows)
+        prices = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, rows)))
+        pd.DataFrame({"Date": dates.strftime("%Y-%m-%d"), "Close": prices.round(4)}).to_csv(
+            tmp_path / f"{rows}.csv", index=False)
+    config = write_config(tmp_path / "c.yaml", data={"path": str(tmp_path / "2000.csv"), "lookback": 16, "horizon": 3},
+                          model={"kind": "seq2seq", "hidden_size": 32, "num_layers": 2}, training={"epochs": 1})
+    assert runner.invoke(app, ["train", str(config), "--out", str(tmp_path / "run")]).exit_code == 0
+    peaks = {rows: peak_rss_mib(["dump-states", str(tmp_path / "run"), "--mode", "stream", "--gates", "--data",
+                                 str(tmp_path / f"{rows}.csv"), "--format", "npy", "--chunk-size", "500", "--out",
+                                 str(tmp_path / f"d{rows}")]) for rows in (2_000, 40_000)}
+    written = sum(f.stat().st_size for f in (tmp_path / "d40000").iterdir()) / 2**20
+    assert written > 150  # 20 times the rows: an output of about 200 MiB, all through bounded chunks
+    assert peaks[40_000] - peaks[2_000] < 80, (peaks, written)
