@@ -61,10 +61,15 @@ class Interrupted(LstmcastError):
 def quote(value: object, *, limit: int = QUOTE_LIMIT) -> str:
     """repr-like quoting of user input for messages: control characters escaped, at most `limit` characters."""
     text = str(value)
-    shown = text[:limit]
-    escaped = "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in shown)
     more = f"... ({len(text):,} characters)" if len(text) > limit else ""
-    return "'" + escaped.replace("'", "\\'") + "'" + more
+    return "'" + clean(text[:limit], limit=limit).replace("'", "\\'") + "'" + more
+
+
+def clean(value: object, *, limit: int = QUOTE_LIMIT) -> str:
+    """User input inside a message, unquoted: control characters escaped, at most `limit` characters."""
+    text = str(value)
+    shown = "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text[:limit])
+    return shown + (f"... ({len(text):,} characters)" if len(text) > limit else "")
 
 
 def is_out_of_memory(exc: BaseException) -> bool:

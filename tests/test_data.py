@@ -136,3 +136,12 @@ def test_ragged_rows_are_refused(tmp_path):
 def test_us_dates_are_read_when_unambiguous(tmp_path):
     path = write_csv(tmp_path / "us.csv", "Date,Close\n12/30/2020,1\n12/31/2020,2\n")
     assert [str(d.date()) for d in load(path).dates] == ["2020-12-30", "2020-12-31"]
+
+
+def test_daylight_saving_offsets_of_one_zone_are_read_as_local_dates(tmp_path):
+    """New York closes stamped -05:00 in winter and -04:00 in summer are one zone: the local dates are kept."""
+    path = write_csv(tmp_path / "ny.csv", "Date,Close\n2024-03-08T16:00:00-05:00,1\n2024-03-11T16:00:00-04:00,2\n"
+                                          "2024-03-12T16:00:00-04:00,3\n")
+    series = load_series(path, date_column="Date", columns=["Close"])
+    assert [str(d.date()) for d in series.dates] == ["2024-03-08", "2024-03-11", "2024-03-12"]
+    assert any("daylight saving" in n for n in series.notices)

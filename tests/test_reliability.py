@@ -16,7 +16,7 @@ from safetensors.torch import load_file
 
 from lstmcast.cli import app
 
-from conftest import DATA, write_config
+from conftest import DATA, edit_meta, write_config
 
 CPI = {"path": str(DATA / "us_core_cpi_monthly.csv"), "date_column": "observation_date", "target": "CPILFESL",
        "lookback": 12, "horizon": 4}
@@ -213,9 +213,7 @@ def test_a_fifo_named_by_a_run_does_not_hang_any_command(reference, tmp_path):
     shutil.copytree(reference[1], run)
     fifo = tmp_path / "pipe.csv"
     os.mkfifo(fifo)
-    meta = json.loads((run / "meta.json").read_text())
-    meta["data"]["path"] = str(fifo)
-    (run / "meta.json").write_text(json.dumps(meta))
+    edit_meta(run, lambda meta: meta["data"].update(path=str(fifo)))
     for command in (["predict", str(run)], ["dump-states", str(run), "--out", str(tmp_path / "d.npz")],
                     ["backtest", str(run)]):
         started = time.monotonic()

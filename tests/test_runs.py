@@ -17,7 +17,7 @@ from lstmcast.cli import app
 from lstmcast.errors import ModelFileError
 from lstmcast.runs.store import load_tensors, load_weights
 
-from conftest import DATA
+from conftest import DATA, edit_meta
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 V010_FORECAST = [260.32026881745367, 261.16952674249933, 262.0262980336719, 262.8877482826084]  # by lstmcast 0.1.0
@@ -51,10 +51,9 @@ def test_a_run_whose_weights_header_starts_with_0x80_predicts(runner, trained_ru
 
 def _rehash(run: Path) -> None:
     """Record the current config.yaml and weights in meta.json, as a tamperer who knows the format would."""
-    meta = json.loads((run / "meta.json").read_text())
-    meta["config_sha256"] = hashlib.sha256((run / "config.yaml").read_bytes()).hexdigest()
-    meta["weights_sha256"] = hashlib.sha256((run / "model.safetensors").read_bytes()).hexdigest()
-    (run / "meta.json").write_text(json.dumps(meta))
+    edit_meta(run, lambda meta: meta.update(
+        config_sha256=hashlib.sha256((run / "config.yaml").read_bytes()).hexdigest(),
+        weights_sha256=hashlib.sha256((run / "model.safetensors").read_bytes()).hexdigest()))
 
 
 @pytest.mark.parametrize("content, message", [
@@ -127,9 +126,8 @@ TAMPERED = {
 def test_every_tampered_meta_field_is_a_clear_model_file_error(runner, trained_runs, tmp_path, name):
     run = tmp_path / "run"
     shutil.copytree(trained_runs["many_to_one"], run)
-    meta = json.loads((run / "meta.json").read_text())
-    TAMPERED[name](meta)
-    (run / "meta.json").write_text(json.dumps(meta).replace('"BIG"', "9" * 5000))
+    edit_meta(run, TAMPERED[name])  # sealed again, so the field's own check must catch it
+    (run / "meta.json").write_text((run / "meta.json").read_text().replace('"BIG"', "9" * 5000))
     result = runner.invoke(app, ["predict", str(run)])
     assert result.exit_code == 4, (name, result.output)
     assert "meta.json" in result.output and "Traceback" not in result.output

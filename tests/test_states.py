@@ -270,8 +270,9 @@ def test_the_parquet_estimate_is_not_low(trained_runs, tmp_path):
     from lstmcast.outputs.dumpfiles import estimate_bytes
     from lstmcast.workflows.dump import DumpRequest, dump_states
 
-    for gates in (False, True):
-        outcome = dump_states(DumpRequest(trained_runs["seq2seq"], out=tmp_path / f"{gates}.parquet", gates=gates))
+    for with_gates in (False, True):
+        outcome = dump_states(DumpRequest(trained_runs["seq2seq"], out=tmp_path / f"{with_gates}.parquet",
+                                          gates=with_gates))
         layout = {name: dumpfiles_spec(spec) for name, spec in outcome.meta["arrays"].items()}
         assert estimate_bytes(layout, "parquet") >= outcome.path.stat().st_size
 

@@ -18,8 +18,9 @@ from rich.markup import escape
 
 from lstmcast.errors import Interrupted, LstmcastError, OutOfMemory, is_out_of_memory
 
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)  # piped: no squeezing
+err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)  # ":x:" in a column name stays ":x:"
+out = Console(highlight=False, soft_wrap=True, emoji=False,
+              width=None if sys.stdout.isatty() else 160)  # piped: no squeezing
 MESSAGE_LIMIT = 4000  # characters of one error message, whatever a file put into it
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout (no tables, no bars).")]
@@ -43,14 +44,19 @@ def as_date(value: Optional[dt.datetime]) -> Optional[dt.date]:
 
 
 def say(message: str) -> None:
-    err.print(escape(_printable(message)))
+    err.print(safe(message))
 
 
 def notice(message: str) -> None:
-    err.print(f"[yellow]note:[/] {escape(_printable(message))}")
+    err.print(f"[yellow]note:[/] {safe(message)}")
 
 
-def _printable(text: str) -> str:
+def safe(text: Any) -> str:
+    """Text from a file or a path, ready for rich: no control sequences, no markup."""
+    return escape(printable(str(text)))
+
+
+def printable(text: str) -> str:
     """No terminal control sequences, and a bound on length, whatever a file or a path put into a message."""
     cleaned = "".join(ch if ch.isprintable() or ch in "\n\t" else f"\\x{ord(ch):02x}" for ch in text)
     return cleaned if len(cleaned) <= MESSAGE_LIMIT else cleaned[:MESSAGE_LIMIT] + " ... (message cut)"
@@ -88,7 +94,7 @@ def _raise_terminated(number: int, frame: Any) -> None:
 def _fail(exc: BaseException, debug: bool, code: int, *, cause: Optional[BaseException] = None) -> None:
     if debug:
         traceback.print_exception(cause or exc)
-    err.print(f"[bold red]error:[/] {escape(_printable(str(exc)))}")
+    err.print(f"[bold red]error:[/] {safe(exc)}")
     raise typer.Exit(code) from None
 
 

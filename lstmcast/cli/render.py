@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional
 
-from rich.markup import escape
 from rich.table import Table
+
+from lstmcast.cli.common import safe
 
 # (key, header, format, best): what a user reads first comes first
 SCORE_COLUMNS = [
@@ -19,9 +20,10 @@ SCORE_COLUMNS = [
 
 
 def _decimals(values: list[float]) -> int:
-    """Decimals that show about 4 significant digits of the column's largest value, the same for every row."""
-    largest = max((abs(v) for v in values), default=0.0)
-    return 0 if largest >= 1000 else 1 if largest >= 100 else 2 if largest >= 10 else 3 if largest >= 1 else 4
+    """Decimals that show about 4 significant digits of the column's smallest value, the same for every row (so a
+    far worse baseline cannot round the model's figures away)."""
+    smallest = min((abs(v) for v in values if v), default=0.0)
+    return 0 if smallest >= 1000 else 1 if smallest >= 100 else 2 if smallest >= 10 else 3 if smallest >= 1 else 4
 
 
 def _cells(rows: dict[str, dict[str, Any]], key: str, fmt: Optional[Callable], pick: Optional[Callable]) -> list[str]:
@@ -45,7 +47,7 @@ def scores_table(title: str, rows: dict[str, dict[str, Any]], *, extra: list[tup
     for _, header, _, _ in columns:
         table.add_column(header, justify="right")
     for index, name in enumerate(rows):
-        table.add_row(escape(name), *(column[index] for column in cells))
+        table.add_row(safe(name), *(column[index] for column in cells))
     return table
 
 
@@ -59,7 +61,7 @@ def dm_table(tests: dict[str, dict[str, Any]], models: list[str], others: list[s
                   title_justify="left")
     table.add_column("model")
     for name in others:
-        table.add_column(escape(name), justify="right")
+        table.add_column(safe(name), justify="right")
     for model in models:
         cells = []
         for other in others:
@@ -67,7 +69,7 @@ def dm_table(tests: dict[str, dict[str, Any]], models: list[str], others: list[s
             if test is None:
                 test, flip = tests.get(f"{other} vs {model}"), True
             cells.append("" if test is None or model == other else _dm_cell(test["overall"], flip))
-        table.add_row(escape(model), *cells)
+        table.add_row(safe(model), *cells)
     return table
 
 
@@ -81,10 +83,10 @@ def _dm_cell(test: dict[str, Any], flip: bool) -> str:
 def forecast_table(forecast: Any) -> Table:
     values = forecast.values
     places = _decimals(values)
-    table = Table(title=f"{escape(forecast.target)} after {forecast.last_date} (last value "
+    table = Table(title=f"{safe(forecast.target)} after {forecast.last_date} (last value "
                   f"{forecast.last_value:.{places}f})", title_justify="left",
-                  caption=f"dates: {escape(forecast.calendar)}", caption_justify="left")
-    for header in ("step", "date", escape(forecast.target), "change"):
+                  caption=f"dates: {safe(forecast.calendar)}", caption_justify="left")
+    for header in ("step", "date", safe(forecast.target), "change"):
         table.add_column(header, justify="left" if header == "date" else "right")
     for step, (day, value) in enumerate(zip(forecast.dates, values), start=1):
         change = f"{(value / forecast.last_value - 1) * 100:+.2f}%" if forecast.last_value else "—"

@@ -64,17 +64,15 @@ def dump_states(
 
       lstmcast dump-states runs/msft_many_to_one --mode stream --format lstmvis --out lstmvis/
     """
-    from lstmcast.workflows.dump import DumpRequest, dump_states as run_dump, write_plot  # torch loads here
+    from lstmcast.workflows.dump import DumpRequest, dump_states as run_dump  # torch loads here
 
     with reported(debug):
         request = DumpRequest(
             run_dir=run_dir, out=out_path, data_path=data, fmt=fmt.value if fmt else None, mode=mode.value,
             gates=gates, date_from=as_date(date_from), date_to=as_date(date_to), force=force, chunk_size=chunk_size,
-            overrides=list(set_ or []), plot=plot is not None)
+            overrides=list(set_ or []), plot=plot)
         with chunk_progress(enabled=not json_ and err.is_terminal, label="recording states") as on_progress:
             outcome = run_dump(request, on_progress=on_progress, notice=notice)
-        if plot is not None:
-            write_plot(plot, outcome, force=force)
         if json_:
             out.print_json(json.dumps({"path": str(outcome.path), "format": outcome.fmt, "meta": outcome.meta}))
             return

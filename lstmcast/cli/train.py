@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Annotated, Any, Iterator, Optional
 
 import typer
-from rich.markup import escape
 
 from lstmcast.cli.app import app
-from lstmcast.cli.common import DebugOption, ForceOption, JsonOption, StopFlag, err, notice, out, reported, say
+from lstmcast.cli.common import (
+    DebugOption, ForceOption, JsonOption, StopFlag, err, notice, out, reported, safe, say,
+)
 from lstmcast.cli.render import scores_table
 from lstmcast.errors import ConfigError
 
@@ -60,7 +61,7 @@ def train(
             run_config = load_config(config, overrides, data_path=data)
         else:
             given = [name for name, value in (("CONFIG", config), ("--set", set_), ("--data", data),
-                                              ("--device", device)) if value]
+                                              ("--device", device), ("--out", out_dir)) if value]
             if given:
                 raise ConfigError(f"--resume continues the run exactly as it started, so {', '.join(given)} cannot "
                                   "change it (only --epochs can); to train differently, start over with --force")
@@ -75,7 +76,7 @@ def train(
 
 def _render(outcome: Any, as_json: bool) -> None:
     meta = outcome.meta
-    test_range = meta.target_dates["test"]
+    test_range = [str(day) for day in meta.target_dates["test"]]
     if as_json:
         out.print_json(json.dumps({"run_dir": str(outcome.run_dir), "best_epoch": meta.best_epoch,
                                    "epochs_run": meta.epochs_run, "stopped_early": meta.stopped_early,
@@ -88,7 +89,7 @@ def _render(outcome: Any, as_json: bool) -> None:
         f"{meta.best_epoch}; windows: {windows}")
     up = "" if meta.test_always_up is None else f"; always calling 'up' scores {meta.test_always_up:.1f}% on dir."
     out.print(scores_table(
-        f"Test targets {test_range[0]} .. {test_range[1]} ({escape(meta.target)}, original units)",
+        f"Test targets {test_range[0]} .. {test_range[1]} ({safe(meta.target)}, original units)",
         meta.test_metrics, extra=[("dm_p_value", "DM p")],
         caption="skill: 1 - RMSE/RMSE(random walk); MAE/RW: MAE relative to the random walk; MASE: mean over steps "
                 "k of MAE_k / in-sample k-step naive MAE; DM p: Diebold-Mariano test of the model against that row"

@@ -12,7 +12,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from lstmcast.config.schema import ManyToOneConfig, RunConfig, Seq2SeqConfig
-from lstmcast.errors import ConfigError, quote
+from lstmcast.errors import ConfigError, clean, quote
 from lstmcast.files.reading import MiB, read_regular
 
 MAX_CONFIG_BYTES = 1 * MiB
@@ -60,7 +60,7 @@ def parse_yaml(text: str, *, source: str) -> Any:
     except RecursionError:
         raise ConfigError(f"{source}: nested too deeply to be a config") from None
     except (ValueError, TypeError, KeyError, OverflowError) as exc:  # a scalar PyYAML cannot build (2020-02-30)
-        raise ConfigError(f"{source}: a value cannot be read ({quote(exc, limit=120)[1:-1]})") from None
+        raise ConfigError(f"{source}: a value cannot be read ({clean(exc, limit=120)})") from None
 
 
 def read_config_file(path: Path) -> dict[str, Any]:
@@ -154,7 +154,7 @@ def config_sha256(text: str) -> str:
 
 def _describe(error: Any) -> str:
     loc = [str(part) for part in error["loc"] if not _is_union_tag(part)]
-    path = ".".join(quote(part)[1:-1] for part in loc) or "(top level)"
+    path = ".".join(clean(part) for part in loc) or "(top level)"
     if error["type"] == "extra_forbidden":
         hint = _closest_key(error["loc"])
         return f"{path}: unknown key" + (f" (did you mean {hint!r}?)" if hint else "")
@@ -163,7 +163,7 @@ def _describe(error: Any) -> str:
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] in {"finite_number"}:
         message = "must be a finite number (NaN and infinity are refused)"
-    return f"{path}: {quote(message, limit=200)[1:-1]}"
+    return f"{path}: {clean(message, limit=200)}"
 
 
 def _is_union_tag(part: Any) -> bool:

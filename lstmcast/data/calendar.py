@@ -6,6 +6,7 @@ the model's: another frequency, or a gap inside the window the model reads as co
 from __future__ import annotations
 
 import difflib
+import re
 import warnings
 from dataclasses import dataclass
 from typing import Optional
@@ -17,6 +18,9 @@ from lstmcast.errors import ConfigError, DataError
 
 DESCRIPTIONS = {"B": "business days (Mon-Fri)", "D": "calendar days", "MS": "month starts", "ME": "month ends",
                 "QS": "quarter starts", "QE": "quarter ends", "YS": "year starts", "YE": "year ends"}
+FREQUENCY = re.compile(r"B|D|W-(MON|TUE|WED|THU|FRI|SAT|SUN)|B?(MS|ME)"
+                       r"|B?(QS|QE|YS|YE)(-(JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC))?"
+                       r"|months=([1-9]|[1-9][0-9])")
 
 
 @dataclass(frozen=True)
@@ -27,22 +31,27 @@ class Calendar:
     exchange: Optional[str] = None
 
     def following(self, last: pd.Timestamp, steps: int) -> pd.DatetimeIndex:
-        """The `steps` dates after `last`."""
-        if self.exchange:
-            sessions = exchange_sessions(self.exchange, last - pd.Timedelta(days=7),
-                                         last + pd.Timedelta(days=7 + 3 * steps))
-            after = sessions[sessions > last]
-            return pd.DatetimeIndex(after[:steps], name="date")
-        offset = to_offset(self.frequency)
-        return pd.DatetimeIndex([last + offset * k for k in range(1, steps + 1)], name="date")
+        """The `steps` dates after `last` (refused past the year 9999, which dates cannot be written beyond)."""
+        try:
+            if self.exchange:
+                sessions = exchange_sessions(self.exchange, last - pd.Timedelta(days=7),
+                                             last + pd.Timedelta(days=7 + 3 * steps))
+                dates = sessions[sessions > last][:steps]
+            else:
+                offset = to_offset(self.frequency)
+                dates = pd.DatetimeIndex([last + offset * k for k in range(1, steps + 1)])
+        except (NotImplementedError, OverflowError, pd.errors.OutOfBoundsDatetime):
+            raise DataError(f"cannot date {steps} steps ({self.describe()}) after {last.date()}: beyond the dates "
+                            "pandas can hold") from None
+        if len(dates) and dates[-1].year > 9999:
+            raise DataError(f"{steps} steps after {last.date()} would pass the year 9999; forecast fewer steps")
+        return pd.DatetimeIndex(dates, name="date")
 
     def describe(self) -> str:
         if self.exchange:
             return f"{self.exchange} trading sessions"
-        family = DESCRIPTIONS.get(self.frequency) or (
-            f"weeks ({self.frequency[2:]})" if self.frequency.startswith("W-") else self.frequency)
         note = "; holidays are not known: set data.calendar (e.g. XNYS) to skip them" if self.frequency == "B" else ""
-        return f"{family}, inferred from the data{note}"
+        return f"{describe_frequency(self.frequency)}, inferred from the data{note}"
 
     def nominal_days(self) -> float:
         if self.exchange or self.frequency in ("B", "D"):
@@ -52,40 +61,72 @@ class Calendar:
         return 30.44 * months_in(self.frequency)
 
 
+def describe_frequency(frequency: str) -> str:
+    """In words: "business quarter ends (year ending Nov)", "weeks (FRI)", ..."""
+    if frequency in DESCRIPTIONS:
+        return DESCRIPTIONS[frequency]
+    if frequency.startswith("W-"):
+        return f"weeks ({frequency[2:]})"
+    business = frequency[:2] in ("BM", "BQ", "BY")
+    base, _, anchor = frequency.removeprefix("B" if business else "").partition("-")
+    if base not in DESCRIPTIONS:
+        return frequency
+    where = "" if not anchor else f" ({'from' if base.endswith('S') else 'year ending'} {anchor.title()})"
+    return ("business " if business else "") + DESCRIPTIONS[base] + where
+
+
 def months_in(frequency: str) -> int:
     if frequency.startswith("months="):
         return int(frequency.split("=", 1)[1])
-    return {"MS": 1, "ME": 1, "QS": 3, "QE": 3, "YS": 12, "YE": 12}.get(frequency, 1)
+    return {"M": 1, "Q": 3, "Y": 12}.get(frequency.removeprefix("B")[:1], 1)
 
 
 def infer_frequency(dates: pd.DatetimeIndex) -> str:
     """The data's calendar: business days for trading data (weekends never appear), month starts for FRED, ...
 
-    Returns a pandas offset alias, or `months=N` for monthly data on a fixed day that is not a month's first or last."""
+    Returns a pandas offset alias (monthly, quarterly and yearly ones anchored where the data is: quarter ends in
+    Jan/Apr/Jul/Oct are QE-OCT, fiscal years ending in June YE-JUN, last business days BME), or `months=N` for
+    monthly data on a fixed day that is not a month's first or last."""
     if len(dates) < 3:
         return "D"
-    recent = dates[-min(len(dates), 500):]
+    recent = pd.DatetimeIndex(dates[-min(len(dates), 500):].to_numpy())  # no freq: is_month_end would follow it
     step = median_step_days(recent)
     if step <= 1.5:
         return "B" if (recent.day_of_week < 5).all() else "D"
     if step <= 8:
         return f"W-{recent[-1].day_name()[:3].upper()}"
-    months = 1 if step <= 32 else 3 if step <= 95 else 12
-    aligned = months == 1 or _aligned(recent, months)
-    if recent.is_month_start.all():
-        return {1: "MS", 3: "QS", 12: "YS"}[months] if aligned else f"months={months}"
-    if recent.is_month_end.all():
-        return {1: "ME", 3: "QE", 12: "YE"}[months] if aligned else f"months={months}"
+    index = recent.year.to_numpy() * 12 + recent.month.to_numpy() - 1
+    months = max(1, int(np.median(np.diff(index))))
+    phases = set(index % months) if months in (3, 12) else {0}
+    for family, on_anchor in _ANCHORS:
+        if len(phases) == 1 and on_anchor(recent).all():
+            return _alias(family, months, phases.pop()) if months in (1, 3, 12) else f"months={months}"
     return f"months={months}"
+
+
+_ANCHORS = (  # (family, which dates sit on it): calendar first, so 31 March on a Friday stays a month end
+    ("S", lambda d: d.is_month_start),
+    ("E", lambda d: d.is_month_end),
+    ("BS", lambda d: (d - pd.offsets.BMonthBegin(0)) == d),
+    ("BE", lambda d: (d + pd.offsets.BMonthEnd(0)) == d),
+)
+MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+
+
+def _alias(family: str, months: int, phase: int) -> str:
+    """A pandas alias: MS, BQE-NOV, YS-JUL, ... (QS, QE, YS and YE alone for calendar quarters and years)."""
+    business, kind = ("B", family[1]) if family.startswith("B") else ("", family)
+    unit = {1: "M", 3: "Q", 12: "Y"}[months]
+    if months == 1:
+        return f"{business}M{kind}"
+    # starts anchor on the first month of the cycle (QS-FEB: Feb, May, ...), ends on the year's last (QE-NOV: ..., Nov)
+    anchor = phase if kind == "S" else (phase + 9 if months == 3 else phase)
+    plain = (kind == "S" and anchor == 0) or (kind == "E" and anchor == 11)
+    return f"{business}{unit}{kind}" + ("" if plain else f"-{MONTHS[anchor]}")
 
 
 def median_step_days(dates: pd.DatetimeIndex) -> float:
     return float(np.median(np.diff(dates.values).astype("timedelta64[s]").astype(np.int64))) / 86_400
-
-
-def _aligned(dates: pd.DatetimeIndex, months: int) -> bool:
-    """Quarterly/yearly aliases anchor on calendar quarters/years; other phases keep a plain month offset."""
-    return bool(((dates.month - 1) % months == 0).all()) if months == 3 else bool((dates.month == 1).all())
 
 
 def to_offset(frequency: str) -> pd.DateOffset:
@@ -108,7 +149,7 @@ def exchange_sessions(code: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.D
         with warnings.catch_warnings():  # exchange_calendars trips a pandas 3.1 deprecation; not ours to act on
             warnings.simplefilter("ignore", DeprecationWarning)
             calendar = xcals.get_calendar(code, start=start.normalize(), end=end.normalize())
-    except (ValueError, xcals.errors.CalendarError) as exc:
+    except (ValueError, NotImplementedError, xcals.errors.CalendarError) as exc:
         raise DataError(f"data.calendar {code}: cannot cover {start.date()} .. {end.date()} ({exc})") from None
     return pd.DatetimeIndex(calendar.sessions)
 

@@ -1,4 +1,4 @@
-"""Date cells -> a DatetimeIndex, strictly: one format throughout, one time zone, no intraday bars."""
+"""Date cells -> a DatetimeIndex, strictly: one format throughout, local times, no intraday bars."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none", ".", "#n/a",
 SHOWN = 5  # offending cells listed in a message
 # Date formats tried, strictly and one at a time, when the dates are not ISO 8601.
 FALLBACK_DATE_FORMATS = ("%m/%d/%Y", "%d/%m/%Y", "%Y%m%d", "%d.%m.%Y", "%Y/%m/%d", "%d-%m-%Y", "%m-%d-%Y")
+OFFSET = r"^(.*\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)\s*(Z|[+-]\d{2}:?\d{2})$"  # a time of day, then its UTC offset
 
 
 def lines(index: pd.Index) -> str:
@@ -27,11 +28,25 @@ def parse_dates(cells: pd.Series, path: Path, column: str, date_format: str | No
     if blank.any():
         raise DataError(f"{path}: column {quote(column)}: missing dates on line(s) {lines(text.index[blank])}; "
                         "remove those rows")
+    notices = []
+    stamped = text.str.extract(OFFSET)
+    if stamped[1].notna().all() and _daylight_saving(stamped[1]):
+        text = stamped[0]  # one zone through daylight saving time (-05:00, then -04:00): local times are the truth
+        notices.append(f"{path}: column {quote(column)}: two UTC offsets an hour apart (daylight saving time); read "
+                       "the local date and time of each")
     parsed = _parse(text, path, column, date_format)
     index = pd.DatetimeIndex(parsed)
     if index.tz is not None:
         index = index.tz_localize(None)
-    return _daily(index, text, path, column)
+    index, more = _daily(index, text, path, column)
+    return index, notices + more
+
+
+def _daylight_saving(offsets: pd.Series) -> bool:
+    """Exactly two offsets, one hour apart: one zone's winter and summer time (others are refused by _parse)."""
+    distinct = {0 if text == "Z" else (1 if text[0] == "+" else -1) * (int(text[1:3]) * 60 + int(text[-2:]))
+                for text in offsets.unique()}
+    return len(distinct) == 2 and abs(max(distinct) - min(distinct)) == 60
 
 
 def _parse(text: pd.Series, path: Path, column: str, date_format: str | None) -> pd.Series:

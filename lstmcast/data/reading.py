@@ -13,13 +13,12 @@ import numpy as np
 import pandas as pd
 
 from lstmcast.config import DataConfig
-from lstmcast.data.dates import MISSING_TOKENS, SHOWN, lines, parse_dates
-from lstmcast.errors import DataError, quote
+from lstmcast.data.dates import SHOWN, lines, parse_dates
+from lstmcast.data.numbers import numeric
+from lstmcast.errors import DataError, clean, quote
 from lstmcast.files.reading import MiB, read_regular
 
-INFINITE_TOKENS = frozenset({"inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"})
 MAX_CSV_BYTES = 2048 * MiB
-MAX_ABS_VALUE = 1e15  # prices, rates, volumes; beyond this, float32 model inputs and transforms lose meaning
 
 
 @dataclass(frozen=True)
@@ -42,11 +41,12 @@ class Series:
         return Series(self.dates[keep], self.values[keep].reset_index(drop=True), self.path, self.sha256)
 
 
-def load_series_for(data: DataConfig, path: Path | None = None) -> Series:
+def load_series_for(data: DataConfig, path: Path | None = None, *, show_header: bool = True) -> Series:
     """The series a data config describes (from `path` instead of data.path when given)."""
     return load_series(
         path or data.path, date_column=data.date_column, columns=data.columns, series_column=data.series_column,
         series=data.series, missing=data.missing, sep=data.sep, decimal=data.decimal, date_format=data.date_format,
+        show_header=show_header,
     )
 
 
@@ -61,20 +61,24 @@ def load_series(
     sep: str = ",",
     decimal: str = ".",
     date_format: str | None = None,
+    show_header: bool = True,
 ) -> Series:
-    """Read `columns` (target first) from a CSV, select one series of a long file, parse dates, sort, check."""
+    """Read `columns` (target first) from a CSV, select one series of a long file, parse dates, sort, check.
+
+    show_header=False keeps the first line out of error messages: for a path that a run directory named (someone
+    else's meta.json may point at a file of secrets), not one the user chose."""
     raw_bytes = read_regular(path, limit=MAX_CSV_BYTES, error=DataError, missing="no such file; check data.path or --data")
     text = _decode(raw_bytes, path)
     header = _header(text, path, sep)
     wanted = [date_column, *columns] + ([series_column] if series_column else [])
-    _check_columns(header, wanted, path, sep)
+    _check_columns(header, wanted, path, sep, show_header)
     _check_ragged(text, path, sep, len(header))
     frame = _read_frame(text, path, usecols=wanted, sep=sep)
     frame.index = frame.index + 2  # CSV line numbers: the header is line 1
     if series_column:
         frame = _select_series(frame, path, series_column, series)
     dates, notices = parse_dates(frame[date_column], path, date_column, date_format)
-    values = pd.DataFrame({name: _numeric(frame[name], path, name, decimal) for name in columns}, index=frame.index)
+    values = pd.DataFrame({name: numeric(frame[name], path, name, decimal) for name in columns}, index=frame.index)
     values, dates, dropped = _apply_missing(values, dates, path, missing)
     if dropped:
         notices.append(f"{path}: {dropped} row(s) with missing values were handled by missing={missing}")
@@ -132,10 +136,13 @@ def _csv_rows(text_lines: list[str], path: Path, sep: str) -> list[list[str]]:
         raise DataError(f"{path}: line {reader.line_num}: {quote(exc, limit=120)}; is this a CSV of prices?") from None
 
 
-def _check_columns(header: list[str], wanted: list[str], path: Path, sep: str) -> None:
+def _check_columns(header: list[str], wanted: list[str], path: Path, sep: str, show_header: bool) -> None:
     for name in wanted:
         if name in header:
             continue
+        if not show_header:
+            raise DataError(f"{path}: no column {quote(name)} in its first line (not shown: this path came from the "
+                            "run's meta.json, not from you); pass --data with the CSV to read")
         if len(header) == 1 and ";" in header[0] and sep == ",":
             raise DataError(
                 f"{path}: line 1 has one column {quote(header[0])}: the file looks semicolon-separated; "
@@ -152,19 +159,36 @@ def _check_columns(header: list[str], wanted: list[str], path: Path, sep: str) -
 def _check_ragged(text: str, path: Path, sep: str, fields: int) -> None:
     """Every row must have as many fields as the header (pandas would pad short rows with NaN silently)."""
     text_lines = text.split("\n")
-    if '"' in text:
-        counts = np.array([len(row) for row in _csv_rows(text_lines, path, sep)])
+    if '"' in text:  # a quoted cell may hold the separator, or span lines
+        starts, counts, blank = _quoted_rows(text_lines, path, sep)
     else:
+        starts = np.arange(1, len(text_lines) + 1)
         counts = np.fromiter((line.count(sep) + 1 for line in text_lines), dtype=np.int64, count=len(text_lines))
-    blank = np.fromiter((not line.strip() for line in text_lines), dtype=bool, count=len(text_lines))
-    bad = np.flatnonzero((counts != fields) & ~blank[: len(counts)])
+        blank = np.fromiter((not line.strip() for line in text_lines), dtype=bool, count=len(text_lines))
+    bad = np.flatnonzero((counts != fields) & ~blank)
     if len(bad):
-        shown = ", ".join(f"line {i + 1} has {counts[i]}" for i in bad[:SHOWN])
+        shown = ", ".join(f"line {starts[i]} has {counts[i]}" for i in bad[:SHOWN])
         more = f" and {len(bad) - SHOWN} more" if len(bad) > SHOWN else ""
         raise DataError(
             f"{path}: ragged rows: the header has {fields} fields but {shown}{more}; "
             "every row must have as many fields as the header (a stray separator or a missing cell?)"
         )
+
+
+def _quoted_rows(text_lines: list[str], path: Path, sep: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each CSV row's first line, field count and blankness, reading quoted cells as the csv module does."""
+    reader = csv.reader(text_lines, delimiter=sep)
+    starts, counts, blank = [], [], []
+    first = 1
+    try:
+        for row in reader:
+            starts.append(first)
+            counts.append(len(row))
+            blank.append(not any(cell.strip() for cell in row))
+            first = reader.line_num + 1
+    except csv.Error as exc:
+        raise DataError(f"{path}: line {reader.line_num}: {quote(exc, limit=120)}; is this a CSV of prices?") from None
+    return np.array(starts), np.array(counts, dtype=np.int64), np.array(blank, dtype=bool)
 
 
 def _read_frame(text: str, path: Path, *, usecols: list[str], sep: str) -> pd.DataFrame:
@@ -187,47 +211,20 @@ def _read_frame(text: str, path: Path, *, usecols: list[str], sep: str) -> pd.Da
 def _select_series(frame: pd.DataFrame, path: Path, column: str, series: str | None) -> pd.DataFrame:
     ids = frame[column].str.strip()
     available = list(dict.fromkeys(ids))
-    listed = ", ".join(quote(name, limit=20)[1:-1] for name in available[:20]) + (", ..." if len(available) > 20 else "")
+    listed = ", ".join(clean(name, limit=20) for name in available[:20]) + (", ..." if len(available) > 20 else "")
     if series is None:
         if len(available) == 1:
             return frame
         raise DataError(
             f"{path}: column {quote(column)} holds {len(available)} series ({listed}); choose one with data.series "
-            f"(e.g. --set data.series={quote(available[0], limit=20)[1:-1]})"
+            f"(e.g. --set data.series={clean(available[0], limit=20)})"
         )
     selected = frame[ids == series]
     if selected.empty:
         close = difflib.get_close_matches(series, available, n=1)
         hint = f"did you mean {quote(close[0])}? " if close else ""
-        raise DataError(f"{path}: no rows with {quote(column)[1:-1]} = {quote(series)}; {hint}the file holds {listed}")
+        raise DataError(f"{path}: no rows with {clean(column)} = {quote(series)}; {hint}the file holds {listed}")
     return selected
-
-
-def _numeric(cells: pd.Series, path: Path, column: str, decimal: str) -> pd.Series:
-    text = cells.str.strip()
-    if decimal != ".":
-        text = text.str.replace(".", "", regex=False).str.replace(decimal, ".", regex=False)
-    lowered = text.str.lower()
-    infinite = lowered.isin(INFINITE_TOKENS)
-    if infinite.any():
-        raise DataError(
-            f"{path}: column {quote(column)}: infinite values on line(s) {lines(text.index[infinite])}; "
-            "replace them with real numbers or remove the rows"
-        )
-    missing = lowered.isin(MISSING_TOKENS)
-    numbers = pd.to_numeric(text.where(~missing), errors="coerce")
-    bad = numbers.isna() & ~missing
-    if bad.any():
-        examples = ", ".join(f"line {i}: {quote(text[i], limit=30)}" for i in text.index[bad][:SHOWN])
-        more = f" and {int(bad.sum()) - SHOWN} more" if bad.sum() > SHOWN else ""
-        hint = " (decimal commas? set data.decimal and data.sep)" if text[bad].str.contains(",").any() else ""
-        raise DataError(f"{path}: column {quote(column)}: not a number ({examples}{more}){hint}; "
-                        "fix or remove those cells")
-    huge = np.abs(numbers.to_numpy(dtype="float64")) > MAX_ABS_VALUE
-    if huge.any():
-        raise DataError(f"{path}: column {quote(column)}: values beyond ±1e15 on line(s) {lines(text.index[huge])}; "
-                        "rescale the column (e.g. to millions) or fix those cells")
-    return numbers.astype("float64")
 
 
 def _apply_missing(

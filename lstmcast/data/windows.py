@@ -71,7 +71,13 @@ def split_ends(dates: pd.DatetimeIndex, split: SplitConfig) -> tuple[int, int]:
     test_start = _start(dates, split.test, n - int(round(n * split.test)) if isinstance(split.test, float) else 0)
     if isinstance(split.validation, float):
         return test_start - int(round(n * split.validation)), test_start
-    return _start(dates, split.validation, 0), test_start
+    validation_start = _start(dates, split.validation, 0)
+    if validation_start >= test_start:
+        test_from = dates[test_start].date() if test_start < n else "after the last row"
+        raise DataError(f"split.validation {split.validation} does not come before the test split, which starts at "
+                        f"{test_from} (split.test: {split.test}); choose an earlier validation date or a smaller "
+                        "test fraction")
+    return validation_start, test_start
 
 
 def history_ends(dates: pd.DatetimeIndex, split: SplitConfig) -> tuple[int, int]:

@@ -18,7 +18,7 @@ from lstmcast.errors import DataError
 from lstmcast.evaluation.metrics import always_up, by_step, compare, naive_scales
 from lstmcast.evaluation.significance import diebold_mariano
 
-SEASONS = {"B": 5, "D": 7, "MS": 12, "ME": 12, "QS": 4, "QE": 4}
+SEASONS = {"B": 5, "D": 7}
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,15 @@ def schedule(dates: pd.DatetimeIndex, *, earliest: int, default_first: int, hori
 
 
 def default_season(frequency: str) -> int:
-    return SEASONS.get(frequency, 1)
+    """Observations per natural cycle: a week of days, a year of months or quarters (1: no season)."""
+    if frequency in SEASONS:
+        return SEASONS[frequency]
+    if frequency.startswith("W-"):
+        return 52
+    if frequency.startswith("months="):
+        months = int(frequency.split("=", 1)[1])
+        return 12 // months if months < 12 and 12 % months == 0 else 1
+    return {"M": 12, "Q": 4}.get(frequency.removeprefix("B")[:1], 1)
 
 
 @dataclass

@@ -15,11 +15,12 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
+from typing import Callable, Iterator, Optional
 
 from lstmcast import __version__, faults
 from lstmcast.errors import OutputError
 from lstmcast.files.locks import output_lock
+from lstmcast.files.reading import peek_regular
 
 TEMP_MARK = ".lstmcast-tmp-"
 OLD_MARK = ".lstmcast-old"
@@ -28,6 +29,7 @@ _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 
 Recogniser = Callable[[Path], bool]
+FULL_DISK_ADVICE = "; free some space and run the command again"
 
 
 def absolute(path: Path) -> Path:
@@ -43,9 +45,10 @@ def write_marker(directory: Path, kind: str) -> None:
 
 
 def marker_kind(directory: Path) -> Optional[str]:
+    raw = peek_regular(directory / MARKER, limit=4096)
     try:
-        data = json.loads((directory / MARKER).read_text(encoding="utf-8")[:4096])
-    except (OSError, ValueError):
+        data = json.loads(raw) if raw is not None else None
+    except ValueError:
         return None
     return data.get("kind") if isinstance(data, dict) else None
 
@@ -89,9 +92,10 @@ def check_replaceable(final: Path, *, force: bool, what: str, recognise: Recogni
     if final.is_dir() and not any(final.iterdir()):
         return
     if not recognise(final):
+        extra = ", or holds files lstmcast did not write" if final.is_dir() else ""
         raise OutputError(
-            f"{final} is not {what} written by lstmcast, so --force will not replace it (it replaces only lstmcast's "
-            "own outputs); move it away yourself or choose another path"
+            f"{final} is not {what} written by lstmcast{extra}, so --force will not replace it (it replaces only "
+            "lstmcast's own outputs); move it away yourself or choose another path"
         )
 
 
@@ -127,8 +131,8 @@ def translate_os_errors(target: Path) -> Iterator[None]:
         yield
     except OSError as exc:
         if exc.errno == errno.ENOSPC:
-            raise OutputError(f"cannot write {target}: the disk is full; free some space and run the command again "
-                              "(nothing was replaced)") from None
+            raise OutputError(f"cannot write {target}: the disk is full (nothing was replaced)"
+                              f"{FULL_DISK_ADVICE}") from None
         raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
 
 
@@ -233,7 +237,3 @@ def _fsync_dir(directory: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
-
-
-def write_json(path: Path, data: Any, *, force: bool, what: str, recognise: Recogniser) -> None:
-    write_text(path, json.dumps(data, indent=2, allow_nan=False) + "\n", force=force, what=what, recognise=recognise)

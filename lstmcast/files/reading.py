@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
+from typing import Callable, Optional
 
 from lstmcast.errors import LstmcastError
 
@@ -53,3 +54,21 @@ def _kind(mode: int) -> str:
         if test(mode):
             return name
     return "not a plain file"
+
+
+def peek_regular(path: Path, *, limit: int) -> Optional[bytes]:
+    """The bytes of a small regular file, or None for anything else: for recognising outputs, where a FIFO, a device
+    or a huge file simply is not ours (and must not hang or exhaust the command)."""
+    try:
+        return read_regular(path, limit=limit, error=LstmcastError, missing="missing")
+    except LstmcastError:
+        return None
+
+
+def holds_only(directory: Path, allowed: Callable[[str], bool]) -> bool:
+    """True when every entry of `directory` has an `allowed` name: --force removes a directory only when it holds
+    nothing lstmcast did not write (a note or a .git inside is the user's, and is not ours to delete)."""
+    try:
+        return all(allowed(entry.name) for entry in directory.iterdir())
+    except OSError:
+        return False

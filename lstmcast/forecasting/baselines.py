@@ -50,13 +50,14 @@ def ets(history: np.ndarray, origins: np.ndarray, horizon: int, *, fit_until: in
     forecast is level + (phi + ... + phi^k) * trend from its own state."""
     from statsmodels.tsa.exponential_smoothing.ets import ETSModel  # optional: the `stats` extra
 
-    positive = bool((history > 0).all())
-    y = np.log(history) if positive else history.astype(np.float64)
+    used = history[: max(fit_until, int(origins[-1])) + 1]  # rows after the last origin play no part, not even here
+    positive = bool((used > 0).all())  # log scale only when every value it must take is positive
+    y = np.log(used) if positive else used.astype(np.float64)
     options = {"error": "add", "trend": "add", "damped_trend": True}
     with warnings.catch_warnings():  # statsmodels warns about convergence on short histories; the fit stands
         warnings.simplefilter("ignore")
         params = ETSModel(y[: fit_until + 1], **options).fit(disp=False).params
-        states = np.asarray(ETSModel(y[: origins[-1] + 1], **options).smooth(params).states)
+        states = np.asarray(ETSModel(y[: int(origins[-1]) + 1], **options).smooth(params).states)
     phi = float(params[2])
     damping = np.cumsum(phi ** np.arange(1, horizon + 1))
     level, trend = states[origins, 0], states[origins, 1]

@@ -16,13 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
-from lstmcast.errors import LstmcastError
+from lstmcast.errors import ConfigError
 from lstmcast.files.atomic import write_marker
 from lstmcast.outputs.tidy import tidy_rows
 
-FORMATS = ("npz", "npy", "parquet", "lstmvis")
 FORMAT_VERSION = 1
 DUMP_KIND = "states"
 
@@ -41,7 +39,7 @@ def format_for(path: Path | None, fmt: str | None, *, size: int) -> str:
     """The format asked for, else the one the output's suffix names, else npz when small and npy otherwise."""
     by_suffix = {".npz": "npz", ".parquet": "parquet"}.get(path.suffix.lower()) if path else None
     if fmt and by_suffix and fmt != by_suffix:
-        raise LstmcastError(f"--format {fmt} does not match --out {path.name}; drop one of them")
+        raise ConfigError(f"--format {fmt} does not match --out {path.name}; drop one of them")
     return fmt or by_suffix or ("npz" if size < 512 * 2**20 else "npy")
 
 
@@ -122,7 +120,7 @@ class ParquetWriter:
         try:
             import pyarrow  # noqa: F401
         except ImportError:
-            raise LstmcastError("--format parquet needs pyarrow: pip install 'lstmcast[parquet]'") from None
+            raise ConfigError("--format parquet needs pyarrow: pip install 'lstmcast[parquet]'") from None
         self.path, self.meta, self.writer, self.start = path, meta, None, 0
 
     def write(self, chunk: dict[str, np.ndarray]) -> None:

@@ -12,8 +12,12 @@ from typing import Any, Optional
 import numpy as np
 
 from lstmcast.errors import ModelFileError
-from lstmcast.files.atomic import marker_kind
+from lstmcast.files.atomic import MARKER, marker_kind
+from lstmcast.files.reading import holds_only, peek_regular
 from lstmcast.outputs.dumpfiles import DUMP_KIND
+
+DUMP_DIR_FILES = frozenset({MARKER, "meta.json", "lstm.yml", "states.h5", "train.h5", "words.dict", "dates.h5",
+                            "dates.dict"})
 
 MAX_META_BYTES = 64 * 2**20
 
@@ -33,6 +37,8 @@ class Dump:
 def read(path: Path | str) -> Dump:
     """Open any lstmcast dump; allow_pickle=False throughout, and every array's size checked against its file."""
     path = Path(path)
+    if not (path.is_dir() or path.is_file()):
+        raise ModelFileError(f"{path}: not a state dump (no such file or directory, or not a regular file)")
     try:
         if path.is_dir() and (path / "lstm.yml").is_file():
             return _read_lstmvis(path)
@@ -45,7 +51,7 @@ def read(path: Path | str) -> Dump:
             meta = json.loads(pq.read_metadata(path).metadata[b"lstmcast"])
             return Dump(meta, table=pq.read_table(path).to_pandas())
         return _read_npz(path)
-    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, RecursionError) as exc:
+    except (OSError, EOFError, ValueError, KeyError, TypeError, zipfile.BadZipFile, RecursionError) as exc:
         raise ModelFileError(f"{path}: not a readable lstmcast dump ({str(exc)[:200]})") from None
 
 
@@ -90,9 +96,10 @@ def _npz_meta(path: Path) -> dict[str, Any]:
 
 
 def _json(path: Path) -> dict[str, Any]:
-    if path.stat().st_size > MAX_META_BYTES:
-        raise ValueError(f"{path.name} is too large")
-    data = json.loads(path.read_text(encoding="utf-8"))
+    raw = peek_regular(path, limit=MAX_META_BYTES)
+    if raw is None:
+        raise ValueError(f"{path.name} is missing, too large or not a regular file")
+    data = json.loads(raw)
     if not isinstance(data, dict):
         raise ValueError(f"{path.name} is not a JSON object")
     return data
@@ -111,17 +118,26 @@ def _read_lstmvis(path: Path) -> Dump:
 def is_dump(path: Path) -> bool:
     """Whether `path` is a state dump lstmcast wrote (any format, 0.1.0's included)."""
     if path.is_dir():
+        if not holds_only(path, _dump_entry):
+            return False
         if marker_kind(path) == DUMP_KIND:
             return True
         try:
             return _json(path / "meta.json").get("format") == "lstmcast-states"
         except (OSError, ValueError):
             return False
+    if not path.is_file():
+        return False
     try:
         if path.suffix == ".parquet":
             import pyarrow.parquet as pq
 
             return b"lstmcast" in (pq.read_metadata(path).metadata or {})
         return _npz_meta(path).get("format") == "lstmcast-states"
-    except (ImportError, OSError, ValueError, KeyError, zipfile.BadZipFile, RecursionError):
+    except (ImportError, OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile, RecursionError):
         return False
+
+
+def _dump_entry(name: str) -> bool:
+    """The names a dump directory holds: npy arrays, its meta.json and marker, or LSTMVis's files."""
+    return name.endswith(".npy") or name in DUMP_DIR_FILES

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from lstmcast.errors import LstmcastError
+from lstmcast.errors import ConfigError
 from lstmcast.files.atomic import write_marker
 from lstmcast.outputs.dumpfiles import DUMP_KIND, Spec
 
@@ -36,7 +36,7 @@ class LstmvisWriter:
         try:
             import h5py  # optional: the `lstmvis` extra
         except ImportError:
-            raise LstmcastError("--format lstmvis needs h5py: pip install 'lstmcast[lstmvis]'") from None
+            raise ConfigError("--format lstmvis needs h5py: pip install 'lstmcast[lstmvis]'") from None
         folder.mkdir(parents=True, exist_ok=True)
         self.folder, self.edges = folder, np.asarray(meta["lstmvis_words"]["edges"])
         self.stream = meta["mode"] == "stream"

@@ -24,6 +24,14 @@ def _pyplot():
 
 
 def _save(fig, path: Path) -> None:
+    """Every text as written: a column name's control characters escaped, its '$' not read as mathtext."""
+    from matplotlib.text import Text
+
+    for text in fig.findobj(Text):
+        raw = text.get_text()
+        text.set_text("".join(ch if ch.isprintable() or ch == "\n" else f"\\x{ord(ch):02x}" for ch in raw))
+        text.set_parse_math(False)
+    fig.tight_layout()
     fig.savefig(path, format="png", metadata={"Software": SOFTWARE})
     _pyplot().close(fig)
 
@@ -57,7 +65,6 @@ def loss_curves(path: Path, epochs: Sequence[int], train: Sequence[float], valid
     ax.set(xlabel="epoch", ylabel="loss (scaled units)", title=title)
     ax.set_yscale("log")
     ax.legend()
-    fig.tight_layout()
     _save(fig, path)
 
 
@@ -73,7 +80,6 @@ def forecast_vs_actual(path: Path, dates: pd.DatetimeIndex, actual: np.ndarray, 
     ax.set(title=title, ylabel=ylabel)
     ax.legend(loc="best")
     fig.autofmt_xdate()
-    fig.tight_layout()
     _save(fig, path)
 
 
@@ -108,7 +114,6 @@ def states_overview(path: Path, *, dates: np.ndarray, prediction: np.ndarray, ac
             fig.colorbar(image, ax=ax, pad=0.01, fraction=0.02)
     axes[-1].xaxis_date()
     fig.autofmt_xdate()
-    fig.tight_layout()
     _save(fig, path)
 
 
@@ -123,5 +128,4 @@ def error_by_step(path: Path, rmse: dict[str, list[float | None]], *, target: st
     ax.set(xlabel="horizon step", ylabel=f"RMSE ({target})", title="Error by horizon step (walk-forward)")
     ax.set_xticks(np.arange(1, max(len(v) for v in rmse.values()) + 1))
     ax.legend(fontsize=8)
-    fig.tight_layout()
     _save(fig, path)

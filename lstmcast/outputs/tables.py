@@ -11,10 +11,12 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from lstmcast.files.atomic import marker_kind, write_marker
+from lstmcast.files.atomic import MARKER, marker_kind, write_marker
+from lstmcast.files.reading import MiB, holds_only, peek_regular
 
 REPORT_KIND = "report"
 FORECAST_HEADER = ("step", "date")
+REPORT_FILES = frozenset({MARKER, "forecasts.csv", "metrics.csv", "report.json", "error_by_step.png", "forecasts.png"})
 
 
 def forecast_csv(target: str, dates: Sequence[Any], values: Sequence[float]) -> str:
@@ -27,21 +29,20 @@ def forecast_csv(target: str, dates: Sequence[Any], values: Sequence[float]) -> 
 
 
 def is_forecast_csv(path: Path) -> bool:
-    """A forecast lstmcast wrote: `step,date,<target>` (or 0.1.0's `date,<target>`) and nothing but such rows."""
+    """A forecast lstmcast wrote: `step,date,<target>` and nothing but such rows, numbered from 1.
+
+    0.1.0's `date,<target>` is not recognised: it cannot be told from a price file, which --force must never
+    overwrite."""
+    raw = peek_regular(path, limit=10 * MiB)
     try:
-        if not path.is_file() or path.stat().st_size > 10 * 2**20:
-            return False
-        rows = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8"))))
-    except (OSError, UnicodeDecodeError, csv.Error):
+        rows = list(csv.reader(io.StringIO(raw.decode("utf-8")))) if raw is not None else []
+    except (UnicodeDecodeError, csv.Error):
         return False
-    if not rows or len(rows[0]) not in (2, 3):
-        return False
-    legacy = rows[0][0] == "date" and len(rows[0]) == 2
-    if not legacy and tuple(rows[0][:2]) != FORECAST_HEADER:
+    if not rows or len(rows[0]) != 3 or tuple(rows[0][:2]) != FORECAST_HEADER:
         return False
     try:
         for number, row in enumerate(rows[1:], start=1):
-            if len(row) != len(rows[0]) or (not legacy and int(row[0]) != number):
+            if len(row) != 3 or int(row[0]) != number:
                 return False
             pd.Timestamp(row[-2]), float(row[-1])
     except ValueError:
@@ -59,12 +60,13 @@ def write_report(folder: Path, report: dict[str, Any], forecasts: pd.DataFrame, 
 
 def is_report(path: Path) -> bool:
     """A backtest report lstmcast wrote (marked; or 0.1.0's, holding report.json with its sources)."""
-    if not path.is_dir():
+    if not path.is_dir() or not holds_only(path, REPORT_FILES.__contains__):
         return False
     if marker_kind(path) == REPORT_KIND:
         return True
+    raw = peek_regular(path / "report.json", limit=64 * MiB)
     try:
-        report = json.loads((path / "report.json").read_text(encoding="utf-8")[: 64 * 2**20])
-    except (OSError, ValueError):
+        report = json.loads(raw) if raw is not None else None
+    except ValueError:
         return False
     return isinstance(report, dict) and "sources" in report and (path / "forecasts.csv").is_file()

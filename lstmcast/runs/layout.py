@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from lstmcast.files.atomic import marker_kind
+from lstmcast.files.atomic import MARKER, marker_kind
+from lstmcast.files.reading import MiB, holds_only, peek_regular
 
 FORMAT_VERSION = 2  # 2: meta.json records the SHA-256 of config.yaml and model.safetensors
 READABLE_VERSIONS = (1, 2)
@@ -13,6 +14,7 @@ MODEL_FILE, CONFIG_FILE, META_FILE, HISTORY_FILE = "model.safetensors", "config.
 CHECKPOINT_FILE = "checkpoint.safetensors"  # inside RUN.partial/: the state to resume from
 PLOTS = ("loss.png", "test_forecast.png")
 RUN_KIND, PARTIAL_KIND = "run", "run-partial"
+RUN_FILES = frozenset({MARKER, CONFIG_FILE, CHECKPOINT_FILE, MODEL_FILE, META_FILE, HISTORY_FILE, *PLOTS})
 
 
 def partial_dir(run_dir: Path) -> Path:
@@ -20,23 +22,20 @@ def partial_dir(run_dir: Path) -> Path:
 
 
 def is_run(path: Path) -> bool:
-    """A finished run: marked by lstmcast, or (written by 0.1.0) a meta.json that lstmcast wrote beside weights."""
-    if not path.is_dir():
+    """A finished run holding only lstmcast's files: marked by lstmcast, or (written by 0.1.0) a meta.json that
+    lstmcast wrote beside weights."""
+    if not path.is_dir() or not holds_only(path, RUN_FILES.__contains__):
         return False
     if marker_kind(path) == RUN_KIND:
         return True
+    raw = peek_regular(path / META_FILE, limit=MiB)
     try:
-        meta = json.loads((path / META_FILE).read_text(encoding="utf-8")[: 1 << 20])
-    except (OSError, ValueError):
+        meta = json.loads(raw) if raw is not None else None
+    except ValueError:
         return False
     return isinstance(meta, dict) and "lstmcast_version" in meta and (path / MODEL_FILE).is_file()
 
 
 def is_partial(path: Path) -> bool:
-    """An unfinished run (RUN.partial): marked, or holding nothing but what `lstmcast train` writes there."""
-    if not path.is_dir():
-        return False
-    if marker_kind(path) in (PARTIAL_KIND, RUN_KIND):
-        return True
-    known = {CONFIG_FILE, CHECKPOINT_FILE, MODEL_FILE, META_FILE, HISTORY_FILE, *PLOTS}
-    return all(entry.name in known or entry.name.startswith(".") for entry in path.iterdir())
+    """An unfinished run (RUN.partial) holding nothing but what `lstmcast train` writes there."""
+    return path.is_dir() and holds_only(path, RUN_FILES.__contains__)

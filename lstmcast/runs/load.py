@@ -4,6 +4,7 @@ hashes it records, the config consistent with it, and the weights the model's ow
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -23,6 +24,8 @@ from lstmcast.models.lstm import build_model
 from lstmcast.runs.layout import CONFIG_FILE, META_FILE, MODEL_FILE, partial_dir
 from lstmcast.runs.meta import RunMeta, read_meta
 from lstmcast.runs.store import check_header, load_weights
+
+MAX_MODEL_BYTES = 4 * 2**30  # far beyond any LSTM forecaster; a larger "model" is something else
 
 
 @dataclass
@@ -57,8 +60,8 @@ def open_run(run_dir: Path) -> Run:
     check_header(run_dir / MODEL_FILE)  # first, so a pickle or an LFS pointer is named as such
     if meta.verified:
         _check_hash(run_dir / CONFIG_FILE, config_bytes, meta.config_sha256, "edited after training")
-        _check_hash(run_dir / MODEL_FILE, _file_bytes(run_dir / MODEL_FILE), meta.weights_sha256,
-                    "replaced after training")
+        _check_digest(run_dir / MODEL_FILE, _file_sha256(run_dir / MODEL_FILE), meta.weights_sha256,
+                      "replaced after training")
     else:
         notices.append(f"{run_dir} was written by lstmcast {meta.lstmcast_version}, which did not record hashes: its "
                        "config.yaml and weights cannot be checked against meta.json")
@@ -68,9 +71,15 @@ def open_run(run_dir: Path) -> Run:
     return Run(run_dir, config, meta, model, notices)
 
 
-def _file_bytes(path: Path) -> bytes:
+def _file_sha256(path: Path) -> str:
+    """Hashed in chunks, and only up to MAX_MODEL_BYTES: a huge file must not fill the memory to be refused."""
     try:
-        return path.read_bytes()
+        with open(path, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if size > MAX_MODEL_BYTES:
+                raise ModelFileError(f"{path}: {size / 2**30:,.1f} GiB, larger than any model lstmcast writes "
+                                     f"({MAX_MODEL_BYTES / 2**30:.0f} GiB at most); is this the run's own file?")
+            return hashlib.file_digest(handle, "sha256").hexdigest()
     except FileNotFoundError:
         raise ModelFileError(f"{path}: missing; is this a run directory written by `lstmcast train`?") from None
     except OSError as exc:
@@ -78,7 +87,11 @@ def _file_bytes(path: Path) -> bytes:
 
 
 def _check_hash(path: Path, content: bytes, expected: Optional[str], what: str) -> None:
-    if hashlib.sha256(content).hexdigest() != expected:
+    _check_digest(path, hashlib.sha256(content).hexdigest(), expected, what)
+
+
+def _check_digest(path: Path, digest: str, expected: Optional[str], what: str) -> None:
+    if digest != expected:
         raise ModelFileError(f"{path}: does not match the SHA-256 recorded in meta.json (it was {what}), so its "
                              "forecasts would not be the trained model's; restore it, or retrain")
 
@@ -127,7 +140,7 @@ def run_data(run: Run, data_path: Optional[Path] = None, *, overrides: Optional[
         data = build_config(raw, source="--set").data
     path = data_path or Path(run.meta.data.path)
     try:
-        series = load_series_for(data, path)
+        series = load_series_for(data, path, show_header=data_path is not None)
     except DataError as exc:
         raise DataError(f"{exc} (the model needs the columns {', '.join(run.meta.columns)})") from None
     check_frequency(series.dates, run.calendar, what=str(path))

@@ -3,23 +3,25 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import math
-import re
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Annotated, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from lstmcast.config.schema import Scaler as ScalerKind
 from lstmcast.config.schema import Transform
-from lstmcast.errors import ModelFileError, quote
+from lstmcast.data.calendar import FREQUENCY
+from lstmcast.data.windows import SPLITS
+from lstmcast.errors import ModelFileError, clean
 from lstmcast.files.reading import MiB, read_regular
 from lstmcast.runs.layout import READABLE_VERSIONS
 
-FREQUENCY = re.compile(r"B|D|W-(MON|TUE|WED|THU|FRI|SAT|SUN)|MS|ME|QS|QE|YS|YE|months=(1|2|3|4|6|12)")
 LIMIT = 1e15  # a scaler parameter beyond this cannot come from real prices or returns
 SHA256 = r"[0-9a-f]{64}"
+Split = Literal["train", "validation", "test"]
 
 
 class _Record(BaseModel):
@@ -72,8 +74,8 @@ class RunMeta(_Record):
     calendar: Optional[str] = None
     data: DataMeta
     split_rows: SplitRows
-    windows: dict[str, int]
-    target_dates: dict[str, list[str]]
+    windows: dict[Split, Annotated[int, Field(ge=0, le=10**9)]]
+    target_dates: dict[Split, tuple[dt.date, dt.date]]  # first and last target date of each split
     seed: int = Field(ge=0)
     threads: int = Field(ge=1, le=1024)
     device: str = Field(max_length=50)
@@ -85,6 +87,7 @@ class RunMeta(_Record):
     test_always_up: Optional[float] = None  # directional accuracy of always calling "up" on the test targets
     config_sha256: Optional[str] = Field(default=None, pattern=SHA256)
     weights_sha256: Optional[str] = Field(default=None, pattern=SHA256)
+    meta_sha256: Optional[str] = Field(default=None, pattern=SHA256)  # of this record without this field
 
     @field_validator("format_version")
     @classmethod
@@ -98,7 +101,8 @@ class RunMeta(_Record):
     @classmethod
     def _frequency(cls, value: str) -> str:
         if not FREQUENCY.fullmatch(value):
-            raise ValueError("not a frequency lstmcast writes (B, D, W-FRI, MS, ME, QS, QE, YS, YE or months=N)")
+            raise ValueError("not a frequency lstmcast writes (B, D, W-FRI, MS, BME, QE, QS-FEB, YE-JUN, "
+                             "months=N, ...)")
         return value
 
     @model_validator(mode="after")
@@ -109,8 +113,14 @@ class RunMeta(_Record):
             raise ValueError("transforms and scaler must have one entry per column")
         if self.split_rows.train_end > self.split_rows.validation_end or self.best_epoch > self.epochs_run:
             raise ValueError("split rows or epochs are out of order")
+        if set(self.windows) != set(SPLITS) or set(self.target_dates) != set(SPLITS):
+            raise ValueError(f"windows and target_dates need exactly the splits {', '.join(SPLITS)}")
+        if any(first > last for first, last in self.target_dates.values()):
+            raise ValueError("target_dates: a split ends before it starts")
         if self.format_version >= 2 and not (self.config_sha256 and self.weights_sha256):
             raise ValueError("format 2 records config_sha256 and weights_sha256")
+        if self.format_version == 1 and not self.lstmcast_version.startswith("0.1."):
+            raise ValueError(f"format 1 was written only by lstmcast 0.1, not {self.lstmcast_version[:20]}")
         if not math.isfinite(self.best_validation_loss):
             raise ValueError("best_validation_loss must be finite")
         return self
@@ -121,6 +131,19 @@ class RunMeta(_Record):
         return self.format_version >= 2
 
 
+def meta_digest(record: dict) -> str:
+    """SHA-256 of a meta.json record without its own meta_sha256: an edited scaler or frequency would otherwise turn
+    every forecast silently wrong."""
+    body = {key: value for key, value in record.items() if key != "meta_sha256"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def sealed(meta: RunMeta) -> dict:
+    """meta.json's content: the record with its digest."""
+    record = meta.model_dump(mode="json", exclude={"meta_sha256"})
+    return {**record, "meta_sha256": meta_digest(record)}
+
+
 def read_meta(path: Path) -> RunMeta:
     """Read and validate meta.json; any problem is a ModelFileError naming the field."""
     raw = read_regular(path, limit=16 * MiB, error=ModelFileError,
@@ -128,22 +151,26 @@ def read_meta(path: Path) -> RunMeta:
     try:
         data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        reason = "nested too deeply" if isinstance(exc, RecursionError) else quote(exc, limit=120)[1:-1]
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else clean(exc, limit=120)
         raise ModelFileError(f"{path}: unreadable or corrupt JSON ({reason}); retrain or copy the run again") from None
     if not isinstance(data, dict):
         raise ModelFileError(f"{path}: expected a JSON object; retrain or copy the run again")
     try:
-        return RunMeta.model_validate(data)
+        meta = RunMeta.model_validate(data)
     except (ValidationError, RecursionError) as exc:
         raise ModelFileError(f"{path}: {_problems(exc)}; the run directory is damaged or was edited: retrain or copy "
                              "it again") from None
+    if meta.verified and meta_digest(data) != meta.meta_sha256:
+        raise ModelFileError(f"{path}: does not match its recorded meta_sha256 (it was edited after training), so the "
+                             "scaler, dates or columns it gives may not be the trained model's; restore it, or retrain")
+    return meta
 
 
 def _problems(exc: Exception) -> str:
     if not isinstance(exc, ValidationError):
         return "nested too deeply"
     errors = exc.errors()
-    shown = [f"{'.'.join(quote(p)[1:-1] for p in e['loc']) or 'meta'}: {e['msg'].removeprefix('Value error, ')}"
+    shown = [f"{'.'.join(clean(p) for p in e['loc']) or 'meta'}: {e['msg'].removeprefix('Value error, ')}"
              for e in errors[:3]]
     return "; ".join(shown) + (f" (and {len(errors) - 3} more)" if len(errors) > 3 else "")
 

@@ -24,7 +24,7 @@ from lstmcast.runs.layout import (
     RUN_KIND,
     is_run,
 )
-from lstmcast.runs.meta import RunMeta
+from lstmcast.runs.meta import RunMeta, sealed
 from lstmcast.runs.store import save_tensors
 
 HISTORY_COLUMNS = ("epoch", "train_loss", "validation_loss", "seconds", "improved")
@@ -54,7 +54,7 @@ def save_weights(partial: Path, weights: dict[str, torch.Tensor]) -> str:
 
 
 def write_meta(partial: Path, meta: RunMeta) -> None:
-    (partial / META_FILE).write_text(json.dumps(meta.model_dump(mode="json"), indent=2, allow_nan=False) + "\n")
+    (partial / META_FILE).write_text(json.dumps(sealed(meta), indent=2, allow_nan=False) + "\n")
 
 
 def write_history(partial: Path, rows: Iterable[dict[str, Any]]) -> None:

@@ -12,7 +12,7 @@ from torch import Tensor, nn
 
 from lstmcast import faults
 from lstmcast.config import TrainingConfig
-from lstmcast.errors import TrainingDiverged
+from lstmcast.errors import ModelFileError, TrainingDiverged
 from lstmcast.training.device import autocast
 
 RUNAWAY_FACTOR = 1e4  # a training loss this many times the first epoch's is a divergence, not learning
@@ -134,6 +134,12 @@ def train(
     return state
 
 
+def _check_like(weights: dict[str, Tensor], model: nn.Module) -> None:
+    expected = {name: tuple(value.shape) for name, value in model.state_dict().items()}
+    if {name: tuple(value.shape) for name, value in weights.items()} != expected:
+        raise ValueError("the best weights have other names or shapes than the model's")
+
+
 class _Loop:
     """One model's optimizer, gradient scaler and shuffling generator: the parts of the state that run the epochs."""
 
@@ -148,10 +154,22 @@ class _Loop:
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=fp16)
 
     def restore(self, state: TrainingState) -> None:
-        self.model.load_state_dict(state.model_weights)
-        self.optimizer.load_state_dict(state.optimizer)
-        self.generator.set_state(state.generator)
-        torch.set_rng_state(state.torch_rng)
+        """Everything a checkpoint holds is checked against this model first: a damaged file would otherwise fail
+        at the first optimizer step, or at the end of training."""
+        try:
+            _check_like(state.best_weights, self.model)
+            self.model.load_state_dict(state.model_weights)
+            self.optimizer.load_state_dict(state.optimizer)
+            for group in self.optimizer.param_groups:
+                for param in group["params"]:
+                    slots = self.optimizer.state.get(param, {})
+                    if any(name != "step" and value.shape != param.shape for name, value in slots.items()):
+                        raise ValueError("optimizer state of another shape than its parameter")
+            self.generator.set_state(state.generator)
+            torch.set_rng_state(state.torch_rng)
+        except (RuntimeError, ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
+            raise ModelFileError(f"the checkpoint does not fit this model ({str(exc).splitlines()[0][:160]}); it is "
+                                 "damaged: start over with --force") from None
 
     def save(self, state: TrainingState) -> None:
         state.model_weights = _snapshot(self.model)

@@ -23,7 +23,7 @@ from lstmcast.data.windows import Prepared, history_ends, prepare, split_ends
 from lstmcast.errors import ConfigError, DataError, quote
 from lstmcast.evaluation.backtest import Schedule, Scores, default_season, schedule, score
 from lstmcast.evaluation.metrics import REFERENCE, actuals
-from lstmcast.files.atomic import atomic_output
+from lstmcast.files.atomic import absolute, atomic_output, check_parent, check_replaceable
 from lstmcast.forecasting import baselines
 from lstmcast.forecasting.predict import predict_scaled, to_user_units
 from lstmcast.outputs import plots
@@ -70,6 +70,9 @@ class BacktestOutcome:
 def backtest(request: BacktestRequest, *, on_progress: Callable[[int, int], None] = lambda done, total: None,
              notice: Callable[[str], None] = lambda message: None) -> BacktestOutcome:
     started = time.perf_counter()
+    if request.out is not None:  # refuse now, not after the refits
+        check_replaceable(absolute(request.out), force=request.force, what="a backtest report", recognise=is_report)
+        check_parent(absolute(request.out))
     sources = _sources(request, notice)
     horizon = min(s.config.data.horizon for s in sources)
     if len({s.config.data.horizon for s in sources}) > 1:

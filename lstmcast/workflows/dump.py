@@ -16,8 +16,7 @@ import numpy as np
 
 from lstmcast import __version__, faults
 from lstmcast.errors import DataError
-from lstmcast.files.atomic import atomic_output, check_free_space
-from lstmcast.forecasting.predict import to_user_units
+from lstmcast.files.atomic import absolute, atomic_output, check_free_space, check_parent, check_replaceable
 from lstmcast.introspect import check
 from lstmcast.introspect.arrays import Context, chunk_arrays
 from lstmcast.introspect.record import Recorded, record_chunks, record_stream_chunks
@@ -48,7 +47,7 @@ class DumpRequest:
     force: bool = False
     chunk_size: int = 1024
     overrides: list[str] = field(default_factory=list)
-    plot: bool = False  # keep what --plot draws
+    plot: Optional[Path] = None  # also draw a PNG there (checked before any work, drawn after the dump)
 
 
 @dataclass
@@ -62,6 +61,9 @@ class DumpOutcome:
 
 def dump_states(request: DumpRequest, *, on_progress: Callable[[int, int], None] = lambda done, total: None,
                 notice: Callable[[str], None] = lambda message: None) -> DumpOutcome:
+    if request.plot is not None:  # refuse now, not after minutes of recording
+        check_replaceable(absolute(request.plot), force=request.force, what="a plot", recognise=plots.is_plot)
+        check_parent(absolute(request.plot))
     run = open_run(request.run_dir)
     for message in run.notices:
         notice(message)
@@ -87,7 +89,7 @@ def dump_states(request: DumpRequest, *, on_progress: Callable[[int, int], None]
     per_unit = size / max(len(written), 1)  # bytes per window (stream: per step)
     chunk = max(16, min(request.chunk_size, int(CHUNK_BYTES / per_unit)))  # windows (stream: steps) per chunk
     summaries = Summaries(shape.layers, decoder=shape.decoder)
-    plot = _PlotSamples(len(written), wanted=request.plot)
+    plot = _PlotSamples(len(written), wanted=request.plot is not None)
     with atomic_output(out, force=request.force, what="a state dump", recognise=is_dump,
                        directory=fmt in ("npy", "lstmvis"), suffix=out.suffix if fmt in ("npz", "parquet") else ""
                        ) as temp:
@@ -105,7 +107,10 @@ def dump_states(request: DumpRequest, *, on_progress: Callable[[int, int], None]
             writer.discard()
     plot_data = plot.result() | {"target": run.meta.target, "history_dates": prepared.dates,
                                  "history": prepared.raw[:, 0]}
-    return DumpOutcome(out, fmt, meta, summaries.result(shape.h_units, shape.c_units), plot_data)
+    outcome = DumpOutcome(out, fmt, meta, summaries.result(shape.h_units, shape.c_units), plot_data)
+    if request.plot is not None:
+        _write_plot(request.plot, outcome, force=request.force)
+    return outcome
 
 
 def _written_rows(context: Context, request: DumpRequest) -> np.ndarray:
@@ -235,7 +240,7 @@ class _PlotSamples:
         return {key: np.concatenate(parts) if parts else np.zeros(0) for key, parts in self.parts.items()}
 
 
-def write_plot(path: Path, outcome: DumpOutcome, *, force: bool) -> None:
+def _write_plot(path: Path, outcome: DumpOutcome, *, force: bool) -> None:
     data = outcome.plot_data
     with atomic_output(path, force=force, what="a plot", recognise=plots.is_plot, suffix=".png") as temp:
         plots.states_overview(

@@ -18,14 +18,14 @@ import torch
 
 from lstmcast import __version__
 from lstmcast.config import RunConfig, build_config, config_sha256, dump_config, parse_yaml
-from lstmcast.data.calendar import Calendar, exchange_sessions, infer_frequency
+from lstmcast.data.calendar import Calendar, describe_frequency, exchange_sessions, infer_frequency
 from lstmcast.data.reading import Series, load_series_for
 from lstmcast.data.transforms import rows_consumed
 from lstmcast.data.windows import Prepared, prepare
 from lstmcast.errors import ConfigError, DataError, Interrupted, ModelFileError, OutputError
 from lstmcast.evaluation.backtest import Scores, score
 from lstmcast.evaluation.metrics import REFERENCE, actuals
-from lstmcast.files.atomic import absolute, check_parent, check_replaceable, remove
+from lstmcast.files.atomic import FULL_DISK_ADVICE, absolute, check_parent, check_replaceable, remove
 from lstmcast.files.locks import output_lock
 from lstmcast.files.reading import MiB, read_regular
 from lstmcast.forecasting.baselines import drift, random_walk
@@ -106,9 +106,14 @@ def _resume_state(partial: Path, epochs: Optional[int],
     if not checkpoint.is_file():
         raise OutputError(f"nothing to resume: {checkpoint} does not exist (no epoch was completed); start over with "
                           "--force")
-    text = read_regular(partial / CONFIG_FILE, limit=MiB, error=ModelFileError, missing="missing").decode("utf-8")
+    try:
+        text = read_regular(partial / CONFIG_FILE, limit=MiB, error=ModelFileError, missing="missing").decode("utf-8")
+    except UnicodeDecodeError:
+        raise ModelFileError(f"{partial / CONFIG_FILE}: not UTF-8, so not the config lstmcast wrote; start over with "
+                             "--force") from None
     tensors, metadata = load_tensors(checkpoint)
-    epochs = epochs or (int(metadata["epochs"]) if metadata.get("epochs", "").isdigit() else None)
+    recorded = metadata.get("epochs", "")
+    epochs = epochs or (int(recorded) if recorded.isdigit() and 1 <= int(recorded) <= 100_000 else None)
     if metadata.get("config_sha256") != config_sha256(text):
         raise ModelFileError(f"{partial / CONFIG_FILE} was edited after the run started; restore it, or start over "
                              "with --force")
@@ -126,6 +131,10 @@ def _resume_state(partial: Path, epochs: Optional[int],
 
 def _calendar(config: RunConfig, series: Series, notice: Notice) -> Calendar:
     calendar = Calendar(infer_frequency(series.dates), config.data.calendar)
+    if calendar.exchange and calendar.frequency not in ("B", "D"):
+        raise ConfigError(f"data.calendar: {calendar.exchange} dates forecasts by trading session, but "
+                          f"{series.path.name} holds {describe_frequency(calendar.frequency)}, not daily rows; remove "
+                          "data.calendar for this data")
     if calendar.exchange:
         sessions = exchange_sessions(calendar.exchange, series.dates[0], series.dates[-1])
         strays = series.dates.difference(sessions)
@@ -161,8 +170,10 @@ def _interrupted(partial: Path, out: Path, number: int) -> Interrupted:
 def _with_resume_hint(exc: OutputError, partial: Path, out: Path) -> OutputError:
     if not (partial / CHECKPOINT_FILE).exists():
         return exc
-    return OutputError(f"{exc}. The last completed epoch is saved in {partial}: once the cause is fixed, continue "
-                       f"with `lstmcast train --resume {out}`")
+    message = str(exc)
+    cause = "free some space" if message.endswith(FULL_DISK_ADVICE) else "fix the cause"
+    return OutputError(f"{message.removesuffix(FULL_DISK_ADVICE)}. The last completed epoch is saved in {partial}: "
+                       f"{cause}, then continue with `lstmcast train --resume {out}`")
 
 
 def test_scores(model: torch.nn.Module, series: Series, prepared: Prepared, config: RunConfig) -> tuple[Scores, Any]:
