@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 
+from lstmcast.cli import app
 from lstmcast.config import apply_overrides, build_config, load_config, parse_yaml
 from lstmcast.errors import ConfigError
 
@@ -70,3 +72,21 @@ def test_proj_size_must_be_smaller_than_hidden_size():
     with pytest.raises(ConfigError, match="proj_size must be smaller"):
         build_config({"data": {"path": "x", "target": "y"},
                       "model": {"kind": "seq2seq", "hidden_size": 4, "proj_size": 4}}, source="c")
+
+
+def test_every_config_key_is_listed_with_its_meaning_and_the_readme_names_only_real_keys(runner):
+    import re
+
+    from lstmcast.config.keys import MEANING, config_keys
+
+    listed = [row["key"] for row in config_keys()]
+    assert sorted(listed) == sorted(MEANING), "config/keys.py MEANING and the schema disagree"
+    readme = (CONFIGS.parent / "README.md").read_text()
+    named = {key for row in re.findall(r"^\| (`[a-z_.]+`(?:, `[a-z_.]+`)*) \|", readme, re.M)
+             for key in re.findall(r"`((?:data|model|training)\.[a-z_.]+)`", row)}
+    named.discard("model.safetensors")  # the run directory's table, not a key
+    assert named and named <= set(MEANING), sorted(named - set(MEANING))
+    result = runner.invoke(app, ["config", "--json"])
+    assert result.exit_code == 0 and [row["key"] for row in json.loads(result.stdout)] == listed
+    resolved = runner.invoke(app, ["config", str(CONFIGS / "cpi_monthly.yaml"), "--set", "training.epochs=7"])
+    assert resolved.exit_code == 0 and "epochs: 7" in resolved.stdout and "patience:" in resolved.stdout

@@ -27,7 +27,7 @@ def parse_refit(value: str) -> str:
 
 @app.command(short_help="Walk-forward evaluation against naive and statistical baselines.")
 def backtest(
-    sources: Annotated[list[Path], typer.Argument(metavar="RUN_OR_CONFIG...",
+    sources: Annotated[list[Path], typer.Argument(metavar="RUN_OR_CONFIG",
                                                   help="Run directories and/or YAML configs, scored on the same "
                                                        "origins.")],
     data: Annotated[Optional[Path], typer.Option("--data", metavar="CSV", help="CSV to evaluate on (default: each "
@@ -47,6 +47,9 @@ def backtest(
                                                        "business days, 12 monthly, 4 quarterly).")] = None,
     out_dir: Annotated[Optional[Path], typer.Option("--out", metavar="DIR", help="Report directory: forecasts.csv, "
                                                     "metrics.csv, report.json, PNGs.")] = None,
+    names: Annotated[Optional[list[str]], typer.Option(
+        "--name", metavar="NAME", help="Name of each run or config in tables and reports, in order (default: the "
+                                       "directory or file name).")] = None,
     set_: DataSetOption = None,
     force: ForceOption = False,
     json_: JsonOption = False,
@@ -65,12 +68,15 @@ def backtest(
     from lstmcast.workflows.backtest import BacktestRequest, backtest as run_backtest  # torch loads here
 
     with reported(debug):
+        if out_dir is not None and str(out_dir) == "-":
+            raise ConfigError("--out -: a backtest report is a directory of files; give a path, or use --json to "
+                              "print the report on standard output")
         if origins is not None and date_from is not None:
             raise ConfigError("give --origins or --from, not both")
         request = BacktestRequest(
             sources=sources, data_path=data, origins=origins, date_from=as_date(date_from), step=step,
             refit=None if refit == "never" else 1 if refit == "every" else int(refit), season=season, out=out_dir,
-            force=force, overrides=list(set_ or []))
+            force=force, overrides=list(set_ or []), names=list(names or []))
         with chunk_progress(enabled=not json_ and err.is_terminal, label="backtesting") as on_progress:
             outcome = run_backtest(request, on_progress=on_progress, notice=notice)
         if json_:

@@ -27,12 +27,12 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable
 ForceOption = Annotated[bool, typer.Option("--force", help="Replace an existing output (only one lstmcast wrote).")]
 DebugOption = Annotated[bool, typer.Option("--debug", help="Show the Python traceback of an error.")]
 DataOption = Annotated[Optional[Path], typer.Option(
-    "--data", metavar="CSV", help="CSV to read (default: the CSV the model was trained on).")]
+    "--data", metavar="CSV", help="CSV to read (default: the CSV the model was trained on; - : standard input).")]
 RunArgument = Annotated[Path, typer.Argument(metavar="RUN", help="A run directory written by `lstmcast train`.")]
 DataSetOption = Annotated[Optional[list[str]], typer.Option(
     "--set", metavar="data.KEY=VALUE",
-    help="How to read the CSV: data.sep, data.decimal, data.date_format, data.missing, data.date_column or "
-         "data.series, e.g. --set data.sep=';'.")]
+    help="How to read the CSV: data.sep, data.decimal, data.date_format, data.missing, data.date_column, "
+         "data.series_column or data.series, e.g. --set data.sep=';'.")]
 
 
 def date_option(flag: str, text: str) -> Any:

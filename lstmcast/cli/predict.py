@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -10,8 +12,10 @@ import typer
 
 from lstmcast.cli.app import app
 from lstmcast.cli.common import (
-    DataOption, DataSetOption, DebugOption, ForceOption, JsonOption, RunArgument, notice, out, reported, say,
+    DataOption, DataSetOption, DebugOption, ForceOption, JsonOption, RunArgument, as_date, date_option, notice, out,
+    reported, say,
 )
+from lstmcast.errors import ConfigError
 from lstmcast.cli.render import forecast_table
 
 
@@ -22,7 +26,16 @@ def predict(
     horizon: Annotated[Optional[int], typer.Option(min=1, max=10_000, metavar="N",
                                                    help="Steps to forecast (default: the trained horizon).")] = None,
     out_file: Annotated[Optional[Path], typer.Option("--out", metavar="CSV",
-                                                     help="Also write the forecast to this CSV.")] = None,
+                                                     help="Also write the forecast to this CSV (- : standard "
+                                                          "output, instead of the table).")] = None,
+    as_of: Annotated[Optional[dt.datetime], date_option(
+        "--as-of", "Forecast from the rows up to this date, as if it were today (later rows give the actuals).")
+    ] = None,
+    series: Annotated[Optional[str], typer.Option(
+        "--series", metavar="NAME", help="The series of a long file to forecast (data.series), e.g. another ticker "
+                                         "with the same columns.")] = None,
+    plot: Annotated[Optional[Path], typer.Option("--plot", metavar="PNG",
+                                                 help="Also draw the recent history and the forecast.")] = None,
     set_: DataSetOption = None,
     force: ForceOption = False,
     json_: JsonOption = False,
@@ -37,22 +50,33 @@ def predict(
       lstmcast predict runs/msft_many_to_one --horizon 10 --out forecast.csv
 
       lstmcast predict runs/msft_many_to_one --data new_download.csv --json
+
+      lstmcast predict runs/msft_many_to_one --as-of 2016-06-30 --plot june.png
+
+      cat new_download.csv | lstmcast predict runs/msft_many_to_one --data - --out -
     """
-    from lstmcast.workflows.predict import predict_run, write_forecast  # torch loads here, not at --help
+    from lstmcast.workflows.predict import (  # torch loads here, not at --help
+        forecast_text, predict_run, write_forecast, write_forecast_plot,
+    )
 
     with reported(debug):
-        forecast = predict_run(run_dir, data_path=data, horizon=horizon, overrides=list(set_ or []))
+        to_stdout = out_file is not None and str(out_file) == "-"
+        if to_stdout and json_:
+            raise ConfigError("--out - and --json both write to standard output; choose one")
+        overrides = list(set_ or []) + ([f"data.series={series}"] if series is not None else [])
+        forecast = predict_run(run_dir, data_path=data, horizon=horizon, overrides=overrides, as_of=as_date(as_of))
         for message in forecast.notices:
             notice(message)
-        if out_file is not None:
+        if out_file is not None and not to_stdout:
             write_forecast(out_file, forecast, force=force)
-        if json_:
-            out.print_json(json.dumps({
-                "target": forecast.target, "last_date": str(forecast.last_date), "last_value": forecast.last_value,
-                "calendar": forecast.calendar,
-                "forecast": [{"date": str(d), "value": v} for d, v in zip(forecast.dates, forecast.values)],
-            }))
-            return
-        out.print(forecast_table(forecast))
-        if out_file is not None:
-            say(f"forecast written to {out_file}")
+        if plot is not None:
+            write_forecast_plot(plot, forecast, force=force)
+        if to_stdout:
+            sys.stdout.write(forecast_text(forecast))
+        elif json_:
+            out.print_json(json.dumps(forecast.as_json()))
+        else:
+            out.print(forecast_table(forecast))
+        for written, what in ((None if to_stdout else out_file, "forecast"), (plot, "plot")):
+            if written is not None:
+                say(f"{what} written to {written}")

@@ -1,53 +1,84 @@
-"""Rich tables for the commands' results (rendering apart from the work)."""
+"""Rich tables for the commands' results (rendering apart from the work). Score tables fit an 80-column terminal:
+no vertical rules, numbers never wrapped, the same decimals down a column, '*' after the best value and a space after
+every other, so that decimal points stay aligned."""
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Sequence
 
+from rich import box
 from rich.table import Table
+from rich.text import Text
 
-from lstmcast.cli.common import safe
+from lstmcast.cli.common import printable, safe
 
-# (key, header, format, best): what a user reads first comes first
+# (key, header, format, best): what a user reads first comes first; None formats by _decimals(digits=3)
 SCORE_COLUMNS = [
-    ("skill", "skill %", lambda v: f"{100 * v:+.2f}", max),
+    ("skill", "skill %", lambda v: f"{100 * v:+.1f}", max),
     ("rel_mae", "MAE/RW", lambda v: f"{v:.3f}", min),
     ("mae", "MAE", None, min),
     ("rmse", "RMSE", None, min),
-    ("mase", "MASE", lambda v: f"{v:.3f}", min),
+    ("mase", "MASE", None, min),
     ("directional_accuracy", "dir. %", lambda v: f"{v:.1f}", max),
 ]
+# the baselines' keys (as in metrics.csv and --json) as a table shows them; a run's name is shown as given
+LABELS = {"random_walk": "random walk", "seasonal_naive": "seasonal naive", "historical_mean": "hist. mean",
+          "ets": "ETS"}
+MISSING = "—"
 
 
-def _decimals(values: list[float]) -> int:
-    """Decimals that show about 4 significant digits of the column's smallest value, the same for every row (so a
-    far worse baseline cannot round the model's figures away)."""
+def label(name: str) -> str:
+    return LABELS.get(name, name)
+
+
+def _decimals(values: Sequence[float], digits: int = 4) -> int:
+    """Decimals that show about `digits` significant digits of the column's smallest value, the same for every row
+    (so a far worse baseline cannot round the model's figures away)."""
     smallest = min((abs(v) for v in values if v), default=0.0)
-    return 0 if smallest >= 1000 else 1 if smallest >= 100 else 2 if smallest >= 10 else 3 if smallest >= 1 else 4
+    magnitude = next((power for power, bound in ((3, 1000), (2, 100), (1, 10), (0, 1)) if smallest >= bound), -1)
+    return max(0, digits - 1 - magnitude)
 
 
-def _cells(rows: dict[str, dict[str, Any]], key: str, fmt: Optional[Callable], pick: Optional[Callable]) -> list[str]:
-    values = [row.get(key) for row in rows.values()]
-    present = [v for v in values if v is not None]
+def _compact(title: str, caption: str = "", *, min_width: Optional[int] = None) -> Table:
+    """A table without vertical rules (two spaces between columns): the leaderboard fits 80 columns this way."""
+    return Table(title=title, title_justify="left", caption=caption or None, caption_justify="left",
+                 box=box.SIMPLE_HEAD, show_edge=False, collapse_padding=True, pad_edge=False, min_width=min_width)
+
+
+def _number_column(table: Table, header: str, cells: list[str], marked: Optional[list[bool]] = None) -> list[Text]:
+    """Add a column of right-aligned numbers and return its cells, padded here because rich strips trailing spaces
+    when it right-aligns: a best value gets '*', every other row a space, so decimal points line up."""
+    if marked is not None:
+        cells = [cell + ("*" if best else " ") for cell, best in zip(cells, marked)]
+    width = max([len(header), *map(len, cells)])
+    table.add_column(Text(header, justify="right"), justify="left", no_wrap=True, min_width=width)
+    return [Text(cell.rjust(width), style="bold" if marked and best else "")
+            for cell, best in zip(cells, marked or [False] * len(cells))]
+
+
+def _formatted(values: list[Optional[float]], fmt: Optional[Callable[[float], str]]) -> list[str]:
     if fmt is None:
-        places = _decimals(present)
+        places = _decimals([v for v in values if v is not None], digits=3)
         fmt = lambda v, places=places: f"{v:.{places}f}"  # noqa: E731
-    best = pick(present) if pick and len(present) > 1 else None
-    return ["—" if v is None else (f"[bold]{fmt(v)}*[/]" if v == best else fmt(v)) for v in values]
+    return [MISSING if v is None else fmt(v) for v in values]
 
 
-def scores_table(title: str, rows: dict[str, dict[str, Any]], *, extra: list[tuple[str, str]] = (),
+def scores_table(title: str, rows: dict[str, dict[str, Any]], *, extra: Sequence[tuple[str, str]] = (),
                  caption: str = "") -> Table:
     """One row per forecaster; SCORE_COLUMNS then `extra` (key, header) p-value columns; * marks the best."""
-    table = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
-    table.add_column("model")
+    table = _compact(title, caption)
+    table.add_column("model", overflow="fold", min_width=8)
     columns = [(key, header, fmt, best) for key, header, fmt, best in SCORE_COLUMNS]
     columns += [(key, header, _p_value, None) for key, header in extra]
-    cells = [_cells(rows, key, fmt, best) for key, _, fmt, best in columns]
-    for _, header, _, _ in columns:
-        table.add_column(header, justify="right")
+    cells = []
+    for key, header, fmt, pick in columns:
+        values = [row.get(key) for row in rows.values()]
+        present = [v for v in values if v is not None]
+        best = pick(present) if pick and len(present) > 1 else None
+        marked = [v is not None and v == best for v in values] if pick else None
+        cells.append(_number_column(table, header, _formatted(values, fmt), marked))
     for index, name in enumerate(rows):
-        table.add_row(safe(name), *(column[index] for column in cells))
+        table.add_row(safe(label(name)), *(column[index] for column in cells))
     return table
 
 
@@ -56,12 +87,13 @@ def _p_value(value: float) -> str:
 
 
 def dm_table(tests: dict[str, dict[str, Any]], models: list[str], others: list[str]) -> Table:
-    """Pairwise Diebold-Mariano p-values: each model (row) against every other forecaster (column)."""
-    table = Table(title="Diebold-Mariano p-values of each model against each forecaster (squared error, HLN)",
-                  title_justify="left")
-    table.add_column("model")
-    for name in others:
-        table.add_column(safe(name), justify="right")
+    """Pairwise Diebold-Mariano p-values: each model (column) against every forecaster (row), so the table grows
+    down with the baselines and stays narrow."""
+    table = _compact("Diebold-Mariano p-values (squared error, HLN)",
+                     "each cell: p-value, and whether the column's model is better or worse than the row's forecaster",
+                     min_width=60)  # room for the title and the caption when there is one model
+    table.add_column("against", overflow="fold")
+    columns = []
     for model in models:
         cells = []
         for other in others:
@@ -69,35 +101,47 @@ def dm_table(tests: dict[str, dict[str, Any]], models: list[str], others: list[s
             if test is None:
                 test, flip = tests.get(f"{other} vs {model}"), True
             cells.append("" if test is None or model == other else _dm_cell(test["overall"], flip))
-        table.add_row(safe(model), *cells)
+        columns.append(cells)
+        table.add_column(Text(printable(label(model))), overflow="fold")
+    for index, other in enumerate(others):
+        if any(column[index] for column in columns):  # not a lone model's row against itself
+            table.add_row(safe(label(other)), *(Text(column[index]) for column in columns))
     return table
 
 
 def _dm_cell(test: dict[str, Any], flip: bool) -> str:
+    """'p better' or 'p worse', the p-value right-aligned in 6 characters (the column is left-aligned)."""
     if test.get("p_value") is None:
-        return "n/a"
+        return "   n/a"
     better = (test["statistic"] < 0) != flip
-    return f"{_p_value(test['p_value'])} {'better' if better else 'worse'}"
+    return f"{_p_value(test['p_value']):>6} {'better' if better else 'worse'}"
 
 
 def forecast_table(forecast: Any) -> Table:
-    values = forecast.values
-    places = _decimals(values)
+    """The dated forecast; with --as-of, the actual values beside it (the same decimals down each column)."""
+    values = list(forecast.values)
+    actual = getattr(forecast, "actual", None)
+    places = _decimals([*values, *(v for v in actual or [] if v is not None)])
     table = Table(title=f"{safe(forecast.target)} after {forecast.last_date} (last value "
                   f"{forecast.last_value:.{places}f})", title_justify="left",
                   caption=f"dates: {safe(forecast.calendar)}", caption_justify="left")
-    for header in ("step", "date", safe(forecast.target), "change"):
+    headers = ["step", "date", safe(forecast.target), "change"] + (["actual"] if actual is not None else [])
+    for header in headers:
         table.add_column(header, justify="left" if header == "date" else "right")
     for step, (day, value) in enumerate(zip(forecast.dates, values), start=1):
-        change = f"{(value / forecast.last_value - 1) * 100:+.2f}%" if forecast.last_value else "—"
-        table.add_row(str(step), str(day), f"{value:.{places}f}", change)
+        change = f"{(value / forecast.last_value - 1) * 100:+.2f}%" if forecast.last_value else MISSING
+        cells = [str(step), str(day), f"{value:.{places}f}", change]
+        if actual is not None:
+            known = actual[step - 1] if step <= len(actual) else None
+            cells.append(MISSING if known is None else f"{known:.{places}f}")
+        table.add_row(*cells)
     return table
 
 
 def layers_table(outcome: Any) -> Table:
     table = Table(title=f"States per layer ({outcome.meta['mode']} mode)", title_justify="left")
-    for label in ("phase", "layer", "h/c units", "mean |h|", "sat. %", "forget", "half-life", "top units (corr)"):
-        table.add_column(label, justify="left" if label in {"phase", "top units (corr)"} else "right")
+    for label_ in ("phase", "layer", "h/c units", "mean |h|", "sat. %", "forget", "half-life", "top units (corr)"):
+        table.add_column(label_, justify="left" if label_ in {"phase", "top units (corr)"} else "right")
     for s in outcome.layers:
         table.add_row(s.phase, str(s.layer), f"{s.h_units}/{s.c_units}", f"{s.mean_abs_h:.3f}",
                       f"{100 * s.saturated:.1f}", "—" if s.mean_forget is None else f"{s.mean_forget:.3f}",

@@ -16,6 +16,7 @@ from lstmcast.cli.common import (
     date_option, err, notice, out, reported, say,
 )
 from lstmcast.cli.render import layers_table
+from lstmcast.errors import ConfigError
 
 
 class Format(str, enum.Enum):
@@ -67,6 +68,9 @@ def dump_states(
     from lstmcast.workflows.dump import DumpRequest, dump_states as run_dump  # torch loads here
 
     with reported(debug):
+        if out_path is not None and str(out_path) == "-":
+            raise ConfigError("--out -: a state dump is binary arrays (or a folder), not text for standard output; "
+                              "give a path, or use --json for the summary")
         request = DumpRequest(
             run_dir=run_dir, out=out_path, data_path=data, fmt=fmt.value if fmt else None, mode=mode.value,
             gates=gates, date_from=as_date(date_from), date_to=as_date(date_to), force=force, chunk_size=chunk_size,

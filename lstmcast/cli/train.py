@@ -31,6 +31,8 @@ def train(
                                                  "data.path.")] = None,
     device: Annotated[Optional[str], typer.Option(metavar="auto|cpu|cuda",
                                                   help="Shortcut for --set training.device=...")] = None,
+    final: Annotated[bool, typer.Option("--final", help="After evaluating, refit on all rows for the best epoch count "
+                                        "and save that model (training.final: true).")] = False,
     resume: Annotated[Optional[Path], typer.Option("--resume", metavar="RUN",
                                                    help="Continue the unfinished run RUN exactly as it started.")] = None,
     force: ForceOption = False,
@@ -42,6 +44,8 @@ def train(
     Examples:
 
       lstmcast train configs/msft_many_to_one.yaml --out runs/msft
+
+      lstmcast train configs/msft_many_to_one.yaml --final --out runs/msft    (then forecast from the last date)
 
       lstmcast train configs/cpi_monthly.yaml --set training.epochs=5 --set model.hidden_size=16
 
@@ -56,12 +60,12 @@ def train(
 
             if config is None:
                 raise ConfigError("give a CONFIG file, or --resume RUN to continue an unfinished run")
-            shortcuts = {"training.epochs": epochs, "training.device": device}
+            shortcuts = {"training.epochs": epochs, "training.device": device, "training.final": final or None}
             overrides = list(set_ or []) + [f"{key}={value}" for key, value in shortcuts.items() if value is not None]
             run_config = load_config(config, overrides, data_path=data)
         else:
             given = [name for name, value in (("CONFIG", config), ("--set", set_), ("--data", data),
-                                              ("--device", device), ("--out", out_dir)) if value]
+                                              ("--device", device), ("--out", out_dir), ("--final", final)) if value]
             if given:
                 raise ConfigError(f"--resume continues the run exactly as it started, so {', '.join(given)} cannot "
                                   "change it (only --epochs can); to train differently, start over with --force")
@@ -81,7 +85,8 @@ def _render(outcome: Any, as_json: bool) -> None:
         out.print_json(json.dumps({"run_dir": str(outcome.run_dir), "best_epoch": meta.best_epoch,
                                    "epochs_run": meta.epochs_run, "stopped_early": meta.stopped_early,
                                    "windows": meta.windows, "test_range": test_range,
-                                   "test_metrics": meta.test_metrics, "test_always_up": meta.test_always_up}))
+                                   "test_metrics": meta.test_metrics, "test_always_up": meta.test_always_up,
+                                   "final_fit": meta.final_fit and meta.final_fit.model_dump(mode="json")}))
         return
     why = "early stopping" if meta.stopped_early else "all epochs"
     windows = ", ".join(f"{split} {count}" for split, count in meta.windows.items())
@@ -94,6 +99,10 @@ def _render(outcome: Any, as_json: bool) -> None:
         caption="skill: 1 - RMSE/RMSE(random walk); MAE/RW: MAE relative to the random walk; MASE: mean over steps "
                 "k of MAE_k / in-sample k-step naive MAE; DM p: Diebold-Mariano test of the model against that row"
                 + up))
+    if meta.final_fit:
+        say(f"final fit: the saved model was refit on all {meta.final_fit.windows} windows up to "
+            f"{meta.final_fit.last_date} for {meta.final_fit.epochs} epoch{'s' if meta.final_fit.epochs != 1 else ''}; "
+            "the scores above are the evaluated model's")
     say(f"run written to {outcome.run_dir}")
 
 

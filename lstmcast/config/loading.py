@@ -17,7 +17,7 @@ from lstmcast.files.reading import MiB, read_regular
 
 MAX_CONFIG_BYTES = 1 * MiB
 # The data keys that only say how to read a CSV: commands that use a trained model may change these (--set data.KEY).
-DATA_DIALECT_KEYS = ("sep", "decimal", "date_format", "missing", "date_column", "series")
+DATA_DIALECT_KEYS = ("sep", "decimal", "date_format", "missing", "date_column", "series_column", "series")
 
 
 class _StrictLoader(yaml.SafeLoader):

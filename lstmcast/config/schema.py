@@ -138,6 +138,7 @@ class TrainingConfig(_Frozen):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int | None = Field(default=None, gt=0, le=1024)
     amp: Literal["none", "bf16", "fp16"] = "none"
+    final: bool = False  # after evaluating, refit on every row for the best epoch count; that model is saved
 
 
 class RunConfig(_Frozen):

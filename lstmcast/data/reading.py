@@ -6,6 +6,7 @@ import csv
 import difflib
 import hashlib
 import io
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,7 +39,7 @@ class Series:
     def until(self, last: pd.Timestamp) -> "Series":
         """The rows up to and including `last` (what was known at that date)."""
         keep = self.dates <= last
-        return Series(self.dates[keep], self.values[keep].reset_index(drop=True), self.path, self.sha256)
+        return Series(self.dates[keep], self.values[keep].reset_index(drop=True), self.path, self.sha256, self.notices)
 
 
 def load_series_for(data: DataConfig, path: Path | None = None, *, show_header: bool = True) -> Series:
@@ -67,7 +68,7 @@ def load_series(
 
     show_header=False keeps the first line out of error messages: for a path that a run directory named (someone
     else's meta.json may point at a file of secrets), not one the user chose."""
-    raw_bytes = read_regular(path, limit=MAX_CSV_BYTES, error=DataError, missing="no such file; check data.path or --data")
+    raw_bytes, path = _read_source(path)
     text = _decode(raw_bytes, path)
     header = _header(text, path, sep)
     wanted = [date_column, *columns] + ([series_column] if series_column else [])
@@ -96,6 +97,20 @@ def load_series(
         sha256=hashlib.sha256(raw_bytes).hexdigest(),
         notices=tuple(notices),
     )
+
+
+def _read_source(path: Path) -> tuple[bytes, Path]:
+    """The CSV's bytes, and the name messages give it: `-` is standard input (`--data -`)."""
+    if str(path) != "-":
+        return read_regular(path, limit=MAX_CSV_BYTES, error=DataError,
+                            missing="no such file; check data.path or --data"), path
+    raw = sys.stdin.buffer.read(MAX_CSV_BYTES + 1)
+    if len(raw) > MAX_CSV_BYTES:
+        raise DataError(f"standard input: more than {MAX_CSV_BYTES / MiB:,.0f} MiB; is this the right stream?")
+    if not raw:
+        raise DataError("standard input: empty; pipe a CSV into `--data -`, e.g. `cat prices.csv | lstmcast predict "
+                        "RUN --data -`")
+    return raw, Path("<stdin>")
 
 
 def _decode(raw: bytes, path: Path) -> str:

@@ -96,8 +96,8 @@ def _start(dates: pd.DatetimeIndex, value: float | object, from_fraction: int) -
 
 
 def prepare(series: Series, data: DataConfig, *, scaler: Scaler | None = None,
-            ends: tuple[int, int] | None = None) -> Prepared:
-    """Transform, split and scale; the scaler sees the training rows only.
+            ends: tuple[int, int] | None = None, final: bool = False) -> Prepared:
+    """Transform, split and scale; the scaler sees the training rows only (with `final`, every row is training).
 
     With a `scaler` (a trained run's), nothing is fitted and the series need only be long enough for one window.
     With `ends` (train_end, validation_end) the split is given in rows and the test split may be empty (refitting
@@ -113,9 +113,12 @@ def prepare(series: Series, data: DataConfig, *, scaler: Scaler | None = None,
         raise DataError(f"{series.path}: {exc}") from None
     offset = rows_consumed(data)
     transformed, raw, dates = transformed[offset:], series.values.to_numpy()[offset:], series.dates[offset:]
+    if final:
+        ends = (len(dates), len(dates))
     train_end, validation_end = ends if ends is not None else split_ends(dates, data.split)
     if scaler is None:
-        _check_lengths(dates, train_end, validation_end, data, series, test_needed=ends is None)
+        _check_lengths(dates, train_end, validation_end, data, series, test_needed=ends is None,
+                       validation_needed=not final)
         scaler = Scaler.fit(data.scaler, transformed[:train_end], columns=columns)
     elif len(dates) < data.lookback:
         raise DataError(
@@ -143,11 +146,13 @@ def _check_finite(scaled: np.ndarray, columns: list[str], dates: pd.DatetimeInde
         )
 
 
-def _check_lengths(dates, train_end, validation_end, data: DataConfig, series: Series, *, test_needed: bool) -> None:
+def _check_lengths(dates, train_end, validation_end, data: DataConfig, series: Series, *, test_needed: bool,
+                   validation_needed: bool = True) -> None:
     need = data.lookback + data.horizon
     sizes = {"train": train_end, "validation": validation_end - train_end, "test": len(dates) - validation_end}
-    if not test_needed:
-        sizes.pop("test")
+    for split, needed in (("test", test_needed), ("validation", validation_needed)):
+        if not needed:
+            sizes.pop(split)
     lacking = {name: size for name, size in sizes.items() if size < (need if name == "train" else data.horizon)}
     if lacking or train_end <= 0:
         detail = ", ".join(f"{name} {size}" for name, size in sizes.items())

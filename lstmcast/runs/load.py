@@ -143,5 +143,5 @@ def run_data(run: Run, data_path: Optional[Path] = None, *, overrides: Optional[
         series = load_series_for(data, path, show_header=data_path is not None)
     except DataError as exc:
         raise DataError(f"{exc} (the model needs the columns {', '.join(run.meta.columns)})") from None
-    check_frequency(series.dates, run.calendar, what=str(path))
+    check_frequency(series.dates, run.calendar, what=str(series.path))
     return series, prepare(series, data, scaler=run.scaler)

@@ -55,6 +55,15 @@ class SplitRows(_Record):
     validation_end: int = Field(ge=1)
 
 
+class FinalFit(_Record):
+    """training.final: the saved model was refit on every row after the evaluation (test_metrics are the evaluated
+    model's, before that refit)."""
+
+    epochs: int = Field(ge=1, le=100_000)
+    windows: int = Field(ge=1)
+    last_date: dt.date
+
+
 class RunMeta(_Record):
     """What a run directory says about itself (format 1 from lstmcast 0.1.0, format 2 since)."""
 
@@ -88,6 +97,7 @@ class RunMeta(_Record):
     config_sha256: Optional[str] = Field(default=None, pattern=SHA256)
     weights_sha256: Optional[str] = Field(default=None, pattern=SHA256)
     meta_sha256: Optional[str] = Field(default=None, pattern=SHA256)  # of this record without this field
+    final_fit: Optional[FinalFit] = None
 
     @field_validator("format_version")
     @classmethod
@@ -124,6 +134,11 @@ class RunMeta(_Record):
         if not math.isfinite(self.best_validation_loss):
             raise ValueError("best_validation_loss must be finite")
         return self
+
+    @property
+    def trained_until(self) -> dt.date:
+        """The last date whose value the saved model has seen as a target."""
+        return self.final_fit.last_date if self.final_fit else self.target_dates["train"][1]
 
     @property
     def verified(self) -> bool:

@@ -39,3 +39,17 @@ def fit(config: RunConfig, prepared: Prepared, *, state: Optional[TrainingState]
     state = train(model, windows["train"], windows["validation"], config.training,
                   teacher_forcing=config.model.teacher_forcing, state=state, callbacks=callbacks)
     return Fitted(model.eval(), state, device)
+
+
+def fit_all(config: RunConfig, prepared: Prepared, *, epochs: int, callbacks: Optional[Callbacks] = None) -> Fitted:
+    """The final fit: the same model, seed and settings on every row's windows (no validation, no test), for the
+    `epochs` the evaluated training found best; the last weights are kept."""
+    seed_and_threads(config.training)
+    check_memory(config, len(prepared.columns))
+    device = resolve_device(config.training)
+    windows = prepared.split_windows(("train",), device=str(device))
+    settings = config.training.model_copy(update={"epochs": epochs, "patience": 0})
+    model = build_model(config.model, input_size=len(prepared.columns), horizon=prepared.horizon).to(device)
+    state = train(model, windows["train"], None, settings, teacher_forcing=config.model.teacher_forcing,
+                  callbacks=callbacks)
+    return Fitted(model.eval(), state, device)

@@ -94,14 +94,15 @@ def evaluate(model: nn.Module, x: Tensor, y: Tensor, loss: nn.Module, *, batch_s
 def train(
     model: nn.Module,
     train_windows: tuple[Tensor, Tensor],
-    validation_windows: tuple[Tensor, Tensor],
+    validation_windows: Optional[tuple[Tensor, Tensor]],
     config: TrainingConfig,
     *,
     teacher_forcing: float = 0.0,
     state: Optional[TrainingState] = None,
     callbacks: Optional[Callbacks] = None,
 ) -> TrainingState:
-    """Train until `epochs` or early stopping; the returned state holds the best weights (lowest validation loss)."""
+    """Train until `epochs` or early stopping; the returned state holds the best weights (lowest validation loss).
+    Without validation windows (a final fit on all rows) every epoch counts as the best: the last weights are kept."""
     callbacks = callbacks or Callbacks()
     loop = _Loop(model, train_windows, config, teacher_forcing=teacher_forcing, callbacks=callbacks)
     state = state or TrainingState()
@@ -119,12 +120,9 @@ def train(
                 f"epoch {epoch}: the training loss ran away ({train_loss:.3g}, {train_loss / first:.0f}x the first "
                 "epoch's); lower training.learning_rate or set training.grad_clip"
             )
-        validation_loss = evaluate(model, *validation_windows, criterion, batch_size=config.batch_size * 4,
-                                   amp=config.amp)
-        if not math.isfinite(validation_loss):
-            raise TrainingDiverged(f"epoch {epoch}: the validation loss is {validation_loss}; lower the learning rate")
+        validation_loss = _validate(model, validation_windows, criterion, config, epoch)
         report = EpochReport(epoch, train_loss, validation_loss, time.perf_counter() - started,
-                             improved=validation_loss < state.best_loss)
+                             improved=validation_windows is None or validation_loss < state.best_loss)
         _record(state, report, model, config)
         loop.save(state)
         callbacks.on_epoch(report)
@@ -211,6 +209,17 @@ class _Loop:
             return None
         self.scaler.unscale_(self.optimizer)
         return nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+
+
+def _validate(model: nn.Module, windows: Optional[tuple[Tensor, Tensor]], criterion: nn.Module,
+              config: TrainingConfig, epoch: int) -> float:
+    """The validation loss; NaN when there is no validation split (a final fit on all rows)."""
+    if windows is None:
+        return math.nan
+    loss = evaluate(model, *windows, criterion, batch_size=config.batch_size * 4, amp=config.amp)
+    if not math.isfinite(loss):
+        raise TrainingDiverged(f"epoch {epoch}: the validation loss is {loss}; lower the learning rate")
+    return loss
 
 
 def _record(state: TrainingState, report: EpochReport, model: nn.Module, config: TrainingConfig) -> None:

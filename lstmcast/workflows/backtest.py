@@ -46,6 +46,7 @@ class BacktestRequest:
     out: Optional[Path] = None
     force: bool = False
     overrides: list[str] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)  # --name, one per source in order (default: the file's name)
 
 
 @dataclass
@@ -110,8 +111,15 @@ class _Progress:
 
 
 def _sources(request: BacktestRequest, notice: Callable[[str], None]) -> list[Source]:
+    if len(request.names) > len(request.sources):
+        raise ConfigError(f"{len(request.names)} --name values for {len(request.sources)} source(s); give at most one "
+                          "name per run or config, in order")
+    taken = set(BASELINES) & set(request.names) or {n for n in request.names if request.names.count(n) > 1}
+    if taken:
+        raise ConfigError(f"--name {quote(sorted(taken)[0])}: names must differ from each other and from the "
+                          f"baselines ({', '.join(BASELINES)})")
     sources, seen = [], set(BASELINES)
-    for path in request.sources:
+    for index, path in enumerate(request.sources):
         if path.is_dir():
             run = open_run(path)
             for message in run.notices:
@@ -126,6 +134,8 @@ def _sources(request: BacktestRequest, notice: Callable[[str], None]) -> list[So
             source = Source(path.stem, config, load_series_for(config.data))
         else:
             raise ConfigError(f"{quote(path)}: neither a run directory nor a .yaml config")
+        if index < len(request.names):
+            source.name = request.names[index]
         while source.name in seen:
             source.name += "'"
         seen.add(source.name)
@@ -152,7 +162,11 @@ def _model_forecasts(source: Source, origin_dates: pd.DatetimeIndex, plan: Sched
     data = source.config.data
     if source.run is not None and refit is None:
         prepared = prepare(source.series, data, scaler=source.run.scaler)
-        trained_until = pd.Timestamp(source.run.meta.target_dates["train"][1])
+        trained_until = pd.Timestamp(source.run.meta.trained_until)
+        if source.run.meta.final_fit and origin_dates[0] < trained_until:
+            raise ConfigError(f"{source.name} was refit on all data up to {trained_until.date()} (training.final), so "
+                              "scoring it on earlier origins would score what it has seen; pass --refit N to retrain "
+                              "its config at the origins, or backtest a run trained without --final")
         if origin_dates[0] < trained_until:
             notice(f"{source.name}: origins before {trained_until.date()} lie in its training period, so it has seen "
                    "their targets; start later (--from) for an honest score")
@@ -237,10 +251,10 @@ def _write(request: BacktestRequest, report: dict[str, Any], scores: Scores, ser
                        directory=True) as temp:
         write_report(temp, report, long, pd.DataFrame(table))
         plots.error_by_step(temp / "error_by_step.png", {n: [r["rmse"] for r in scores.by_step[n]] for n in forecasts},
-                            target=series.target)
+                            target=series.target, reference=REFERENCE, baselines=list(forecasts)[models:])
         plots.forecast_vs_actual(
             temp / "forecasts.png", dates[rows + 1], actual[:, 0],
-            {f"{name} (1 step ahead)": values[:, 0] for i, (name, values) in enumerate(forecasts.items())
-             if i < models or name == REFERENCE},
-            context_dates=dates[context], context=series.values.iloc[context, 0].to_numpy(),
-            title=f"Backtest: {series.target}, one step ahead from {len(rows)} origins", ylabel=series.target)
+            {name: values[:, 0] for i, (name, values) in enumerate(forecasts.items()) if i < models or name == REFERENCE},
+            context_dates=dates[context], context=series.values.iloc[context, 0].to_numpy(), reference=REFERENCE,
+            title=f"{series.path.name}: {series.target} (original units), one step ahead from {len(rows)} origins",
+            ylabel=series.target)

@@ -213,10 +213,11 @@ def _check(run: Run, item: Recorded, gates: bool, stream: bool) -> dict[str, flo
 
 
 class _PlotSamples:
-    """What --plot draws, at no more than PLOT_POINTS evenly spaced dates: each window's last-step states (or the
-    stream's), and the one-step forecasts. Copies, not views (a view would keep its whole chunk alive)."""
+    """What --plot draws, at no more than PLOT_POINTS evenly spaced dates: each window's last-step states and, with
+    --gates, its forget and input gates (or the stream's), and the one-step forecasts. Copies, not views (a view
+    would keep its whole chunk alive)."""
 
-    KEYS = ("dates", "last_h", "last_c", "prediction", "actual")
+    KEYS = ("dates", "last_h", "last_c", "prediction", "actual", "last_f", "last_i")
 
     def __init__(self, total: int, *, wanted: bool) -> None:
         self.stride, self.wanted, self.seen = max(1, -(-total // PLOT_POINTS)), wanted, 0
@@ -226,14 +227,16 @@ class _PlotSamples:
         if not self.wanted:
             return
         if stream:
-            picks = (arrays["step_date"][0], arrays["h"][0], arrays["c"][0], arrays["prediction"][0, :, 0],
-                     arrays["target"][0, :, 0])
+            picks = {"dates": arrays["step_date"][0], "last_h": arrays["h"][0], "last_c": arrays["c"][0],
+                     "prediction": arrays["prediction"][0, :, 0], "actual": arrays["target"][0, :, 0]}
+            picks |= {f"last_{g}": arrays[f"gate_{g}"][0] for g in "fi" if f"gate_{g}" in arrays}
         else:
-            picks = (arrays["origin_date"], arrays["h"][:, -1], arrays["c"][:, -1], arrays["prediction"][:, 0],
-                     arrays["target"][:, 0])
-        keep = (self.seen + np.arange(len(picks[0]))) % self.stride == 0
-        self.seen += len(picks[0])
-        for key, value in zip(self.KEYS, picks):
+            picks = {"dates": arrays["origin_date"], "last_h": arrays["h"][:, -1], "last_c": arrays["c"][:, -1],
+                     "prediction": arrays["prediction"][:, 0], "actual": arrays["target"][:, 0]}
+            picks |= {f"last_{g}": arrays[f"gate_{g}"][:, -1] for g in "fi" if f"gate_{g}" in arrays}
+        keep = (self.seen + np.arange(len(picks["dates"]))) % self.stride == 0
+        self.seen += len(picks["dates"])
+        for key, value in picks.items():
             self.parts[key].append(value[keep].copy())
 
     def result(self) -> dict[str, np.ndarray]:
@@ -242,11 +245,13 @@ class _PlotSamples:
 
 def _write_plot(path: Path, outcome: DumpOutcome, *, force: bool) -> None:
     data = outcome.plot_data
+    gates = {name: data[f"last_{name}"] for name in "fi" if len(data[f"last_{name}"])}  # with --gates
     with atomic_output(path, force=force, what="a plot", recognise=plots.is_plot, suffix=".png") as temp:
         plots.states_overview(
             temp, dates=data["dates"], prediction=data["prediction"], actual=data["actual"], h=data["last_h"],
-            c=data["last_c"],
+            c=data["last_c"], gates=gates or None,
             history_dates=data["history_dates"], history=data["history"], target=data["target"],
             caption=f"{outcome.meta['model_kind']} on {data['target']}: "
-                    + ("the stream's states" if outcome.meta["mode"] == "stream" else "each window's last-step states"),
+                    + ("the stream's states" if outcome.meta["mode"] == "stream" else "each window's last-step states")
+                    + (" and gates" if gates else ""),
         )

@@ -1,4 +1,5 @@
-"""lstmcast predict: a trained run + a CSV -> the next steps after its last row, dated, in the user's units."""
+"""lstmcast predict: a trained run + a CSV -> the next steps after its last row (or after --as-of), dated, in the
+user's units; with the actual values where the CSV already holds them."""
 
 from __future__ import annotations
 
@@ -8,13 +9,18 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
+import pandas as pd
 
 from lstmcast.data.calendar import check_gaps
+from lstmcast.data.windows import prepare
 from lstmcast.errors import DataError
 from lstmcast.files.atomic import write_text
 from lstmcast.forecasting.predict import forecast_scaled, to_user_units
+from lstmcast.outputs import plots
 from lstmcast.outputs.tables import forecast_csv, is_forecast_csv
 from lstmcast.runs.load import open_run, run_data
+
+HISTORY_SHOWN = 250  # rows of history a Forecast keeps for --plot
 
 
 @dataclass
@@ -26,30 +32,82 @@ class Forecast:
     values: list[float]
     calendar: str  # how the dates were found, in words
     notices: list[str] = field(default_factory=list)
+    actual: Optional[list[Optional[float]]] = None  # with --as-of: the CSV's values at the forecast dates, if any
+    history_dates: list[dt.date] = field(default_factory=list)  # the last rows before the forecast, for --plot
+    history: list[float] = field(default_factory=list)
+
+    def as_json(self) -> dict:
+        rows = [{"date": str(d), "value": v} for d, v in zip(self.dates, self.values)]
+        if self.actual is not None:
+            for row, actual in zip(rows, self.actual):
+                row["actual"] = actual
+        return {"target": self.target, "last_date": str(self.last_date), "last_value": self.last_value,
+                "calendar": self.calendar, "forecast": rows}
 
 
 def predict_run(run_dir: Path, *, data_path: Optional[Path] = None, horizon: Optional[int] = None,
-                overrides: Optional[list[str]] = None) -> Forecast:
-    """Forecast `horizon` steps (default: the trained horizon) after the CSV's last row."""
+                overrides: Optional[list[str]] = None, as_of: Optional[dt.date] = None) -> Forecast:
+    """Forecast `horizon` steps (default: the trained horizon) after the CSV's last row, or after its last row on or
+    before `as_of` (the rest of the CSV is not read by the model; it only fills `actual`)."""
     run = open_run(run_dir)
-    series, prepared = run_data(run, data_path, overrides=overrides, command="predict")
+    full, prepared = run_data(run, data_path, overrides=overrides, command="predict")
+    series = full
+    if as_of is not None:  # what was known then: the model reads nothing after it
+        series = full.until(pd.Timestamp(as_of))
+        if len(series.dates) == 0:
+            raise DataError(f"{full.path}: no rows on or before {as_of} (the data starts {full.dates[0].date()}); "
+                            "choose a later --as-of date")
+        prepared = prepare(series, run.config.data, scaler=run.scaler)
     check_gaps(series.dates, run.calendar, steps=prepared.lookback, what=str(series.path))
     steps = horizon or run.meta.horizon
     x = prepared.tensor()[-prepared.lookback:][None]  # [1, lookback, F]
-    scaled = forecast_scaled(run.model, x, steps)
-    values = to_user_units(prepared, scaled, np.array([len(prepared.dates) - 1]))[0]
+    values = to_user_units(prepared, forecast_scaled(run.model, x, steps), np.array([len(prepared.dates) - 1]))[0]
     if not np.isfinite(values).all():
         raise DataError(f"the forecast is not finite ({values.tolist()[:5]}); the input data may be extreme")
-    notices = run.notices + list(series.notices)
-    if steps > run.meta.horizon:
-        notices.append(f"the model was trained for {run.meta.horizon} steps; steps beyond feed its own forecasts back")
+    notices = run.notices + list(series.notices) + _notices(run, steps, series.dates[-1].date())
+    dates = [d.date() for d in run.calendar.following(series.dates[-1], steps)]
+    shown = slice(max(0, len(series.dates) - HISTORY_SHOWN), None)
     return Forecast(
         target=run.meta.target, last_date=series.dates[-1].date(), last_value=float(prepared.raw[-1, 0]),
-        dates=[d.date() for d in run.calendar.following(series.dates[-1], steps)], values=values.tolist(),
-        calendar=run.calendar.describe(), notices=notices,
+        dates=dates, values=values.tolist(), calendar=run.calendar.describe(), notices=notices,
+        actual=_actuals(full, dates) if as_of is not None else None,
+        history_dates=[d.date() for d in series.dates[shown]], history=series.values.iloc[shown, 0].tolist(),
     )
 
 
+def _notices(run, steps: int, last: dt.date) -> list[str]:
+    notices = []
+    if steps > run.meta.horizon:
+        notices.append(f"the model was trained for {run.meta.horizon} steps; steps beyond feed its own forecasts back")
+    if last < run.meta.trained_until:
+        notices.append(f"the model saw targets up to {run.meta.trained_until} while training, after this forecast's "
+                       f"last input date {last}: as a check of past forecasts this is optimistic")
+    return notices
+
+
+def _actuals(series, dates: list[dt.date]) -> list[Optional[float]]:
+    known = pd.Series(series.values.iloc[:, 0].to_numpy(), index=series.dates.date)
+    return [float(known[d]) if d in known.index else None for d in dates]
+
+
+def forecast_text(forecast: Forecast) -> str:
+    """The forecast CSV (step,date,<target>), for a file or for standard output (--out -)."""
+    return forecast_csv(forecast.target, forecast.dates, forecast.values)
+
+
 def write_forecast(path: Path, forecast: Forecast, *, force: bool) -> None:
-    write_text(path, forecast_csv(forecast.target, forecast.dates, forecast.values), force=force,
-               what="a forecast CSV", recognise=is_forecast_csv)
+    write_text(path, forecast_text(forecast), force=force, what="a forecast CSV", recognise=is_forecast_csv)
+
+
+def write_forecast_plot(path: Path, forecast: Forecast, *, force: bool) -> None:
+    """--plot: the recent history and the dated forecast (and the actual values, when --as-of left some)."""
+    from lstmcast.files.atomic import atomic_output
+
+    with atomic_output(path, force=force, what="a plot", recognise=plots.is_plot, suffix=".png") as temp:
+        plots.forecast_with_history(
+            temp, history_dates=pd.DatetimeIndex(forecast.history_dates), history=np.array(forecast.history),
+            forecast_dates=pd.DatetimeIndex(forecast.dates), forecast=np.array(forecast.values),
+            target=forecast.target, actual=None if forecast.actual is None else np.array(
+                [np.nan if v is None else v for v in forecast.actual], dtype=np.float64),
+            title=f"{forecast.target}: {len(forecast.dates)} steps after {forecast.last_date} ({forecast.calendar})",
+        )

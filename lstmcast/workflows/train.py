@@ -37,7 +37,7 @@ from lstmcast.runs.layout import CHECKPOINT_FILE, CONFIG_FILE, FORMAT_VERSION, i
 from lstmcast.runs.meta import RunMeta
 from lstmcast.runs.store import load_tensors
 from lstmcast.training.checkpoint import state_from_tensors, state_to_tensors
-from lstmcast.training.fit import Fitted, fit
+from lstmcast.training.fit import Fitted, fit, fit_all
 from lstmcast.training.loop import Callbacks, StopRequested, TrainingState
 
 Notice = Callable[[str], None]
@@ -75,7 +75,8 @@ def train_run(config: Optional[RunConfig], *, out: Path, force: bool = False, re
             write.start_partial(partial, text)
         try:
             fitted = _fit(config, prepared, state, callbacks, partial, series, text)
-            _write_run(partial, out, config, series, prepared, fitted, calendar, force=force)
+            final = _final_fit(config, series, fitted, callbacks, notice) if config.training.final else None
+            _write_run(partial, out, config, series, prepared, fitted, calendar, final=final, force=force)
         except StopRequested as stop:
             raise _interrupted(partial, out, stop.args[0]) from None
         except Exception as exc:
@@ -158,6 +159,19 @@ def _fit(config: RunConfig, prepared: Prepared, state: Optional[TrainingState], 
     return fit(config, prepared, state=state, callbacks=callbacks)
 
 
+def _final_fit(config: RunConfig, series: Series, fitted: Fitted, callbacks: Optional[Callbacks],
+               notice: Notice) -> tuple[Fitted, Prepared]:
+    """training.final: after the evaluation, the same model on every row (scaler included) for the best epoch count.
+    Not checkpointed: --resume after a kill here repeats it from the finished evaluation, to the same weights."""
+    prepared = prepare(series, config.data, final=True)
+    epochs = fitted.state.best_epoch
+    notice(f"final fit: the same model on all {len(prepared.origins('train'))} windows up to {series.dates[-1].date()} "
+           f"for {epochs} epoch{'s' if epochs != 1 else ''} (the evaluated best); its test scores are the evaluated "
+           "model's")
+    stop_only = Callbacks(should_stop=callbacks.should_stop) if callbacks else None
+    return fit_all(config, prepared, epochs=epochs, callbacks=stop_only), prepared
+
+
 def _interrupted(partial: Path, out: Path, number: int) -> Interrupted:
     name = signal.Signals(number).name
     if not (partial / CHECKPOINT_FILE).is_file():
@@ -195,11 +209,11 @@ def test_scores(model: torch.nn.Module, series: Series, prepared: Prepared, conf
 
 
 def _write_run(partial: Path, out: Path, config: RunConfig, series: Series, prepared: Prepared, fitted: Fitted,
-               calendar: Calendar, *, force: bool) -> None:
+               calendar: Calendar, *, final: Optional[tuple[Fitted, Prepared]], force: bool) -> None:
     scores, plot_data = test_scores(fitted.model, series, prepared, config)
-    weights_sha = write.save_weights(partial, fitted.model.state_dict())
+    weights_sha = write.save_weights(partial, (final[0] if final else fitted).model.state_dict())
     text = write.save_config(partial, dump_config(config))  # the config as run (--resume --epochs included)
-    meta = _run_meta(config, series, prepared, fitted, scores, calendar, config_sha256(text), weights_sha)
+    meta = _run_meta(config, series, prepared, fitted, scores, calendar, config_sha256(text), weights_sha, final)
     write.write_meta(partial, meta)
     history = fitted.state.history
     write.write_history(partial, (vars(report) for report in history))
@@ -207,18 +221,20 @@ def _write_run(partial: Path, out: Path, config: RunConfig, series: Series, prep
                       [r.validation_loss for r in history], best_epoch=fitted.state.best_epoch,
                       title=f"{config.model.kind}: training and validation loss")
     origins, actual, forecasts = plot_data
-    context = slice(max(0, origins[0] - 2 * len(origins)), origins[0] + 2)
+    context = slice(max(0, origins[0] - len(origins)), origins[0] + 2)  # the overview: as much history as test
     plots.forecast_vs_actual(
         partial / "test_forecast.png", prepared.dates[origins + 1], actual[:, 0],
-        {"LSTM (1 step ahead)": forecasts["model"][:, 0], "random walk": forecasts[REFERENCE][:, 0]},
-        context_dates=prepared.dates[context], context=prepared.raw[context, 0],
-        title=f"Test split: {meta.target}, one step ahead", ylabel=meta.target,
+        {"LSTM, 1 step ahead": forecasts["model"][:, 0], "random walk": forecasts[REFERENCE][:, 0]},
+        context_dates=prepared.dates[context], context=prepared.raw[context, 0], reference="random walk",
+        title=f"{config.data.series or series.path.name}: {meta.target} (original units), one step ahead on the "
+              f"test split ({len(origins)} dates)", ylabel=meta.target,
     )
     write.finish(partial, out, force=force)
 
 
 def _run_meta(config: RunConfig, series: Series, prepared: Prepared, fitted: Fitted, scores: Scores,
-              calendar: Calendar, config_sha: str, weights_sha: str) -> RunMeta:
+              calendar: Calendar, config_sha: str, weights_sha: str,
+              final: Optional[tuple[Fitted, Prepared]]) -> RunMeta:
     windows = {split: prepared.origins(split) for split in ("train", "validation", "test")}
 
     def span(origins: np.ndarray) -> list[str]:
@@ -229,7 +245,8 @@ def _run_meta(config: RunConfig, series: Series, prepared: Prepared, fitted: Fit
         format_version=FORMAT_VERSION, lstmcast_version=__version__, torch_version=torch.__version__,
         created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), model_kind=config.model.kind,
         parameters=parameter_count(fitted.model), columns=prepared.columns, target=prepared.columns[0],
-        transforms=dict(zip(prepared.columns, prepared.transforms)), scaler=prepared.scaler.to_json(),
+        transforms=dict(zip(prepared.columns, prepared.transforms)),
+        scaler=(final[1] if final else prepared).scaler.to_json(),  # the saved model's own scaler
         lookback=prepared.lookback, horizon=prepared.horizon, frequency=calendar.frequency,
         calendar=calendar.exchange,
         data={"path": str(series.path), "sha256": series.sha256, "rows": len(series.dates),
@@ -241,4 +258,6 @@ def _run_meta(config: RunConfig, series: Series, prepared: Prepared, fitted: Fit
         best_epoch=state.best_epoch, epochs_run=state.epoch, stopped_early=state.stopped_early,
         best_validation_loss=state.best_loss, test_metrics=scores.overall, test_always_up=scores.always_up,
         config_sha256=config_sha, weights_sha256=weights_sha,
+        final_fit=None if final is None else {"epochs": final[0].state.epoch, "windows": len(final[1].origins("train")),
+                                              "last_date": series.dates[-1].date()},
     )

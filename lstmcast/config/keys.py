@@ -1,0 +1,75 @@
+"""Every config key with its default and meaning, read from the schema, for `lstmcast config` (a test holds this
+list, the schema and the README's table to each other)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic_core import PydanticUndefined
+
+from lstmcast.config.schema import DataConfig, ManyToOneConfig, Seq2SeqConfig, SplitConfig, TrainingConfig
+
+MEANING = {
+    "data.path": "the CSV (relative to the config file); --data overrides it",
+    "data.date_column": "the date column (observation_date for FRED)",
+    "data.target": "the column to forecast; always the first input",
+    "data.features": "extra input columns, by name",
+    "data.series_column": "long files: the column of series ids (e.g. Ticker)",
+    "data.series": "long files: the id of the series to use (e.g. AAPL)",
+    "data.missing": "error, ffill (carry the last value forward) or drop",
+    "data.transform": "target transform: none, log, log_return, pct_change, diff",
+    "data.feature_transform": "the same, for the extra features",
+    "data.scaler": "standard, minmax, robust, none; fitted on the training rows",
+    "data.lookback": "steps in each input window",
+    "data.horizon": "steps forecast from each window",
+    "data.split.validation": "fraction of rows, or the first date of the validation split",
+    "data.split.test": "fraction of rows, or the first date of the test split",
+    "data.calendar": "exchange code (XNYS, XNAS, ...): forecasts dated on its trading sessions",
+    "data.sep": "CSV separator",
+    "data.decimal": "decimal mark; with ',' a '.' may only group thousands (1.234,5)",
+    "data.date_format": "strftime format of the dates, when not ISO 8601 or unambiguous",
+    "model.kind": "many_to_one or seq2seq",
+    "model.hidden_size": "as in torch.nn.LSTM",
+    "model.num_layers": "as in torch.nn.LSTM",
+    "model.dropout": "between LSTM layers, training only",
+    "model.proj_size": "LSTM projection size (0: none); h and the output are projected, c is not",
+    "model.teacher_forcing": "seq2seq only: share of decoder steps fed the truth in training",
+    "training.optimizer": "adam or adamw",
+    "training.learning_rate": "optimizer step size",
+    "training.weight_decay": "L2 penalty (decoupled for adamw)",
+    "training.batch_size": "windows per batch",
+    "training.epochs": "most epochs (early stopping may end sooner)",
+    "training.grad_clip": "max gradient norm (0: off)",
+    "training.patience": "early stopping on the validation loss (0: off); the best weights are kept",
+    "training.loss": "mse, mae or huber, on scaled values",
+    "training.seed": "same seed and thread count give bitwise-identical weights on CPU",
+    "training.device": "auto, cpu or cuda",
+    "training.threads": "CPU threads (fix it for bitwise repeatability across machines)",
+    "training.amp": "none, bf16 or fp16 autocast (fp16 on CUDA only)",
+    "training.final": "after evaluating, refit on all rows for the best epoch count and save that model",
+}
+SECTIONS = {"data": DataConfig, "data.split": SplitConfig, "model": Seq2SeqConfig, "training": TrainingConfig}
+
+
+def config_keys() -> list[dict[str, Any]]:
+    """key, default (None when required or unset) and meaning, in the schema's order."""
+    rows = []
+    for prefix, model in SECTIONS.items():
+        for name, field in model.model_fields.items():
+            if name == "split" or (prefix == "model" and name not in _model_keys()):
+                continue
+            default = field.default if field.default is not PydanticUndefined else None
+            rows.append({"key": f"{prefix}.{name}", "required": field.is_required(), "default": _plain(default),
+                         "meaning": MEANING[f"{prefix}.{name}"]})
+    return rows
+
+
+def _model_keys() -> list[str]:
+    return list(dict.fromkeys([*ManyToOneConfig.model_fields, *Seq2SeqConfig.model_fields]))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    return list(value) if isinstance(value, tuple) else value

@@ -1,0 +1,92 @@
+"""Plots of numbers about a model: its training curves, and its error by horizon step against the random walk."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Optional, Sequence
+
+import numpy as np
+
+from lstmcast.outputs.plots.base import plain_numbers, pyplot, save
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+HOPELESS = 3.0  # a forecaster whose RMSE is over 3x the random walk's at every step is left out of error_by_step
+LOG_RATIO = 3.0  # loss curves get a log axis only when their largest and smallest values differ by more than this
+
+
+def loss_curves(path: Path, epochs: Sequence[int], train: Sequence[float], validation: Sequence[float],
+                *, best_epoch: int, title: str) -> "Figure":
+    """Training and validation loss by epoch: whole epochs on x; y on a log axis with plain labels when the loss
+    falls by more than LOG_RATIO, linear otherwise (a narrow log axis has no labelled ticks)."""
+    from matplotlib.ticker import LogLocator, MaxNLocator, NullFormatter
+
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
+    ax.plot(epochs, train, label="train", marker=".")
+    ax.plot(epochs, validation, label="validation", marker=".")
+    ax.axvline(best_epoch, color="grey", linestyle=":", label=f"best epoch {best_epoch}")
+    ax.set(xlabel="epoch", ylabel="loss (scaled units)", title=title)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    values = np.asarray([*train, *validation], dtype=float)
+    values = values[np.isfinite(values)]
+    if len(values) and values.min() > 0 and values.max() / values.min() > LOG_RATIO:
+        decades = np.log10(values.max() / values.min())
+        subs = (1.0, 2.0, 3.0, 5.0, 7.0) if decades <= 1 else (1.0, 2.0, 5.0) if decades <= 3 else (1.0,)
+        ax.set_yscale("log")
+        ax.yaxis.set_major_locator(LogLocator(base=10, subs=subs))
+        ax.yaxis.set_minor_locator(LogLocator(base=10, subs=np.arange(2, 10)))
+        ax.yaxis.set_minor_formatter(NullFormatter())
+    plain_numbers(ax.yaxis)
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend()
+    return save(fig, path)
+
+
+def error_by_step(path: Path, rmse: dict[str, list[Optional[float]]], *, target: str, reference: str = "random_walk",
+                  baselines: Sequence[str] = ()) -> "Figure":
+    """Each forecaster's RMSE over the reference's (the random walk's) at each horizon step, the reference a line at
+    1. `baselines` are drawn dashed, models solid; a baseline over HOPELESS at every step is named in a note instead
+    of drawn (a far-off line would set the axis and flatten the rest), while a model is always drawn."""
+    from matplotlib.ticker import MaxNLocator
+
+    relative, drawn, left_out = _relative(rmse, reference, set(baselines))
+    shown = reference.replace("_", " ")
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(7.5, 4.3), dpi=110)
+    ax.axhline(1.0, color="black", linewidth=1, linestyle=":", label=f"{shown} (= 1)")
+    for name in drawn:
+        model = name not in baselines
+        ax.plot(np.arange(1, len(relative[name]) + 1), relative[name], marker="o" if model else ".", label=name,
+                linestyle="-" if model else "--", linewidth=1.8 if model else 1.0, zorder=3 if model else 2)
+    ax.set(xlabel="horizon step", ylabel=f"RMSE / RMSE of the {shown}\n(below 1: better)",
+           title=f"{target}: RMSE by horizon step relative to the {shown} (walk-forward)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    plain_numbers(ax.yaxis)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    if left_out:
+        ax.annotate(f"not drawn (RMSE over {HOPELESS:g}x the {shown}'s at every step): {', '.join(left_out)}",
+                    xy=(0, 0), xycoords="axes fraction", xytext=(0, -34), textcoords="offset points", va="top",
+                    fontsize=8, color="0.3")
+    return save(fig, path)
+
+
+def _relative(rmse: dict[str, list[Optional[float]]], reference: str,
+              baselines: set[str]) -> tuple[dict[str, np.ndarray], list[str], list[str]]:
+    """(ratios by name, names to draw, hopeless baselines); ratios are NaN where a value or the reference is missing."""
+    base = np.array([np.nan if v is None else v for v in rmse.get(reference, [])], dtype=float)
+    relative, drawn, left_out = {}, [], []
+    for name, values in rmse.items():
+        if name == reference:
+            continue
+        raw = np.array([np.nan if v is None else v for v in values], dtype=float)
+        steps = min(len(raw), len(base))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(base[:steps] > 0, raw[:steps] / base[:steps], np.nan)
+        relative[name] = ratio
+        known = ratio[np.isfinite(ratio)]
+        hopeless = name in baselines and len(known) and (known > HOPELESS).all()
+        (left_out if hopeless else drawn).append(name)
+    return relative, drawn, left_out
