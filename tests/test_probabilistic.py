@@ -1,0 +1,87 @@
+"""Issue 12, first step: the scores of probabilistic forecasts and conformal intervals, each against an independent
+computation (closed forms, numerical integration, brute force, hand values)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import integrate, stats
+
+from lstmcast.evaluation.probabilistic import (
+    coverage, crps_gaussian, crps_quantiles, crps_samples, pinball, pit_from_samples, pit_uniformity, winkler,
+)
+from lstmcast.forecasting.conformal import adaptive_conformal, split_conformal
+
+
+@pytest.mark.parametrize("mean, std, y", [(0.0, 1.0, 0.3), (2.0, 0.5, -1.0), (-3.0, 4.0, 10.0)])
+def test_gaussian_crps_equals_the_integral_of_its_definition(mean, std, y):
+    """CRPS(F, y) = integral of (F(x) - 1{x >= y})^2 dx, integrated numerically."""
+    below, _ = integrate.quad(lambda x: stats.norm.cdf(x, mean, std) ** 2, -np.inf, y)
+    above, _ = integrate.quad(lambda x: (1 - stats.norm.cdf(x, mean, std)) ** 2, y, np.inf)
+    assert crps_gaussian(np.array(mean), np.array(std), np.array(y)) == pytest.approx(below + above, rel=1e-7)
+
+
+def test_sample_crps_equals_the_brute_force_formula_and_tends_to_the_closed_form():
+    rng = np.random.default_rng(0)
+    samples, y = rng.normal(size=(3, 40)), rng.normal(size=3)
+    brute = [np.abs(s - t).mean() - np.abs(s[:, None] - s[None, :]).mean() / 2 for s, t in zip(samples, y)]
+    np.testing.assert_allclose(crps_samples(samples, y), brute, rtol=1e-12)
+    many = rng.normal(1.0, 2.0, size=200_000)
+    assert crps_samples(many, np.array(0.5)) == pytest.approx(crps_gaussian(1.0, 2.0, 0.5), rel=1e-2)
+
+
+def test_pinball_and_quantile_crps():
+    levels = np.array([0.1, 0.5, 0.9])
+    # y = 3, quantiles 1, 2, 4: 0.1 * 2 = 0.2; 0.5 * 1 = 0.5; (0.9 - 1) * (3 - 4) = 0.1
+    np.testing.assert_allclose(pinball(levels, np.array([1.0, 2.0, 4.0]), np.array(3.0)), [0.2, 0.5, 0.1])
+    fine = np.linspace(0.005, 0.995, 199)
+    quantiles = stats.norm.ppf(fine, 0.0, 1.0)
+    assert crps_quantiles(fine, quantiles, np.array(0.7)) == pytest.approx(crps_gaussian(0.0, 1.0, 0.7), rel=2e-2)
+
+
+def test_interval_scores_by_hand():
+    lower, upper, y = np.array([0.0, 0.0, 0.0]), np.array([2.0, 2.0, 2.0]), np.array([1.0, -1.0, 5.0])
+    np.testing.assert_array_equal(coverage(lower, upper, y), [1.0, 0.0, 0.0])
+    np.testing.assert_allclose(winkler(lower, upper, y, alpha=0.2), [2.0, 2.0 + 10 * 1.0, 2.0 + 10 * 3.0])
+
+
+def test_pit_is_uniform_when_calibrated_and_not_when_too_narrow():
+    rng = np.random.default_rng(1)
+    y = rng.normal(size=2000)
+    calibrated = pit_from_samples(rng.normal(size=(2000, 500)), y, rng)
+    narrow = pit_from_samples(0.5 * rng.normal(size=(2000, 500)), y, rng)
+    assert pit_uniformity(calibrated)["p_value"] > 0.01
+    assert pit_uniformity(narrow)["p_value"] < 1e-6
+
+
+def test_split_conformal_takes_the_finite_sample_rank():
+    residuals = np.arange(1.0, 20.0)[:, None]  # |r| = 1..19, N = 19: rank ceil(20 * 0.9) = 18
+    assert split_conformal(residuals, 0.1)[0] == 18.0
+    assert np.isinf(split_conformal(residuals[:5], 0.05)[0])  # too few for 95%
+
+
+def test_aci_adapts_to_a_variance_jump_where_split_conformal_does_not():
+    rng = np.random.default_rng(2)
+    actual = np.concatenate([rng.normal(0, 1, 1500), rng.normal(0, 3, 1500)])[:, None]
+    forecast = np.zeros_like(actual)
+    calibration = rng.normal(0, 1, (300, 1))
+    rows = np.arange(len(actual))
+    lower, upper = adaptive_conformal(forecast, actual, rows, alpha=0.1, gamma=0.01, calibration=calibration)
+    after = slice(2000, None)  # once ACI has had time to react
+    aci = coverage(lower, upper, actual)[after].mean()
+    half = split_conformal(calibration, 0.1)
+    split = coverage(-half, half, actual)[after].mean()
+    assert abs(aci - 0.9) < 0.03 and split < 0.5, (aci, split)
+
+
+def test_aci_uses_only_errors_realised_by_each_origin():
+    """A 3-step target is known 3 rows after its origin: changing it changes no interval before then."""
+    rng = np.random.default_rng(3)
+    actual, forecast, calibration = rng.normal(size=(60, 3)), np.zeros((60, 3)), rng.normal(size=(20, 3))
+    rows = np.arange(60)
+    _, base = adaptive_conformal(forecast, actual, rows, alpha=0.2, gamma=0.05, calibration=calibration)
+    changed = actual.copy()
+    changed[40, 2] = 100.0  # origin 40's 3-step target, realised at row 43
+    _, moved = adaptive_conformal(forecast, changed, rows, alpha=0.2, gamma=0.05, calibration=calibration)
+    np.testing.assert_array_equal(moved[:43], base[:43])
+    assert (moved[43:, 2] != base[43:, 2]).any()
