@@ -70,19 +70,24 @@ class Model:
         return open_run(self.run_dir).config.data.date_column
 
     def predict(self, data: Data = None, *, horizon: Optional[int] = None, as_of: DateLike = None,
-                series: Optional[str] = None) -> Any:
-        """Like `lstmcast predict`: a DataFrame of date and forecast (and actual, with `as_of`, where the data holds
-        it), in the data's units; `frame.attrs` carries the target, the last date and value, and the notices."""
+                series: Optional[str] = None, levels: Optional[list[float]] = None) -> Any:
+        """Like `lstmcast predict`: a DataFrame of date and forecast (lower_L and upper_L for each interval level in
+        percent; actual, with `as_of`, where the data holds it), in the data's units; `frame.attrs` carries the
+        target, the last date and value, and the notices."""
         import pandas as pd
 
         from lstmcast.workflows.predict import predict_run
 
         with _as_csv(data, self._date_column) as path:
             forecast = predict_run(self.run_dir, data_path=path, horizon=horizon, as_of=_date(as_of),
-                                   overrides=[f"data.series={series}"] if series else None)
+                                   overrides=[f"data.series={series}"] if series else None,
+                                   levels=sorted(float(level) for level in levels or []))
         for message in forecast.notices:
             _warn(message)
         frame = pd.DataFrame({"date": pd.to_datetime(forecast.dates), "forecast": forecast.values})
+        for level, (lower, upper) in forecast.intervals.items():
+            frame[f"lower_{level}"] = pd.array(lower, dtype="Float64")
+            frame[f"upper_{level}"] = pd.array(upper, dtype="Float64")
         if forecast.actual is not None:
             frame["actual"] = pd.array(forecast.actual, dtype="Float64")
         frame.attrs.update(target=forecast.target, last_date=forecast.last_date, last_value=forecast.last_value,

@@ -19,6 +19,20 @@ from lstmcast.errors import ConfigError
 from lstmcast.cli.render import forecast_table
 
 
+def parse_levels(text: Optional[str]) -> list[float]:
+    """--levels 80,95 -> [80.0, 95.0]: distinct coverage levels strictly between 0 and 100."""
+    if text is None:
+        return []
+    try:
+        levels = [float(part) for part in text.split(",")]
+    except ValueError:
+        raise ConfigError(f"--levels {text!r}: give coverage levels in percent separated by commas, e.g. 80,95") \
+            from None
+    if any(not 0 < level < 100 for level in levels) or len(set(levels)) != len(levels):
+        raise ConfigError(f"--levels {text!r}: each level must lie strictly between 0 and 100, once each")
+    return sorted(levels)
+
+
 @app.command(short_help="Forecast the next steps, dated, in the data's units.")
 def predict(
     run_dir: RunArgument,
@@ -34,6 +48,9 @@ def predict(
     series: Annotated[Optional[str], typer.Option(
         "--series", metavar="NAME", help="The series of a long file to forecast (data.series), e.g. another ticker "
                                          "with the same columns.")] = None,
+    levels: Annotated[Optional[str], typer.Option(
+        "--levels", metavar="L[,L...]", help="Also give central prediction intervals at these coverage levels in "
+                                             "percent, e.g. 80,95 (split conformal).")] = None,
     plot: Annotated[Optional[Path], typer.Option("--plot", metavar="PNG",
                                                  help="Also draw the recent history and the forecast.")] = None,
     set_: DataSetOption = None,
@@ -64,7 +81,8 @@ def predict(
         if to_stdout and json_:
             raise ConfigError("--out - and --json both write to standard output; choose one")
         overrides = list(set_ or []) + ([f"data.series={series}"] if series is not None else [])
-        forecast = predict_run(run_dir, data_path=data, horizon=horizon, overrides=overrides, as_of=as_date(as_of))
+        forecast = predict_run(run_dir, data_path=data, horizon=horizon, overrides=overrides, as_of=as_date(as_of),
+                               levels=parse_levels(levels))
         for message in forecast.notices:
             notice(message)
         if out_file is not None and not to_stdout:

@@ -125,16 +125,23 @@ def forecast_table(forecast: Any) -> Table:
     table = Table(title=f"{safe(forecast.target)} after {forecast.last_date} (last value "
                   f"{forecast.last_value:.{places}f})", title_justify="left",
                   caption=f"dates: {safe(forecast.calendar)}", caption_justify="left")
-    headers = ["step", "date", safe(forecast.target), "change"] + (["actual"] if actual is not None else [])
+    intervals = getattr(forecast, "intervals", {}) or {}
+    headers = ["step", "date", safe(forecast.target), "change"] + [f"{level}% interval" for level in intervals] \
+        + (["actual"] if actual is not None else [])
     for header in headers:
         table.add_column(header, justify="left" if header == "date" else "right")
     for step, (day, value) in enumerate(zip(forecast.dates, values), start=1):
         change = f"{(value / forecast.last_value - 1) * 100:+.2f}%" if forecast.last_value else MISSING
         cells = [str(step), str(day), f"{value:.{places}f}", change]
+        for lower, upper in intervals.values():
+            low, high = lower[step - 1], upper[step - 1]
+            cells.append(MISSING if low is None else f"{low:.{places}f} .. {high:.{places}f}")
         if actual is not None:
             known = actual[step - 1] if step <= len(actual) else None
             cells.append(MISSING if known is None else f"{known:.{places}f}")
         table.add_row(*cells)
+    if intervals:
+        table.caption += "; intervals: split conformal on the evaluated model's validation residuals"
     return table
 
 

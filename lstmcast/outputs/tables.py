@@ -6,8 +6,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 import pandas as pd
 
@@ -16,16 +17,27 @@ from lstmcast.files.reading import MiB, holds_only, peek_regular
 
 REPORT_KIND = "report"
 FORECAST_HEADER = ("step", "date")
+SIDES = ("lower", "upper")
+INTERVAL_COLUMN = re.compile(r"(lower|upper)_\d{1,2}(\.\d+)?")
 REPORT_FILES = frozenset({MARKER, "forecasts.csv", "metrics.csv", "report.json", "error_by_step.png", "forecasts.png"})
 
 
-def forecast_csv(target: str, dates: Sequence[Any], values: Sequence[float]) -> str:
-    """step,date,<target>: one row per forecast step (values written exactly, with repr)."""
+def forecast_csv(target: str, dates: Sequence[Any], values: Sequence[float], *,
+                 intervals: Optional[dict[str, tuple[list, list]]] = None) -> str:
+    """step,date,<target>, then lower_L,upper_L per interval level: one row per forecast step (values written
+    exactly, with repr; an empty cell where a step has no interval)."""
+    intervals = intervals or {}
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([*FORECAST_HEADER, target])
-    writer.writerows([step, str(day), repr(float(value))] for step, (day, value) in enumerate(zip(dates, values), 1))
+    writer.writerow([*FORECAST_HEADER, target, *(f"{side}_{level}" for level in intervals for side in SIDES)])
+    for index, (day, value) in enumerate(zip(dates, values)):
+        bounds = [_cell(bound[index]) for lower, upper in intervals.values() for bound in (lower, upper)]
+        writer.writerow([index + 1, str(day), repr(float(value)), *bounds])
     return buffer.getvalue()
+
+
+def _cell(value: Optional[float]) -> str:
+    return "" if value is None else repr(float(value))
 
 
 def is_forecast_csv(path: Path) -> bool:
@@ -38,13 +50,16 @@ def is_forecast_csv(path: Path) -> bool:
         rows = list(csv.reader(io.StringIO(raw.decode("utf-8")))) if raw is not None else []
     except (UnicodeDecodeError, csv.Error):
         return False
-    if not rows or len(rows[0]) != 3 or tuple(rows[0][:2]) != FORECAST_HEADER:
+    if not rows or len(rows[0]) < 3 or len(rows[0]) % 2 == 0 or tuple(rows[0][:2]) != FORECAST_HEADER:
+        return False
+    if not all(INTERVAL_COLUMN.fullmatch(name) for name in rows[0][3:]):
         return False
     try:
         for number, row in enumerate(rows[1:], start=1):
-            if len(row) != 3 or int(row[0]) != number:
+            if len(row) != len(rows[0]) or int(row[0]) != number:
                 return False
-            pd.Timestamp(row[-2]), float(row[-1])
+            [float(cell) for cell in row[3:] if cell]
+            pd.Timestamp(row[1]), float(row[2])
     except ValueError:
         return False
     return True

@@ -55,6 +55,19 @@ class SplitRows(_Record):
     validation_end: int = Field(ge=1)
 
 
+class ConformalMeta(_Record):
+    """The evaluated model's validation residuals, for split-conformal intervals (predict --levels)."""
+
+    scale: Literal["log_ratio", "difference"]
+    scores: list[list[float]] = Field(min_length=1, max_length=1_000)  # per horizon step: sorted |residuals|
+
+    @model_validator(mode="after")
+    def _sane(self) -> "ConformalMeta":
+        if any(not row or any(not 0 <= v <= LIMIT for v in row) for row in self.scores):
+            raise ValueError("conformal scores must be non-empty lists of finite non-negative numbers")
+        return self
+
+
 class FinalFit(_Record):
     """training.final: the saved model was refit on every row after the evaluation (test_metrics are the evaluated
     model's, before that refit)."""
@@ -98,6 +111,7 @@ class RunMeta(_Record):
     weights_sha256: Optional[str] = Field(default=None, pattern=SHA256)
     meta_sha256: Optional[str] = Field(default=None, pattern=SHA256)  # of this record without this field
     final_fit: Optional[FinalFit] = None
+    conformal: Optional[ConformalMeta] = None
 
     @field_validator("format_version")
     @classmethod
@@ -125,6 +139,8 @@ class RunMeta(_Record):
             raise ValueError("split rows or epochs are out of order")
         if set(self.windows) != set(SPLITS) or set(self.target_dates) != set(SPLITS):
             raise ValueError(f"windows and target_dates need exactly the splits {', '.join(SPLITS)}")
+        if self.conformal is not None and len(self.conformal.scores) != self.horizon:
+            raise ValueError("conformal scores need one list per horizon step")
         if any(first > last for first, last in self.target_dates.values()):
             raise ValueError("target_dates: a split ends before it starts")
         if self.format_version >= 2 and not (self.config_sha256 and self.weights_sha256):

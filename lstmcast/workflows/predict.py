@@ -13,8 +13,9 @@ import pandas as pd
 
 from lstmcast.data.calendar import check_gaps
 from lstmcast.data.windows import prepare
-from lstmcast.errors import DataError
+from lstmcast.errors import ConfigError, DataError
 from lstmcast.files.atomic import write_text
+from lstmcast.forecasting.conformal import interval, split_conformal
 from lstmcast.forecasting.predict import forecast_scaled, to_user_units
 from lstmcast.outputs import plots
 from lstmcast.outputs.tables import forecast_csv, is_forecast_csv
@@ -35,18 +36,23 @@ class Forecast:
     actual: Optional[list[Optional[float]]] = None  # with --as-of: the CSV's values at the forecast dates, if any
     history_dates: list[dt.date] = field(default_factory=list)  # the last rows before the forecast, for --plot
     history: list[float] = field(default_factory=list)
+    intervals: dict[str, tuple[list[Optional[float]], list[Optional[float]]]] = field(default_factory=dict)  # "80"
 
     def as_json(self) -> dict:
         rows = [{"date": str(d), "value": v} for d, v in zip(self.dates, self.values)]
         if self.actual is not None:
             for row, actual in zip(rows, self.actual):
                 row["actual"] = actual
+        for level, (lower, upper) in self.intervals.items():
+            for row, low, high in zip(rows, lower, upper):
+                row.setdefault("intervals", {})[level] = {"lower": low, "upper": high}
         return {"target": self.target, "last_date": str(self.last_date), "last_value": self.last_value,
                 "calendar": self.calendar, "forecast": rows}
 
 
 def predict_run(run_dir: Path, *, data_path: Optional[Path] = None, horizon: Optional[int] = None,
-                overrides: Optional[list[str]] = None, as_of: Optional[dt.date] = None) -> Forecast:
+                overrides: Optional[list[str]] = None, as_of: Optional[dt.date] = None,
+                levels: Optional[list[float]] = None) -> Forecast:
     """Forecast `horizon` steps (default: the trained horizon) after the CSV's last row, or after its last row on or
     before `as_of` (the rest of the CSV is not read by the model; it only fills `actual`)."""
     run = open_run(run_dir)
@@ -72,7 +78,26 @@ def predict_run(run_dir: Path, *, data_path: Optional[Path] = None, horizon: Opt
         dates=dates, values=values.tolist(), calendar=run.calendar.describe(), notices=notices,
         actual=_actuals(full, dates) if as_of is not None else None,
         history_dates=[d.date() for d in series.dates[shown]], history=series.values.iloc[shown, 0].tolist(),
+        intervals=_intervals(run.meta, values, levels or []),
     )
+
+
+def _intervals(meta, values: np.ndarray, levels: list[float]) -> dict[str, tuple[list, list]]:
+    """Split-conformal intervals from the evaluated model's validation residuals (None past the trained horizon)."""
+    if levels and meta.conformal is None:
+        raise ConfigError("--levels: this run records no validation residuals (trained by lstmcast before 0.2); "
+                          "retrain it to get intervals")
+    result = {}
+    for level in levels:
+        trained = min(len(values), meta.horizon)
+        half = split_conformal(np.array(meta.conformal.scores).T[:, :trained], 1 - level / 100)
+        if not np.isfinite(half).all():
+            raise ConfigError(f"--levels {level:g}: {len(meta.conformal.scores[0])} validation windows are too few "
+                              f"for a {level:g}% interval; choose a lower level")
+        lower, upper = interval(values[:trained], half, meta.conformal.scale)
+        pad = [None] * (len(values) - trained)
+        result[f"{level:g}"] = (lower.tolist() + pad, upper.tolist() + pad)
+    return result
 
 
 def _notices(run, steps: int, last: dt.date) -> list[str]:
@@ -91,8 +116,8 @@ def _actuals(series, dates: list[dt.date]) -> list[Optional[float]]:
 
 
 def forecast_text(forecast: Forecast) -> str:
-    """The forecast CSV (step,date,<target>), for a file or for standard output (--out -)."""
-    return forecast_csv(forecast.target, forecast.dates, forecast.values)
+    """The forecast CSV (step,date,<target>[,lower_L,upper_L...]), for a file or for standard output (--out -)."""
+    return forecast_csv(forecast.target, forecast.dates, forecast.values, intervals=forecast.intervals)
 
 
 def write_forecast(path: Path, forecast: Forecast, *, force: bool) -> None:
@@ -108,6 +133,6 @@ def write_forecast_plot(path: Path, forecast: Forecast, *, force: bool) -> None:
             temp, history_dates=pd.DatetimeIndex(forecast.history_dates), history=np.array(forecast.history),
             forecast_dates=pd.DatetimeIndex(forecast.dates), forecast=np.array(forecast.values),
             target=forecast.target, actual=None if forecast.actual is None else np.array(
-                [np.nan if v is None else v for v in forecast.actual], dtype=np.float64),
+                [np.nan if v is None else v for v in forecast.actual], dtype=np.float64), intervals=forecast.intervals,
             title=f"{forecast.target}: {len(forecast.dates)} steps after {forecast.last_date} ({forecast.calendar})",
         )

@@ -29,6 +29,7 @@ from lstmcast.files.atomic import FULL_DISK_ADVICE, absolute, check_parent, chec
 from lstmcast.files.locks import output_lock
 from lstmcast.files.reading import MiB, read_regular
 from lstmcast.forecasting.baselines import drift, random_walk
+from lstmcast.forecasting.conformal import residual_scale, residuals
 from lstmcast.forecasting.predict import predict_scaled, to_user_units
 from lstmcast.models.lstm import parameter_count
 from lstmcast.outputs import plots
@@ -165,9 +166,8 @@ def _final_fit(config: RunConfig, series: Series, fitted: Fitted, callbacks: Opt
     Not checkpointed: --resume after a kill here repeats it from the finished evaluation, to the same weights."""
     prepared = prepare(series, config.data, final=True)
     epochs = fitted.state.best_epoch
-    notice(f"final fit: the same model on all {len(prepared.origins('train'))} windows up to {series.dates[-1].date()} "
-           f"for {epochs} epoch{'s' if epochs != 1 else ''} (the evaluated best); its test scores are the evaluated "
-           "model's")
+    notice(f"final fit: refitting on all {len(prepared.origins('train'))} windows up to {series.dates[-1].date()} for "
+           f"{epochs} epoch{'s' if epochs != 1 else ''} (the evaluated best)")
     stop_only = Callbacks(should_stop=callbacks.should_stop) if callbacks else None
     return fit_all(config, prepared, epochs=epochs, callbacks=stop_only), prepared
 
@@ -208,12 +208,29 @@ def test_scores(model: torch.nn.Module, series: Series, prepared: Prepared, conf
     return scores, (origins, actual, forecasts)
 
 
+def validation_residuals(model: torch.nn.Module, series: Series, prepared: Prepared,
+                         config: RunConfig) -> dict[str, Any]:
+    """The evaluated model's residuals on the validation windows (held out from its fit), per horizon step, for
+    split-conformal intervals: as log ratios for prices (a ratio stays comparable as the level moves)."""
+    origins = prepared.origins("validation")
+    x, _ = prepared.windows(origins)
+    predicted = to_user_units(prepared, predict_scaled(model.cpu(), x), origins)
+    actual = actuals(series.values.iloc[:, 0].to_numpy(), origins + rows_consumed(config.data), prepared.horizon)
+    scale = residual_scale(prepared.transforms[0])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        errors = residuals(predicted, actual, scale)
+    if not np.isfinite(errors).all():  # a ratio across zero: fall back to differences
+        scale, errors = "difference", residuals(predicted, actual, "difference")
+    return {"scale": scale, "scores": np.sort(np.abs(errors), axis=0).T.tolist()}
+
+
 def _write_run(partial: Path, out: Path, config: RunConfig, series: Series, prepared: Prepared, fitted: Fitted,
                calendar: Calendar, *, final: Optional[tuple[Fitted, Prepared]], force: bool) -> None:
     scores, plot_data = test_scores(fitted.model, series, prepared, config)
     weights_sha = write.save_weights(partial, (final[0] if final else fitted).model.state_dict())
     text = write.save_config(partial, dump_config(config))  # the config as run (--resume --epochs included)
-    meta = _run_meta(config, series, prepared, fitted, scores, calendar, config_sha256(text), weights_sha, final)
+    meta = _run_meta(config, series, prepared, fitted, scores, calendar, config_sha256(text), weights_sha, final,
+                     conformal=validation_residuals(fitted.model, series, prepared, config))
     write.write_meta(partial, meta)
     history = fitted.state.history
     write.write_history(partial, (vars(report) for report in history))
@@ -234,7 +251,7 @@ def _write_run(partial: Path, out: Path, config: RunConfig, series: Series, prep
 
 def _run_meta(config: RunConfig, series: Series, prepared: Prepared, fitted: Fitted, scores: Scores,
               calendar: Calendar, config_sha: str, weights_sha: str,
-              final: Optional[tuple[Fitted, Prepared]]) -> RunMeta:
+              final: Optional[tuple[Fitted, Prepared]], *, conformal: dict[str, Any]) -> RunMeta:
     windows = {split: prepared.origins(split) for split in ("train", "validation", "test")}
 
     def span(origins: np.ndarray) -> list[str]:
@@ -258,6 +275,7 @@ def _run_meta(config: RunConfig, series: Series, prepared: Prepared, fitted: Fit
         best_epoch=state.best_epoch, epochs_run=state.epoch, stopped_early=state.stopped_early,
         best_validation_loss=state.best_loss, test_metrics=scores.overall, test_always_up=scores.always_up,
         config_sha256=config_sha, weights_sha256=weights_sha,
+        conformal=conformal,
         final_fit=None if final is None else {"epochs": final[0].state.epoch, "windows": len(final[1].origins("train")),
                                               "last_date": series.dates[-1].date()},
     )

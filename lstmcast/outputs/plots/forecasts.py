@@ -89,9 +89,11 @@ def _draw_error(ax: Any, dates: pd.DatetimeIndex, actual: np.ndarray, series: di
 
 def forecast_with_history(path: Path, *, history_dates: pd.DatetimeIndex, history: np.ndarray,
                           forecast_dates: pd.DatetimeIndex, forecast: np.ndarray, target: str, title: str,
-                          actual: Optional[Sequence[Optional[float]]] = None) -> "Figure":
+                          actual: Optional[Sequence[Optional[float]]] = None,
+                          intervals: Optional[dict[str, tuple[Sequence, Sequence]]] = None) -> "Figure":
     """The last max(60, 3 x horizon) observations, then the forecast (markers joined to the last observation), a
-    line at the last data date; `actual` (None where unknown) marks what happened at the forecast dates."""
+    line at the last data date; `actual` (None where unknown) marks what happened at the forecast dates, and
+    `intervals` ({"80": (lower, upper)}, None past the trained horizon) shade a fan, widest palest."""
     plt = pyplot()
     history_dates, forecast_dates = pd.DatetimeIndex(history_dates), pd.DatetimeIndex(forecast_dates)
     history, forecast = np.asarray(history, dtype=float), np.asarray(forecast, dtype=float)
@@ -101,6 +103,10 @@ def forecast_with_history(path: Path, *, history_dates: pd.DatetimeIndex, histor
     joined_dates = history_dates[-1:].append(forecast_dates)
     ax.plot(joined_dates, np.concatenate([history[-1:], forecast]), color="tab:blue", linewidth=1.2,
             linestyle="--", marker="o", markersize=4, markevery=list(range(1, len(joined_dates))), label="forecast")
+    for rank, (level, (lower, upper)) in enumerate(sorted((intervals or {}).items(), key=lambda i: -float(i[0]))):
+        low, high = (np.array([np.nan if v is None else v for v in bound], dtype=float) for bound in (lower, upper))
+        ax.fill_between(forecast_dates, low, high, color="tab:blue", alpha=0.12 + 0.12 * rank, linewidth=0,
+                        label=f"{level}% interval")
     if actual is not None:
         known = np.array([np.nan if v is None else v for v in actual], dtype=float)[: len(forecast_dates)]
         ax.plot(forecast_dates[: len(known)], known, color="black", linestyle="none", marker="x", markersize=6,
