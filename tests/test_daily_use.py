@@ -162,3 +162,26 @@ def test_a_kill_during_the_final_fit_resumes_to_the_same_weights(tmp_path):
     resumed = lstmcast("train", "--resume", str(tmp_path / "run"))
     assert resumed.returncode == 0, resumed.stderr
     assert same_weights(tmp_path / "run", tmp_path / "whole")
+
+
+def test_help_and_messages_read_well(runner, tmp_path):
+    top = runner.invoke(app, ["-h"])
+    commands = top.output.split("Commands:")[1]
+    assert top.exit_code == 0 and "..." not in commands  # the command list is not cut
+    for command in ("train", "predict", "dump-states", "backtest", "config"):
+        result = runner.invoke(app, [command, "-h"])
+        assert result.exit_code == 0 and command in top.output
+        assert result.output.count(f"lstmcast {command}") >= 3, command  # usage + at least two examples
+        assert "list[" not in result.output and "_dir" not in result.output, command  # metavars a person reads
+    config = write_config(tmp_path / "c.yaml", data=CPI, model={"hidden_size": 4}, training={"epochs": 1})
+    once = runner.invoke(app, ["train", str(config), "--out", str(tmp_path / "run")])
+    assert "trained 1 epoch (" in once.output
+    piped = runner.invoke(app, ["train", str(config), "--data", "-"], input="Date,Close\n")
+    assert piped.exit_code == 2 and "give a file" in piped.output
+
+
+def test_a_long_file_without_series_column_suggests_it(runner, tmp_path):
+    config = write_config(tmp_path / "c.yaml", data={**LONG, "series_column": None, "series": None},
+                          training={"epochs": 1})
+    result = runner.invoke(app, ["train", str(config)])
+    assert result.exit_code == 3 and "set data.series_column: Ticker" in result.output

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import re
 import warnings
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+import typer.core
 
 from lstmcast import __version__
 from lstmcast.cli.common import out
+
+def _readable_type(self: typer.core.TyperArgument, ctx: Any) -> str:
+    """typer labels a variadic argument <list[Path]>; a person reads <path>... (help text only)."""
+    return re.sub(r"<list\[(\w+)\]>", lambda match: f"<{match.group(1).lower()}>...", _typer_type(self, ctx))
+
+
+_typer_type = typer.core.TyperArgument.display_type
+typer.core.TyperArgument.display_type = _readable_type
 
 app = typer.Typer(
     name="lstmcast",

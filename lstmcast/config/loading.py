@@ -136,6 +136,9 @@ def build_config(raw: dict[str, Any], *, source: str, base_dir: Path | None = No
 def load_config(path: Path, overrides: list[str] | None = None, *, data_path: Path | None = None) -> RunConfig:
     """Read, override and validate a config; a relative data.path is taken relative to the config file, while
     `data_path` (a command-line --data) is taken as given, relative to the working directory."""
+    if data_path is not None and str(data_path) == "-":
+        raise ConfigError("--data - (standard input) is for predict and dump-states; train and backtest read their "
+                          "CSV again later (resume, refits), so give a file")
     raw = apply_overrides(read_config_file(path), overrides or [])
     if data_path is not None:
         if not isinstance(raw.get("data"), dict):
