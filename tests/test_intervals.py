@@ -84,7 +84,7 @@ def test_split_conformal_intervals_cover_about_their_level_on_the_test_split(tra
     """The held-out test windows, which neither the fit nor the residuals saw: coverage near nominal."""
     from lstmcast.data.transforms import rows_consumed
     from lstmcast.evaluation.metrics import actuals
-    from lstmcast.forecasting.conformal import interval, split_conformal
+    from lstmcast.evaluation.conformal import interval, split_conformal
     from lstmcast.forecasting.predict import predict_scaled, to_user_units
     from lstmcast.runs.load import open_run, run_data
 

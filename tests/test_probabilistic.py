@@ -10,7 +10,7 @@ from scipy import integrate, stats
 from lstmcast.evaluation.probabilistic import (
     coverage, crps_gaussian, crps_quantiles, crps_samples, pinball, pit_from_samples, pit_uniformity, winkler,
 )
-from lstmcast.forecasting.conformal import adaptive_conformal, split_conformal
+from lstmcast.evaluation.conformal import adaptive_conformal, split_conformal
 
 
 @pytest.mark.parametrize("mean, std, y", [(0.0, 1.0, 0.3), (2.0, 0.5, -1.0), (-3.0, 4.0, 10.0)])
@@ -85,3 +85,36 @@ def test_aci_uses_only_errors_realised_by_each_origin():
     _, moved = adaptive_conformal(forecast, changed, rows, alpha=0.2, gamma=0.05, calibration=calibration)
     np.testing.assert_array_equal(moved[:43], base[:43])
     assert (moved[43:, 2] != base[43:, 2]).any()
+
+
+def test_the_aci_scorecard_covers_nominal_on_a_random_walk_and_names_its_scale():
+    from lstmcast.evaluation.intervals import aci_scorecard
+    from lstmcast.evaluation.metrics import actuals
+
+    rng = np.random.default_rng(4)
+    prices = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, 3000)))
+    rows = np.arange(1000, 2990)
+    actual = actuals(prices, rows, 3)
+    forecasts = {"random_walk": np.repeat(prices[rows][:, None], 3, axis=1), "bad": np.full((len(rows), 3), np.nan)}
+    card = aci_scorecard(forecasts, actual, rows, prices, levels=[80.0, 95.0], gamma=0.005)
+    assert card["scale"] == "log_ratio" and list(card["by_model"]) == ["random_walk"]  # no interval without forecasts
+    for level, nominal in (("80", 0.80), ("95", 0.95)):
+        scores = card["by_model"]["random_walk"][level]
+        assert all(abs(c - nominal) < 0.03 for c in scores["coverage"]), scores["coverage"]
+        assert scores["unbounded"] == 0 and all(w > 0 for w in scores["width"])
+        assert scores["winkler"][0] >= scores["width"][0]
+
+
+def test_backtest_scores_intervals_for_every_forecaster(runner, trained_runs):
+    import json
+
+    from lstmcast.cli import app
+
+    run = trained_runs["seq2seq"]
+    result = runner.invoke(app, ["backtest", str(run), "--origins", "30", "--levels", "80,95", "--json"])
+    assert result.exit_code == 0, result.output
+    card = json.loads(result.stdout)["intervals"]
+    assert card["levels"] == ["80", "95"] and "seq2seq" in card["by_model"] and "random_walk" in card["by_model"]
+    table = runner.invoke(app, ["backtest", str(run), "--origins", "30", "--levels", "90"])
+    assert table.exit_code == 0 and "Prediction intervals" in table.output and "90%" in table.output
+    assert runner.invoke(app, ["backtest", str(run), "--levels", "120"]).exit_code == 2

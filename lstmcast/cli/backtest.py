@@ -13,9 +13,9 @@ import typer
 from lstmcast.cli.app import app
 from lstmcast.cli.common import (
     DataSetOption, DebugOption, ForceOption, JsonOption, as_date, chunk_progress, date_option, err, notice, out,
-    reported, say,
+    parse_levels, reported, say,
 )
-from lstmcast.cli.render import dm_table, scores_table
+from lstmcast.cli.render import dm_table, intervals_table, scores_table
 from lstmcast.errors import ConfigError
 
 
@@ -50,6 +50,11 @@ def backtest(
     names: Annotated[Optional[list[str]], typer.Option(
         "--name", metavar="NAME", help="Name of each run or config in tables and reports, in order (default: the "
                                        "directory or file name).")] = None,
+    levels: Annotated[Optional[str], typer.Option(
+        "--levels", metavar="L[,L...]", help="Also score prediction intervals at these levels in percent, e.g. 80,95: "
+                                             "adaptive conformal intervals around every forecaster.")] = None,
+    gamma: Annotated[float, typer.Option("--gamma", min=0.0001, max=0.5, metavar="G",
+                                         help="Step size of adaptive conformal inference.")] = 0.005,
     set_: DataSetOption = None,
     force: ForceOption = False,
     json_: JsonOption = False,
@@ -64,6 +69,8 @@ def backtest(
       lstmcast backtest configs/cpi_monthly.yaml --from 2010-01-01 --refit 12
 
       lstmcast backtest runs/msft_many_to_one --origins 250 --step 5 --json
+
+      lstmcast backtest configs/msft_many_to_one.yaml --from 2015-01-02 --levels 80,95
     """
     from lstmcast.workflows.backtest import BacktestRequest, backtest as run_backtest  # torch loads here
 
@@ -76,7 +83,8 @@ def backtest(
         request = BacktestRequest(
             sources=sources, data_path=data, origins=origins, date_from=as_date(date_from), step=step,
             refit=None if refit == "never" else 1 if refit == "every" else int(refit), season=season, out=out_dir,
-            force=force, overrides=list(set_ or []), names=list(names or []))
+            force=force, overrides=list(set_ or []), names=list(names or []), levels=parse_levels(levels),
+            gamma=gamma)
         with chunk_progress(enabled=not json_ and err.is_terminal, label="backtesting") as on_progress:
             outcome = run_backtest(request, on_progress=on_progress, notice=notice)
         if json_:
@@ -99,6 +107,8 @@ def _render(outcome: Any, models: int) -> None:
                 "in-sample k-step naive MAE; DM p RW: Diebold-Mariano (HLN) of equal squared error with the random "
                 "walk" + up))
     out.print(dm_table(scores.diebold_mariano, outcome.names[:models], outcome.names))
+    if "intervals" in outcome.report:
+        out.print(intervals_table(outcome.report["intervals"]))
 
 
 def _p_vs(tests: dict[str, Any], name: str, other: str) -> Optional[float]:

@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from lstmcast.errors import Interrupted, LstmcastError, OutOfMemory, is_out_of_memory
+from lstmcast.errors import ConfigError, Interrupted, LstmcastError, OutOfMemory, is_out_of_memory
 
 err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)  # ":x:" in a column name stays ":x:"
 out = Console(highlight=False, soft_wrap=True, emoji=False,
@@ -33,6 +33,20 @@ DataSetOption = Annotated[Optional[list[str]], typer.Option(
     "--set", metavar="data.KEY=VALUE",
     help="How to read the CSV: data.sep, data.decimal, data.date_format, data.missing, data.date_column, "
          "data.series_column or data.series, e.g. --set data.sep=';'.")]
+
+
+def parse_levels(text: Optional[str]) -> list[float]:
+    """--levels 80,95 -> [80.0, 95.0]: distinct coverage levels strictly between 0 and 100."""
+    if text is None:
+        return []
+    try:
+        levels = [float(part) for part in text.split(",")]
+    except ValueError:
+        raise ConfigError(f"--levels {text!r}: give coverage levels in percent separated by commas, e.g. 80,95") \
+            from None
+    if any(not 0 < level < 100 for level in levels) or len(set(levels)) != len(levels):
+        raise ConfigError(f"--levels {text!r}: each level must lie strictly between 0 and 100, once each")
+    return sorted(levels)
 
 
 def date_option(flag: str, text: str) -> Any:

@@ -13,24 +13,10 @@ import typer
 from lstmcast.cli.app import app
 from lstmcast.cli.common import (
     DataOption, DataSetOption, DebugOption, ForceOption, JsonOption, RunArgument, as_date, date_option, notice, out,
-    reported, say,
+    parse_levels, reported, say,
 )
-from lstmcast.errors import ConfigError
 from lstmcast.cli.render import forecast_table
-
-
-def parse_levels(text: Optional[str]) -> list[float]:
-    """--levels 80,95 -> [80.0, 95.0]: distinct coverage levels strictly between 0 and 100."""
-    if text is None:
-        return []
-    try:
-        levels = [float(part) for part in text.split(",")]
-    except ValueError:
-        raise ConfigError(f"--levels {text!r}: give coverage levels in percent separated by commas, e.g. 80,95") \
-            from None
-    if any(not 0 < level < 100 for level in levels) or len(set(levels)) != len(levels):
-        raise ConfigError(f"--levels {text!r}: each level must lie strictly between 0 and 100, once each")
-    return sorted(levels)
+from lstmcast.errors import ConfigError
 
 
 @app.command(short_help="Forecast the next steps, dated, in the data's units.")

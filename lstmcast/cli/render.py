@@ -145,6 +145,26 @@ def forecast_table(forecast: Any) -> Table:
     return table
 
 
+def intervals_table(card: dict[str, Any]) -> Table:
+    """The ACI scorecard: per forecaster and level, coverage against nominal, mean width and Winkler score (over
+    the horizon steps; per step in report.json)."""
+    table = _compact(f"Prediction intervals (adaptive conformal along the origins, gamma {card['gamma']:g}, "
+                     f"{card['scale'].replace('_', ' ')} scale)",
+                     "cover %: share of targets inside; width and Winkler (width plus 2/alpha times any miss) in the "
+                     "data's units, lower is better")
+    table.add_column("model", no_wrap=True)
+    rows = [(name, level, scores[level]["overall"]) for name, scores in card["by_model"].items()
+            for level in card["levels"]]
+    table.add_column("level", justify="right")
+    cover = _number_column(table, "cover %", _formatted([None if r[2]["coverage"] is None else 100 * r[2]["coverage"]
+                                                         for r in rows], lambda v: f"{v:.1f}"))
+    width = _number_column(table, "width", _formatted([r[2]["width"] for r in rows], None))
+    score = _number_column(table, "Winkler", _formatted([r[2]["winkler"] for r in rows], None))
+    for index, (name, level, _) in enumerate(rows):
+        table.add_row(safe(label(name)), f"{level}%", cover[index], width[index], score[index])
+    return table
+
+
 def layers_table(outcome: Any) -> Table:
     table = Table(title=f"States per layer ({outcome.meta['mode']} mode)", title_justify="left")
     for label_ in ("phase", "layer", "h/c units", "mean |h|", "sat. %", "forget", "half-life", "top units (corr)"):

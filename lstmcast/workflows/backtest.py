@@ -22,6 +22,7 @@ from lstmcast.data.transforms import rows_consumed
 from lstmcast.data.windows import Prepared, history_ends, prepare, split_ends
 from lstmcast.errors import ConfigError, DataError, quote
 from lstmcast.evaluation.backtest import Schedule, Scores, default_season, schedule, score
+from lstmcast.evaluation.intervals import aci_scorecard
 from lstmcast.evaluation.metrics import REFERENCE, actuals
 from lstmcast.files.atomic import absolute, atomic_output, check_parent, check_replaceable
 from lstmcast.forecasting import baselines
@@ -47,6 +48,8 @@ class BacktestRequest:
     force: bool = False
     overrides: list[str] = field(default_factory=list)
     names: list[str] = field(default_factory=list)  # --name, one per source in order (default: the file's name)
+    levels: list[float] = field(default_factory=list)  # interval levels in percent, scored with ACI along the origins
+    gamma: float = 0.005  # ACI's step size
 
 
 @dataclass
@@ -94,6 +97,9 @@ def backtest(request: BacktestRequest, *, on_progress: Callable[[int, int], None
     scores = score(forecasts, actual, history[plan.rows], history=history[: plan.rows[0] + 1], step=request.step)
     origin_dates = [str(d.date()) for d in first.dates[plan.rows]]
     report = _report(request, sources, first, origin_dates, horizon, season, scores)
+    if request.levels:
+        report["intervals"] = aci_scorecard(forecasts, actual, plan.rows, history, levels=request.levels,
+                                            gamma=request.gamma)
     if request.out is not None:
         _write(request, report, scores, first, plan.rows, actual, forecasts, len(sources))
     return BacktestOutcome(list(forecasts), origin_dates, horizon, season, scores, report,

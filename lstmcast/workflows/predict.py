@@ -15,7 +15,7 @@ from lstmcast.data.calendar import check_gaps
 from lstmcast.data.windows import prepare
 from lstmcast.errors import ConfigError, DataError
 from lstmcast.files.atomic import write_text
-from lstmcast.forecasting.conformal import interval, split_conformal
+from lstmcast.evaluation.conformal import interval, split_conformal
 from lstmcast.forecasting.predict import forecast_scaled, to_user_units
 from lstmcast.outputs import plots
 from lstmcast.outputs.tables import forecast_csv, is_forecast_csv

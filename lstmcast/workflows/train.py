@@ -29,7 +29,7 @@ from lstmcast.files.atomic import FULL_DISK_ADVICE, absolute, check_parent, chec
 from lstmcast.files.locks import output_lock
 from lstmcast.files.reading import MiB, read_regular
 from lstmcast.forecasting.baselines import drift, random_walk
-from lstmcast.forecasting.conformal import residual_scale, residuals
+from lstmcast.evaluation.conformal import residual_scale, residuals
 from lstmcast.forecasting.predict import predict_scaled, to_user_units
 from lstmcast.models.lstm import parameter_count
 from lstmcast.outputs import plots
