@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any, Iterator, Optional, Union
 
 from lstmcast.config import build_config, load_config
+from lstmcast.config.levels import checked_levels
+from lstmcast.errors import ConfigError
 from lstmcast.runs.load import open_run
 from lstmcast.runs.meta import RunMeta
 
@@ -79,9 +81,9 @@ class Model:
         from lstmcast.workflows.predict import predict_run
 
         with _as_csv(data, self._date_column) as path:
-            forecast = predict_run(self.run_dir, data_path=path, horizon=horizon, as_of=_date(as_of),
+            forecast = predict_run(self.run_dir, data_path=path, horizon=_horizon(horizon), as_of=_date(as_of),
                                    overrides=[f"data.series={series}"] if series else None,
-                                   levels=sorted(float(level) for level in levels or []))
+                                   levels=checked_levels(levels or []))
         for message in forecast.notices:
             _warn(message)
         frame = pd.DataFrame({"date": pd.to_datetime(forecast.dates), "forecast": forecast.values})
@@ -102,6 +104,8 @@ class Model:
         from lstmcast.outputs.dumpread import read
         from lstmcast.workflows.dump import DumpRequest, dump_states
 
+        if mode not in ("windows", "stream"):
+            raise ConfigError(f"mode {mode!r}: windows (each window's states) or stream (the series as one sequence)")
         with _as_csv(data, self._date_column) as path, tempfile.TemporaryDirectory(prefix="lstmcast-states-") as folder:
             outcome = dump_states(DumpRequest(self.run_dir, out=Path(folder) / "states.npz", data_path=path,
                                               mode=mode, gates=gates, date_from=_date(start), date_to=_date(end)),
@@ -110,7 +114,22 @@ class Model:
 
 
 def _date(value: DateLike) -> Optional[dt.date]:
-    return dt.date.fromisoformat(value) if isinstance(value, str) else value
+    if value is None or (isinstance(value, dt.date) and not isinstance(value, dt.datetime)):
+        return value
+    if isinstance(value, dt.datetime):
+        return value.date()
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise ConfigError(f"{str(value)[:40]!r}: give a date as 2015-06-30 (ISO 8601) or a datetime.date") from None
+
+
+def _horizon(value: Optional[int]) -> Optional[int]:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 10_000:
+        raise ConfigError(f"horizon {value!r}: a whole number of steps from 1 to 10000")
+    return value
 
 
 @contextlib.contextmanager
@@ -119,9 +138,15 @@ def _as_csv(data: Data, date_column: str) -> Iterator[Optional[Path]]:
     if data is None or isinstance(data, (str, Path)):
         yield None if data is None else Path(data)
         return
+    import pandas as pd
+
+    if not isinstance(data, pd.DataFrame):
+        raise ConfigError(f"data: a pandas DataFrame, a CSV path or None (the run's own CSV), not "
+                          f"{type(data).__name__}")
     frame = data
-    if date_column not in frame.columns and frame.index.name == date_column:
-        frame = frame.reset_index()
+    if date_column not in frame.columns and (frame.index.name == date_column or
+                                             isinstance(frame.index, (pd.DatetimeIndex, pd.PeriodIndex))):
+        frame = frame.rename_axis(date_column).reset_index()  # the dates as the index, whatever its name
     with tempfile.TemporaryDirectory(prefix="lstmcast-data-") as folder:
         path = Path(folder) / "data.csv"
         frame.to_csv(path, index=False)

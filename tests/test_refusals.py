@@ -230,3 +230,92 @@ def test_damaged_checkpoints_are_refused_at_resume(tmp_path):
     for name, (change, message) in cases.items():
         result = lstmcast("train", "--resume", str(damaged(name, change)))
         assert result.returncode == 4 and message in result.stderr and "Traceback" not in result.stderr, result.stderr
+
+
+def test_a_format_2_run_of_0_2_loads_with_a_notice_and_a_later_claim_is_refused(runner, trained_runs, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(trained_runs["many_to_one"], run)
+
+    def as_0_2(meta: dict) -> None:
+        meta.update(format_version=2, lstmcast_version="0.2.0")
+        meta.pop("meta_sha256")
+
+    edit_meta(run, as_0_2)
+    meta = json.loads((run / "meta.json").read_text())
+    meta.pop("meta_sha256")
+    (run / "meta.json").write_text(json.dumps(meta))
+    result = runner.invoke(app, ["predict", str(run)])
+    assert result.exit_code == 0 and "did not seal meta.json" in result.output, result.output
+    edit_meta(run, lambda m: m.update(lstmcast_version="0.3.0"))
+    assert runner.invoke(app, ["predict", str(run)]).exit_code == 4
+
+
+# A second outside review (of the daily-use and interval work) found these.
+
+@pytest.mark.parametrize("dates", [
+    pd.date_range("1700-12-31", periods=55, freq="10YE"),  # decadal: was months=120, a crash after training
+    pd.date_range("2000-01-01", periods=60, freq="SME"),  # twice a month: trained as monthly, then predict refused
+])
+def test_spacings_lstmcast_cannot_date_are_refused_before_training(dates):
+    with pytest.raises(DataError, match="cannot date"):
+        infer_frequency(pd.DatetimeIndex(dates.to_numpy()))
+
+
+def test_a_holiday_week_does_not_move_weekly_data_to_another_weekday():
+    fridays = pd.date_range("2023-01-06", "2024-03-22", freq="W-FRI").append(pd.DatetimeIndex(["2024-03-28"]))
+    assert infer_frequency(fridays) == "W-FRI"
+
+
+def test_unbounded_intervals_are_counted_apart_not_as_covered():
+    from lstmcast.evaluation.intervals import _scores
+
+    low, high = np.array([[-np.inf], [0.0]]), np.array([[np.inf], [1.0]])
+    scores = _scores(low, high, np.array([[5.0], [2.0]]), alpha=0.2)
+    assert scores["unbounded"] == 1 and scores["coverage"] == [0.0] and scores["width"] == [1.0]
+
+
+def test_levels_are_checked_alike_in_the_api(trained_runs):
+    import lstmcast
+
+    model = lstmcast.load(trained_runs["seq2seq"])
+    for levels in ([0], [0.8], "80", [float("nan")], [80, 80.0000001]):
+        with pytest.raises(lstmcast.errors.ConfigError):
+            model.predict(levels=levels)
+
+
+def test_intervals_of_another_series_are_refused(runner, tmp_path):
+    long = {"path": str(DATA / "stocks_daily_long_ohlcv.csv"), "date_column": "Date", "target": "Close",
+            "series_column": "Ticker", "series": "AAPL", "lookback": 10, "horizon": 2}
+    config = write_config(tmp_path / "c.yaml", data=long, model={"hidden_size": 4}, training={"epochs": 1})
+    assert runner.invoke(app, ["train", str(config), "--out", str(tmp_path / "run")]).exit_code == 0
+    result = runner.invoke(app, ["predict", str(tmp_path / "run"), "--series", "MSFT", "--levels", "80"])
+    assert result.exit_code == 2 and "wrong volatility" in result.output
+    assert runner.invoke(app, ["predict", str(tmp_path / "run"), "--series", "AAPL", "--levels", "80"]).exit_code == 0
+
+
+def test_a_lone_dot_stays_a_missing_value_under_decimal_commas(tmp_path):
+    from lstmcast.data.reading import load_series
+
+    path = write_csv(tmp_path / "eu.csv", "Date;Close\n2024-01-02;1.234,5\n2024-01-03;.\n2024-01-04;7,25\n")
+    series = load_series(path, date_column="Date", columns=["Close"], sep=";", decimal=",", missing="ffill")
+    assert series.values["Close"].tolist() == [1234.5, 1234.5, 7.25]
+
+
+@pytest.mark.parametrize("text", ["step,date,value\n", "step,date,value\n1,now,nan\n",
+                                  "step,date,value\n1,2024-01-01,1e400\n",
+                                  "step,date,v,upper_80,lower_80\n1,2024-01-01,3.5,1,2\n"])
+def test_force_does_not_take_look_alikes_for_forecasts(runner, trained_runs, tmp_path, text):
+    mine = write_csv(tmp_path / "mine.csv", text)
+    result = runner.invoke(app, ["predict", str(trained_runs["seq2seq"]), "--out", str(mine), "--force"])
+    assert result.exit_code == 6 and mine.read_text() == text
+
+
+def test_predict_checks_every_output_path_before_writing_any(runner, trained_runs, tmp_path):
+    run, new = trained_runs["seq2seq"], tmp_path / "new.csv"
+    (tmp_path / "mine.png").write_text("not a plot")
+    busy = runner.invoke(app, ["predict", str(run), "--out", str(new), "--plot", str(tmp_path / "mine.png")])
+    assert busy.exit_code == 6 and not new.exists()
+    for plot in ("-", str(tmp_path / "x.jpg"), str(new)):
+        result = runner.invoke(app, ["predict", str(run), "--out", str(tmp_path / "a.csv"), "--plot", plot])
+        assert result.exit_code == 2 and not (tmp_path / "a.csv").exists(), (plot, result.output)
+    assert runner.invoke(app, ["config", "--set", "training.epochs=5"]).exit_code == 2

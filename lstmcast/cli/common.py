@@ -44,9 +44,9 @@ def parse_levels(text: Optional[str]) -> list[float]:
     except ValueError:
         raise ConfigError(f"--levels {text!r}: give coverage levels in percent separated by commas, e.g. 80,95") \
             from None
-    if any(not 0 < level < 100 for level in levels) or len(set(levels)) != len(levels):
-        raise ConfigError(f"--levels {text!r}: each level must lie strictly between 0 and 100, once each")
-    return sorted(levels)
+    from lstmcast.config.levels import checked_levels  # pydantic loads with the config: not at --help
+
+    return checked_levels(levels, what=f"--levels {text!r}")
 
 
 def date_option(flag: str, text: str) -> Any:

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from lstmcast.cli.app import app
 from lstmcast.cli.common import DebugOption, JsonOption, out, reported, safe
+from lstmcast.errors import ConfigError
 
 
 @app.command("config", short_help="List every config key, or show a config resolved.")
@@ -34,6 +35,9 @@ def config(
     from lstmcast.config.keys import config_keys
 
     with reported(debug):
+        if path is None and set_:
+            raise ConfigError("--set needs a CONFIG to apply to, e.g. lstmcast config configs/cpi_monthly.yaml --set "
+                              "training.epochs=5")
         if path is not None:
             resolved = load_config(path, list(set_ or []))
             if json_:

@@ -59,13 +59,14 @@ def predict(
       cat new_download.csv | lstmcast predict runs/msft_many_to_one --data - --out -
     """
     from lstmcast.workflows.predict import (  # torch loads here, not at --help
-        forecast_text, predict_run, write_forecast, write_forecast_plot,
+        check_outputs, forecast_text, predict_run, write_forecast, write_forecast_plot,
     )
 
     with reported(debug):
         to_stdout = out_file is not None and str(out_file) == "-"
         if to_stdout and json_:
             raise ConfigError("--out - and --json both write to standard output; choose one")
+        check_outputs(out_file, plot, force=force)
         overrides = list(set_ or []) + ([f"data.series={series}"] if series is not None else [])
         forecast = predict_run(run_dir, data_path=data, horizon=horizon, overrides=overrides, as_of=as_date(as_of),
                                levels=parse_levels(levels))

@@ -160,8 +160,12 @@ def intervals_table(card: dict[str, Any]) -> Table:
                                                          for r in rows], lambda v: f"{v:.1f}"))
     width = _number_column(table, "width", _formatted([r[2]["width"] for r in rows], None))
     score = _number_column(table, "Winkler", _formatted([r[2]["winkler"] for r in rows], None))
+    unbounded = [scores[level]["unbounded"] for scores in card["by_model"].values() for level in card["levels"]]
+    table.add_column("unbounded", justify="right")
     for index, (name, level, _) in enumerate(rows):
-        table.add_row(safe(label(name)), f"{level}%", cover[index], width[index], score[index])
+        table.add_row(safe(label(name)), f"{level}%", cover[index], width[index], score[index], str(unbounded[index]))
+    table.caption += ("; unbounded: intervals still infinite for want of realised errors, left out of the other "
+                      "columns")
     return table
 
 

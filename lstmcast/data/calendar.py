@@ -93,10 +93,14 @@ def infer_frequency(dates: pd.DatetimeIndex) -> str:
     step = median_step_days(recent)
     if step <= 1.5:
         return "B" if (recent.day_of_week < 5).all() else "D"
-    if step <= 8:
-        return f"W-{recent[-1].day_name()[:3].upper()}"
+    if step <= 8:  # the usual weekday: a holiday week's Thursday row does not move every forecast to Thursdays
+        return f"W-{pd.Series(recent.day_name()).mode().iloc[0][:3].upper()}"
     index = recent.year.to_numpy() * 12 + recent.month.to_numpy() - 1
     months = max(1, int(np.median(np.diff(index))))
+    if months > 12 or not 0.5 <= step / (30.44 * months) <= 2.0:
+        raise DataError(f"the rows are about {step:.0f} days apart, which lstmcast cannot date: it forecasts daily, "
+                        "weekly, monthly, quarterly or yearly data (or every N months up to a year); resample the "
+                        "series to one of those")
     phases = set(index % months) if months in (3, 12) else {0}
     for family, on_anchor in _ANCHORS:
         if len(phases) == 1 and on_anchor(recent).all():

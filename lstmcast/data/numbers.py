@@ -18,7 +18,7 @@ MAX_ABS_VALUE = 1e15  # prices, rates, volumes; beyond this, float32 model input
 
 def numeric(cells: pd.Series, path: Path, column: str, decimal: str) -> pd.Series:
     """A column of numbers (missing tokens become NaN, for data.missing to handle); anything else is refused."""
-    text = cells.str.strip()
+    text = original = cells.str.strip()
     if decimal != ".":
         _check_grouping(text, path, column, decimal)
         text = text.str.replace(".", "", regex=False).str.replace(decimal, ".", regex=False)
@@ -33,9 +33,9 @@ def numeric(cells: pd.Series, path: Path, column: str, decimal: str) -> pd.Serie
     numbers = pd.to_numeric(text.where(~missing), errors="coerce")
     bad = numbers.isna() & ~missing
     if bad.any():
-        examples = ", ".join(f"line {i}: {quote(text[i], limit=30)}" for i in text.index[bad][:SHOWN])
+        examples = ", ".join(f"line {i}: {quote(original[i], limit=30)}" for i in text.index[bad][:SHOWN])
         more = f" and {int(bad.sum()) - SHOWN} more" if bad.sum() > SHOWN else ""
-        hint = " (decimal commas? set data.decimal and data.sep)" if text[bad].str.contains(",").any() else ""
+        hint = " (decimal commas? set data.decimal and data.sep)" if original[bad].str.contains(",").any() else ""
         raise DataError(f"{path}: column {quote(column)}: not a number ({examples}{more}){hint}; "
                         "fix or remove those cells")
     huge = np.abs(numbers.to_numpy(dtype="float64")) > MAX_ABS_VALUE
@@ -49,7 +49,7 @@ def _check_grouping(text: pd.Series, path: Path, column: str, decimal: str) -> N
     """With decimal commas a '.' may only group thousands (1.234,5): '12.5' would otherwise turn into 125."""
     dotted = text.str.contains(".", regex=False, na=False)
     grouped = text.str.fullmatch(r"[+-]?\d{1,3}(\.\d{3})+(" + re.escape(decimal) + r"\d*)?", na=False)
-    bad = dotted & ~grouped
+    bad = dotted & ~grouped & text.str.contains(r"\d", na=False)  # '.' alone is a missing value; 'n.a.' no number
     if bad.any():
         examples = ", ".join(f"line {i}: {quote(text[i], limit=30)}" for i in text.index[bad][:SHOWN])
         raise DataError(f"{path}: column {quote(column)}: data.decimal is {decimal!r}, so '.' can only separate "

@@ -18,7 +18,7 @@ def split_conformal(residuals: np.ndarray, alpha: float) -> np.ndarray:
     rank = int(np.ceil((count + 1) * (1 - alpha)))
     if rank > count:
         return np.full(scores.shape[1], np.inf)
-    return scores[rank - 1]
+    return scores[rank - 1] if rank >= 1 else np.zeros(scores.shape[1])
 
 
 def adaptive_conformal(forecast: np.ndarray, actual: np.ndarray, origin_rows: np.ndarray, *, alpha: float,

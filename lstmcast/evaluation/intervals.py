@@ -4,6 +4,7 @@ first origin), and is scored per horizon step on coverage, mean width and the Wi
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -52,13 +53,21 @@ def _prior(history: np.ndarray, first: int, horizon: int, scale: str) -> np.ndar
 
 
 def _scores(low: np.ndarray, high: np.ndarray, actual: np.ndarray, alpha: float) -> dict[str, Any]:
-    covered, width = coverage(low, high, actual), high - low
+    """Over the bounded intervals only: an unbounded one (too few realised errors for the level yet) covers
+    trivially, and is counted apart instead of flattering the coverage."""
+    width = high - low
     finite = np.isfinite(width)
+    covered = np.where(finite, coverage(low, high, actual), np.nan)
     score = np.where(finite, winkler(low, high, actual, alpha), np.nan)
-    per_step = {"coverage": covered.mean(axis=0), "width": np.nanmean(np.where(finite, width, np.nan), axis=0),
-                "winkler": np.nanmean(score, axis=0)}
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a step whose intervals are all unbounded has no mean
+        per_step = {"coverage": np.nanmean(covered, axis=0),
+                    "width": np.nanmean(np.where(finite, width, np.nan), axis=0),
+                    "winkler": np.nanmean(score, axis=0)}
     result = {key: [_number(v) for v in values] for key, values in per_step.items()}
-    result["overall"] = {key: _number(np.nanmean(values)) for key, values in per_step.items()}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        result["overall"] = {key: _number(np.nanmean(values)) for key, values in per_step.items()}
     result["unbounded"] = int((~finite).sum())  # origins whose interval was still infinite (too few errors yet)
     return result
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import re
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -18,7 +19,8 @@ from lstmcast.files.reading import MiB, holds_only, peek_regular
 REPORT_KIND = "report"
 FORECAST_HEADER = ("step", "date")
 SIDES = ("lower", "upper")
-INTERVAL_COLUMN = re.compile(r"(lower|upper)_\d{1,2}(\.\d+)?")
+INTERVAL_COLUMN = re.compile(r"(lower|upper)_\d{1,2}(\.\d{1,2})?")
+ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 REPORT_FILES = frozenset({MARKER, "forecasts.csv", "metrics.csv", "report.json", "error_by_step.png", "forecasts.png"})
 
 
@@ -50,19 +52,23 @@ def is_forecast_csv(path: Path) -> bool:
         rows = list(csv.reader(io.StringIO(raw.decode("utf-8")))) if raw is not None else []
     except (UnicodeDecodeError, csv.Error):
         return False
-    if not rows or len(rows[0]) < 3 or len(rows[0]) % 2 == 0 or tuple(rows[0][:2]) != FORECAST_HEADER:
+    if len(rows) < 2 or len(rows[0]) < 3 or len(rows[0]) % 2 == 0 or tuple(rows[0][:2]) != FORECAST_HEADER:
         return False
-    if not all(INTERVAL_COLUMN.fullmatch(name) for name in rows[0][3:]):
+    names = rows[0][3:]
+    if names != [f"{side}_{name[6:]}" for name in names[::2] for side in SIDES] or \
+            not all(INTERVAL_COLUMN.fullmatch(name) for name in names):
+        return False
+    return all(_forecast_row(row, number, len(rows[0])) for number, row in enumerate(rows[1:], start=1))
+
+
+def _forecast_row(row: list[str], number: int, width: int) -> bool:
+    """step number, an ISO date, a finite value, and finite bounds (empty past the trained horizon)."""
+    if len(row) != width or row[0] != str(number) or not ISO_DATE.fullmatch(row[1]) or not row[2]:
         return False
     try:
-        for number, row in enumerate(rows[1:], start=1):
-            if len(row) != len(rows[0]) or int(row[0]) != number:
-                return False
-            [float(cell) for cell in row[3:] if cell]
-            pd.Timestamp(row[1]), float(row[2])
+        return all(math.isfinite(float(cell)) for cell in row[2:] if cell)
     except ValueError:
         return False
-    return True
 
 
 def write_report(folder: Path, report: dict[str, Any], forecasts: pd.DataFrame, metrics: pd.DataFrame) -> None:

@@ -65,6 +65,9 @@ def open_run(run_dir: Path) -> Run:
     else:
         notices.append(f"{run_dir} was written by lstmcast {meta.lstmcast_version}, which did not record hashes: its "
                        "config.yaml and weights cannot be checked against meta.json")
+    if meta.format_version == 2:
+        notices.append(f"{run_dir} was written by lstmcast {meta.lstmcast_version}, which did not seal meta.json: an "
+                       "edit to its scaler or dates could not be detected; retrain to be sure")
     config = _config(run_dir / CONFIG_FILE, config_bytes)
     _check_consistent(run_dir, config, meta)
     model = _model(run_dir / MODEL_FILE, config, meta)

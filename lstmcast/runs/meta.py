@@ -145,8 +145,10 @@ class RunMeta(_Record):
             raise ValueError("target_dates: a split ends before it starts")
         if self.format_version >= 2 and not (self.config_sha256 and self.weights_sha256):
             raise ValueError("format 2 records config_sha256 and weights_sha256")
-        if self.format_version == 1 and not self.lstmcast_version.startswith("0.1."):
-            raise ValueError(f"format 1 was written only by lstmcast 0.1, not {self.lstmcast_version[:20]}")
+        written_by = {1: "0.1.", 2: "0.2."}.get(self.format_version)
+        if written_by and not self.lstmcast_version.startswith(written_by):  # an older format claimed to skip checks
+            raise ValueError(f"format {self.format_version} was written only by lstmcast {written_by[:-1]}, not "
+                             f"{self.lstmcast_version[:20]}")
         if not math.isfinite(self.best_validation_loss):
             raise ValueError("best_validation_loss must be finite")
         return self
@@ -191,7 +193,7 @@ def read_meta(path: Path) -> RunMeta:
     except (ValidationError, RecursionError) as exc:
         raise ModelFileError(f"{path}: {_problems(exc)}; the run directory is damaged or was edited: retrain or copy "
                              "it again") from None
-    if meta.verified and meta_digest(data) != meta.meta_sha256:
+    if meta.format_version >= 3 and meta_digest(data) != meta.meta_sha256:
         raise ModelFileError(f"{path}: does not match its recorded meta_sha256 (it was edited after training), so the "
                              "scaler, dates or columns it gives may not be the trained model's; restore it, or retrain")
     return meta

@@ -61,9 +61,7 @@ class DumpOutcome:
 
 def dump_states(request: DumpRequest, *, on_progress: Callable[[int, int], None] = lambda done, total: None,
                 notice: Callable[[str], None] = lambda message: None) -> DumpOutcome:
-    if request.plot is not None:  # refuse now, not after minutes of recording
-        check_replaceable(absolute(request.plot), force=request.force, what="a plot", recognise=plots.is_plot)
-        check_parent(absolute(request.plot))
+    _check_plot_path(request)
     run = open_run(request.run_dir)
     for message in run.notices:
         notice(message)
@@ -241,6 +239,14 @@ class _PlotSamples:
 
     def result(self) -> dict[str, np.ndarray]:
         return {key: np.concatenate(parts) if parts else np.zeros(0) for key, parts in self.parts.items()}
+
+
+def _check_plot_path(request: DumpRequest) -> None:
+    """Refuse a bad --plot path now, not after minutes of recording."""
+    if request.plot is not None:
+        plots.check_png_path(request.plot)
+        check_replaceable(absolute(request.plot), force=request.force, what="a plot", recognise=plots.is_plot)
+        check_parent(absolute(request.plot))
 
 
 def _write_plot(path: Path, outcome: DumpOutcome, *, force: bool) -> None:

@@ -14,7 +14,7 @@ import pandas as pd
 from lstmcast.data.calendar import check_gaps
 from lstmcast.data.windows import prepare
 from lstmcast.errors import ConfigError, DataError
-from lstmcast.files.atomic import write_text
+from lstmcast.files.atomic import absolute, check_parent, check_replaceable, write_text
 from lstmcast.evaluation.conformal import interval, split_conformal
 from lstmcast.forecasting.predict import forecast_scaled, to_user_units
 from lstmcast.outputs import plots
@@ -56,6 +56,7 @@ def predict_run(run_dir: Path, *, data_path: Optional[Path] = None, horizon: Opt
     """Forecast `horizon` steps (default: the trained horizon) after the CSV's last row, or after its last row on or
     before `as_of` (the rest of the CSV is not read by the model; it only fills `actual`)."""
     run = open_run(run_dir)
+    _check_series(run.config.data.series, overrides or [], levels or [])
     full, prepared = run_data(run, data_path, overrides=overrides, command="predict")
     series = full
     if as_of is not None:  # what was known then: the model reads nothing after it
@@ -100,6 +101,14 @@ def _intervals(meta, values: np.ndarray, levels: list[float]) -> dict[str, tuple
     return result
 
 
+def _check_series(trained: Optional[str], overrides: list[str], levels: list[float]) -> None:
+    """Intervals come from the trained series' residuals: another series has its own volatility."""
+    asked = [item.split("=", 1)[1].strip() for item in overrides if item.strip().startswith("data.series=")]
+    if levels and asked and asked[-1] != (trained or ""):
+        raise ConfigError(f"--levels: the recorded residuals are those of series {trained!r}, so intervals for "
+                          f"{asked[-1]!r} would carry the wrong volatility; drop --levels, or train on {asked[-1]!r}")
+
+
 def _notices(run, steps: int, last: dt.date) -> list[str]:
     notices = []
     if steps > run.meta.horizon:
@@ -113,6 +122,19 @@ def _notices(run, steps: int, last: dt.date) -> list[str]:
 def _actuals(series, dates: list[dt.date]) -> list[Optional[float]]:
     known = pd.Series(series.values.iloc[:, 0].to_numpy(), index=series.dates.date)
     return [float(known[d]) if d in known.index else None for d in dates]
+
+
+def check_outputs(out: Optional[Path], plot: Optional[Path], *, force: bool) -> None:
+    """Refuse now, before any work: an existing file that is not ours, a plot that is not a .png, one path twice."""
+    plots.check_png_path(plot)
+    chosen = [(absolute(path), what, recognise) for path, what, recognise in
+              ((out, "a forecast CSV", is_forecast_csv), (plot, "a plot", plots.is_plot))
+              if path is not None and str(path) != "-"]
+    if len({path for path, _, _ in chosen}) < len(chosen):
+        raise ConfigError("--out and --plot name the same file; give each its own")
+    for path, what, recognise in chosen:
+        check_replaceable(path, force=force, what=what, recognise=recognise)
+        check_parent(path)
 
 
 def forecast_text(forecast: Forecast) -> str:

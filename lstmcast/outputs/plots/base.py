@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import struct
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Optional
 
 from lstmcast import __version__
+from lstmcast.errors import ConfigError
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -37,6 +38,12 @@ def save(fig: "Figure", path: Path) -> "Figure":
     fig.savefig(path, format="png", metadata={"Software": SOFTWARE})
     pyplot().close(fig)
     return fig
+
+
+def check_png_path(path: Optional[Path]) -> None:
+    """--plot takes a file ending in .png: not standard output, and not a .jpg that would hold PNG bytes."""
+    if path is not None and (str(path) == "-" or path.suffix.lower() != ".png"):
+        raise ConfigError(f"--plot {str(path)[:200]!r}: lstmcast draws PNG files; give a path ending in .png")
 
 
 def is_plot(path: Path) -> bool:
