@@ -23,7 +23,7 @@ from typing import Any, Iterator, Optional, Union
 from lstmcast.config import build_config, load_config
 from lstmcast.config.levels import checked_levels
 from lstmcast.errors import ConfigError
-from lstmcast.runs.load import open_run
+from lstmcast.runs.load import Run, open_run
 from lstmcast.runs.meta import RunMeta
 
 # torch warns on every projected-LSTM call that oneDNN has no kernel for it; the fallback is exact (as in cli/app.py)
@@ -51,10 +51,10 @@ def train(config: Union[str, Path, dict], *, out: Union[str, Path], overrides: O
 
 def load(run: Union[str, Path]) -> "Model":
     """A trained run, checked as every command checks it (hashes, config, weights)."""
-    path = Path(run)
-    for message in open_run(path).notices:
+    model = Model(Path(run))
+    for message in model._run.notices:
         _warn(message)
-    return Model(path)
+    return model
 
 
 @dataclass
@@ -64,12 +64,16 @@ class Model:
     run_dir: Path
 
     @functools.cached_property
-    def meta(self) -> RunMeta:
-        return open_run(self.run_dir).meta
+    def _run(self) -> Run:
+        return open_run(self.run_dir)  # checked once; each call's workflow opens the run again, as a command would
 
-    @functools.cached_property
+    @property
+    def meta(self) -> RunMeta:
+        return self._run.meta
+
+    @property
     def _date_column(self) -> str:
-        return open_run(self.run_dir).config.data.date_column
+        return self._run.config.data.date_column
 
     def predict(self, data: Data = None, *, horizon: Optional[int] = None, as_of: DateLike = None,
                 series: Optional[str] = None, levels: Optional[list[float]] = None) -> Any:

@@ -97,7 +97,7 @@ def infer_frequency(dates: pd.DatetimeIndex) -> str:
         return f"W-{pd.Series(recent.day_name()).mode().iloc[0][:3].upper()}"
     index = recent.year.to_numpy() * 12 + recent.month.to_numpy() - 1
     months = max(1, int(np.median(np.diff(index))))
-    if months > 12 or not 0.5 <= step / (30.44 * months) <= 2.0:
+    if months > 12 or not spaced_like(step, 30.44 * months):
         raise DataError(f"the rows are about {step:.0f} days apart, which lstmcast cannot date: it forecasts daily, "
                         "weekly, monthly, quarterly or yearly data (or every N months up to a year); resample the "
                         "series to one of those")
@@ -127,6 +127,12 @@ def _alias(family: str, months: int, phase: int) -> str:
     anchor = phase if kind == "S" else (phase + 9 if months == 3 else phase)
     plain = (kind == "S" and anchor == 0) or (kind == "E" and anchor == 11)
     return f"{business}{unit}{kind}" + ("" if plain else f"-{MONTHS[anchor]}")
+
+
+def spaced_like(step: float, nominal: float) -> bool:
+    """Rows `step` days apart can be read as steps of `nominal` days (within a factor of two): the one rule both for
+    inferring a frequency at train and for checking data against it later, so they never disagree."""
+    return 0.5 <= step / nominal <= 2.0
 
 
 def median_step_days(dates: pd.DatetimeIndex) -> float:
@@ -163,7 +169,7 @@ def check_frequency(dates: pd.DatetimeIndex, calendar: Calendar, *, what: str) -
     if len(dates) < 3:
         return
     nominal, step = calendar.nominal_days(), median_step_days(dates[-500:])
-    if not 0.5 <= step / nominal <= 2.0:
+    if not spaced_like(step, nominal):
         raise DataError(
             f"{what}: its rows are spaced about {step:.1f} days apart, but the model was trained on "
             f"{calendar.describe()} (about {nominal:.1f} days a step); give data of the model's frequency"

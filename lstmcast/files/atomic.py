@@ -20,7 +20,7 @@ from typing import Callable, Iterator, Optional
 from lstmcast import __version__, faults
 from lstmcast.errors import OutputError
 from lstmcast.files.locks import output_lock
-from lstmcast.files.reading import peek_regular
+from lstmcast.files.reading import peek_json
 
 TEMP_MARK = ".lstmcast-tmp-"
 OLD_MARK = ".lstmcast-old"
@@ -45,12 +45,8 @@ def write_marker(directory: Path, kind: str) -> None:
 
 
 def marker_kind(directory: Path) -> Optional[str]:
-    raw = peek_regular(directory / MARKER, limit=4096)
-    try:
-        data = json.loads(raw) if raw is not None else None
-    except ValueError:
-        return None
-    return data.get("kind") if isinstance(data, dict) else None
+    data = peek_json(directory / MARKER, limit=4096)
+    return data.get("kind") if data is not None else None
 
 
 @contextlib.contextmanager
@@ -97,6 +93,13 @@ def check_replaceable(final: Path, *, force: bool, what: str, recognise: Recogni
             f"{final} is not {what} written by lstmcast{extra}, so --force will not replace it (it replaces only "
             "lstmcast's own outputs); move it away yourself or choose another path"
         )
+
+
+def check_output(path: Path, *, force: bool, what: str, recognise: Recogniser) -> None:
+    """Before any work: `path` may be written (replaceable, in a writable directory)."""
+    final = absolute(path)
+    check_replaceable(final, force=force, what=what, recognise=recognise)
+    check_parent(final)
 
 
 def check_parent(final: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from pathlib import Path
@@ -63,6 +64,16 @@ def peek_regular(path: Path, *, limit: int) -> Optional[bytes]:
         return read_regular(path, limit=limit, error=LstmcastError, missing="missing")
     except LstmcastError:
         return None
+
+
+def peek_json(path: Path, *, limit: int) -> Optional[dict]:
+    """A small regular file's JSON object, or None for anything else (what recognising an output needs)."""
+    raw = peek_regular(path, limit=limit)
+    try:
+        data = json.loads(raw) if raw is not None else None
+    except (ValueError, RecursionError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def holds_only(directory: Path, allowed: Callable[[str], bool]) -> bool:

@@ -13,7 +13,7 @@ import numpy as np
 
 from lstmcast.errors import ModelFileError
 from lstmcast.files.atomic import MARKER, marker_kind
-from lstmcast.files.reading import holds_only, peek_regular
+from lstmcast.files.reading import holds_only, peek_json
 from lstmcast.outputs.dumpfiles import DUMP_KIND
 
 DUMP_DIR_FILES = frozenset({MARKER, "meta.json", "lstm.yml", "states.h5", "train.h5", "words.dict", "dates.h5",
@@ -96,12 +96,9 @@ def _npz_meta(path: Path) -> dict[str, Any]:
 
 
 def _json(path: Path) -> dict[str, Any]:
-    raw = peek_regular(path, limit=MAX_META_BYTES)
-    if raw is None:
-        raise ValueError(f"{path.name} is missing, too large or not a regular file")
-    data = json.loads(raw)
-    if not isinstance(data, dict):
-        raise ValueError(f"{path.name} is not a JSON object")
+    data = peek_json(path, limit=MAX_META_BYTES)
+    if data is None:
+        raise ValueError(f"{path.name} is missing, too large, not a regular file or not a JSON object")
     return data
 
 
@@ -122,10 +119,8 @@ def is_dump(path: Path) -> bool:
             return False
         if marker_kind(path) == DUMP_KIND:
             return True
-        try:
-            return _json(path / "meta.json").get("format") == "lstmcast-states"
-        except (OSError, ValueError):
-            return False
+        meta = peek_json(path / "meta.json", limit=MAX_META_BYTES)
+        return meta is not None and meta.get("format") == "lstmcast-states"
     if not path.is_file():
         return False
     try:

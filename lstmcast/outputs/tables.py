@@ -14,7 +14,7 @@ from typing import Any, Optional, Sequence
 import pandas as pd
 
 from lstmcast.files.atomic import MARKER, marker_kind, write_marker
-from lstmcast.files.reading import MiB, holds_only, peek_regular
+from lstmcast.files.reading import MiB, holds_only, peek_json, peek_regular
 
 REPORT_KIND = "report"
 FORECAST_HEADER = ("step", "date")
@@ -85,9 +85,5 @@ def is_report(path: Path) -> bool:
         return False
     if marker_kind(path) == REPORT_KIND:
         return True
-    raw = peek_regular(path / "report.json", limit=64 * MiB)
-    try:
-        report = json.loads(raw) if raw is not None else None
-    except ValueError:
-        return False
-    return isinstance(report, dict) and "sources" in report and (path / "forecasts.csv").is_file()
+    report = peek_json(path / "report.json", limit=64 * MiB)
+    return report is not None and "sources" in report and (path / "forecasts.csv").is_file()

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from lstmcast.files.atomic import MARKER, marker_kind
-from lstmcast.files.reading import MiB, holds_only, peek_regular
+from lstmcast.files.reading import MiB, holds_only, peek_json
 
 FORMAT_VERSION = 3  # 2: meta.json records the SHA-256 of config.yaml and model.safetensors; 3: and of itself
 READABLE_VERSIONS = (1, 2, 3)
@@ -28,12 +27,8 @@ def is_run(path: Path) -> bool:
         return False
     if marker_kind(path) == RUN_KIND:
         return True
-    raw = peek_regular(path / META_FILE, limit=MiB)
-    try:
-        meta = json.loads(raw) if raw is not None else None
-    except ValueError:
-        return False
-    return isinstance(meta, dict) and "lstmcast_version" in meta and (path / MODEL_FILE).is_file()
+    meta = peek_json(path / META_FILE, limit=MiB)
+    return meta is not None and "lstmcast_version" in meta and (path / MODEL_FILE).is_file()
 
 
 def is_partial(path: Path) -> bool:

@@ -27,15 +27,13 @@ class Fitted:
 def fit(config: RunConfig, prepared: Prepared, *, state: Optional[TrainingState] = None,
         callbacks: Optional[Callbacks] = None) -> Fitted:
     """Train `config`'s model on the prepared training windows, early-stopping on the validation windows."""
-    seed_and_threads(config.training)
-    check_memory(config, len(prepared.columns))
-    device = resolve_device(config.training)
+    device = _ready(config, prepared)
     windows = prepared.split_windows(("train", "validation"), device=str(device))
     empty = [split for split, (x, _) in windows.items() if len(x) == 0]
     if empty:
         raise DataError(f"the {' and '.join(empty)} split has no complete window of lookback {prepared.lookback} + "
                         f"horizon {prepared.horizon}; use a smaller lookback or horizon, or more data")
-    model = build_model(config.model, input_size=len(prepared.columns), horizon=prepared.horizon).to(device)
+    model = _model(config, prepared, device)
     state = train(model, windows["train"], windows["validation"], config.training,
                   teacher_forcing=config.model.teacher_forcing, state=state, callbacks=callbacks)
     return Fitted(model.eval(), state, device)
@@ -44,12 +42,21 @@ def fit(config: RunConfig, prepared: Prepared, *, state: Optional[TrainingState]
 def fit_all(config: RunConfig, prepared: Prepared, *, epochs: int, callbacks: Optional[Callbacks] = None) -> Fitted:
     """The final fit: the same model, seed and settings on every row's windows (no validation, no test), for the
     `epochs` the evaluated training found best; the last weights are kept."""
-    seed_and_threads(config.training)
-    check_memory(config, len(prepared.columns))
-    device = resolve_device(config.training)
+    device = _ready(config, prepared)
     windows = prepared.split_windows(("train",), device=str(device))
     settings = config.training.model_copy(update={"epochs": epochs, "patience": 0})
-    model = build_model(config.model, input_size=len(prepared.columns), horizon=prepared.horizon).to(device)
+    model = _model(config, prepared, device)
     state = train(model, windows["train"], None, settings, teacher_forcing=config.model.teacher_forcing,
                   callbacks=callbacks)
     return Fitted(model.eval(), state, device)
+
+
+def _ready(config: RunConfig, prepared: Prepared) -> torch.device:
+    """Seed, threads, the memory check and the device: the same for every fit."""
+    seed_and_threads(config.training)
+    check_memory(config, len(prepared.columns))
+    return resolve_device(config.training)
+
+
+def _model(config: RunConfig, prepared: Prepared, device: torch.device) -> nn.Module:
+    return build_model(config.model, input_size=len(prepared.columns), horizon=prepared.horizon).to(device)

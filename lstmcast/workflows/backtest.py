@@ -24,7 +24,7 @@ from lstmcast.errors import ConfigError, DataError, quote
 from lstmcast.evaluation.backtest import Schedule, Scores, default_season, schedule, score
 from lstmcast.evaluation.intervals import aci_scorecard
 from lstmcast.evaluation.metrics import REFERENCE, actuals
-from lstmcast.files.atomic import absolute, atomic_output, check_parent, check_replaceable
+from lstmcast.files.atomic import atomic_output, check_output
 from lstmcast.forecasting import baselines
 from lstmcast.forecasting.predict import predict_scaled, to_user_units
 from lstmcast.outputs import plots
@@ -75,8 +75,7 @@ def backtest(request: BacktestRequest, *, on_progress: Callable[[int, int], None
              notice: Callable[[str], None] = lambda message: None) -> BacktestOutcome:
     started = time.perf_counter()
     if request.out is not None:  # refuse now, not after the refits
-        check_replaceable(absolute(request.out), force=request.force, what="a backtest report", recognise=is_report)
-        check_parent(absolute(request.out))
+        check_output(request.out, force=request.force, what="a backtest report", recognise=is_report)
     sources = _sources(request, notice)
     horizon = min(s.config.data.horizon for s in sources)
     if len({s.config.data.horizon for s in sources}) > 1:

@@ -16,7 +16,7 @@ import numpy as np
 
 from lstmcast import __version__, faults
 from lstmcast.errors import DataError
-from lstmcast.files.atomic import absolute, atomic_output, check_free_space, check_parent, check_replaceable
+from lstmcast.files.atomic import atomic_output, check_free_space, check_output
 from lstmcast.introspect import check
 from lstmcast.introspect.arrays import Context, chunk_arrays
 from lstmcast.introspect.record import Recorded, record_chunks, record_stream_chunks
@@ -245,8 +245,7 @@ def _check_plot_path(request: DumpRequest) -> None:
     """Refuse a bad --plot path now, not after minutes of recording."""
     if request.plot is not None:
         plots.check_png_path(request.plot)
-        check_replaceable(absolute(request.plot), force=request.force, what="a plot", recognise=plots.is_plot)
-        check_parent(absolute(request.plot))
+        check_output(request.plot, force=request.force, what="a plot", recognise=plots.is_plot)
 
 
 def _write_plot(path: Path, outcome: DumpOutcome, *, force: bool) -> None:

@@ -14,7 +14,7 @@ import pandas as pd
 from lstmcast.data.calendar import check_gaps
 from lstmcast.data.windows import prepare
 from lstmcast.errors import ConfigError, DataError
-from lstmcast.files.atomic import absolute, check_parent, check_replaceable, write_text
+from lstmcast.files.atomic import absolute, check_output, write_text
 from lstmcast.evaluation.conformal import interval, split_conformal
 from lstmcast.forecasting.predict import forecast_scaled, to_user_units
 from lstmcast.outputs import plots
@@ -88,10 +88,10 @@ def _intervals(meta, values: np.ndarray, levels: list[float]) -> dict[str, tuple
     if levels and meta.conformal is None:
         raise ConfigError("--levels: this run records no validation residuals (trained by lstmcast before 0.2); "
                           "retrain it to get intervals")
-    result = {}
+    result, trained = {}, min(len(values), meta.horizon)
+    scores = np.array(meta.conformal.scores).T[:, :trained] if levels else None
     for level in levels:
-        trained = min(len(values), meta.horizon)
-        half = split_conformal(np.array(meta.conformal.scores).T[:, :trained], 1 - level / 100)
+        half = split_conformal(scores, 1 - level / 100)
         if not np.isfinite(half).all():
             raise ConfigError(f"--levels {level:g}: {len(meta.conformal.scores[0])} validation windows are too few "
                               f"for a {level:g}% interval; choose a lower level")
@@ -133,8 +133,7 @@ def check_outputs(out: Optional[Path], plot: Optional[Path], *, force: bool) -> 
     if len({path for path, _, _ in chosen}) < len(chosen):
         raise ConfigError("--out and --plot name the same file; give each its own")
     for path, what, recognise in chosen:
-        check_replaceable(path, force=force, what=what, recognise=recognise)
-        check_parent(path)
+        check_output(path, force=force, what=what, recognise=recognise)
 
 
 def forecast_text(forecast: Forecast) -> str:

@@ -193,14 +193,10 @@ def _with_resume_hint(exc: OutputError, partial: Path, out: Path) -> OutputError
 def test_scores(model: torch.nn.Module, series: Series, prepared: Prepared, config: RunConfig) -> tuple[Scores, Any]:
     """The model and the naive baselines on the test windows, in the user's units and in raw-row coordinates (so
     MASE's scale is the same as a backtest's over the same origins)."""
-    origins = prepared.origins("test")
-    x, _ = prepared.windows(origins)
-    predicted = to_user_units(prepared, predict_scaled(model.cpu(), x), origins)
+    origins, raw_origins, predicted, actual = _on_split(model, series, prepared, config, "test")
     history = series.values.iloc[:, 0].to_numpy()
-    raw_origins = origins + rows_consumed(config.data)
     forecasts = {"model": predicted, REFERENCE: random_walk(history, raw_origins, prepared.horizon),
                  "drift": drift(history, raw_origins, prepared.horizon)}
-    actual = actuals(history, raw_origins, prepared.horizon)
     scores = score(forecasts, actual, history[raw_origins], history=history[: raw_origins[0] + 1], step=1)
     for name in forecasts:
         test = scores.diebold_mariano.get(f"model vs {name}", {}).get("overall", {})
@@ -208,14 +204,22 @@ def test_scores(model: torch.nn.Module, series: Series, prepared: Prepared, conf
     return scores, (origins, actual, forecasts)
 
 
+def _on_split(model: torch.nn.Module, series: Series, prepared: Prepared, config: RunConfig,
+              split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A split's origins (prepared rows and raw rows), the model's forecasts there in the user's units, and the
+    actual values they aimed at."""
+    origins = prepared.origins(split)
+    x, _ = prepared.windows(origins)
+    predicted = to_user_units(prepared, predict_scaled(model.cpu(), x), origins)
+    raw_origins = origins + rows_consumed(config.data)
+    return origins, raw_origins, predicted, actuals(series.values.iloc[:, 0].to_numpy(), raw_origins, prepared.horizon)
+
+
 def validation_residuals(model: torch.nn.Module, series: Series, prepared: Prepared,
                          config: RunConfig) -> dict[str, Any]:
     """The evaluated model's residuals on the validation windows (held out from its fit), per horizon step, for
     split-conformal intervals: as log ratios for prices (a ratio stays comparable as the level moves)."""
-    origins = prepared.origins("validation")
-    x, _ = prepared.windows(origins)
-    predicted = to_user_units(prepared, predict_scaled(model.cpu(), x), origins)
-    actual = actuals(series.values.iloc[:, 0].to_numpy(), origins + rows_consumed(config.data), prepared.horizon)
+    _, _, predicted, actual = _on_split(model, series, prepared, config, "validation")
     scale = residual_scale(prepared.transforms[0])
     with np.errstate(divide="ignore", invalid="ignore"):
         errors = residuals(predicted, actual, scale)
