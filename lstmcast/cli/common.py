@@ -36,7 +36,7 @@ DataSetOption = Annotated[Optional[list[str]], typer.Option(
 
 
 def parse_levels(text: Optional[str]) -> list[float]:
-    """--levels 80,95 -> [80.0, 95.0]: distinct coverage levels strictly between 0 and 100."""
+    """--levels 80,95 -> [80.0, 95.0], checked as the API checks levels (config.levels)."""
     if text is None:
         return []
     try:

@@ -56,8 +56,7 @@ def atomic_output(final: Path, *, force: bool, what: str, recognise: Recogniser,
     final = absolute(final)
     with output_lock(final):
         _recover(final)
-        check_replaceable(final, force=force, what=what, recognise=recognise)
-        check_parent(final)
+        check_output(final, force=force, what=what, recognise=recognise)
         _sweep(final)
         with translate_os_errors(final):
             final.parent.mkdir(parents=True, exist_ok=True)

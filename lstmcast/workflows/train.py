@@ -25,7 +25,7 @@ from lstmcast.data.windows import Prepared, prepare
 from lstmcast.errors import ConfigError, DataError, Interrupted, ModelFileError, OutputError
 from lstmcast.evaluation.backtest import Scores, score
 from lstmcast.evaluation.metrics import REFERENCE, actuals
-from lstmcast.files.atomic import FULL_DISK_ADVICE, absolute, check_parent, check_replaceable, remove
+from lstmcast.files.atomic import FULL_DISK_ADVICE, absolute, check_output, remove
 from lstmcast.files.locks import output_lock
 from lstmcast.files.reading import MiB, read_regular
 from lstmcast.forecasting.baselines import drift, random_walk
@@ -90,8 +90,7 @@ def train_run(config: Optional[RunConfig], *, out: Path, force: bool = False, re
 
 
 def _check_new_run(out: Path, partial: Path, *, force: bool) -> None:
-    check_replaceable(out, force=force, what="a run directory", recognise=is_run)
-    check_parent(out)
+    check_output(out, force=force, what="a run directory", recognise=is_run)
     if partial.exists():
         if not force:
             raise OutputError(f"{partial} holds an unfinished run; continue it with `lstmcast train --resume {out}`, "
