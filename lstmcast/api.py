@@ -76,10 +76,12 @@ class Model:
         return self._run.config.data.date_column
 
     def predict(self, data: Data = None, *, horizon: Optional[int] = None, as_of: DateLike = None,
-                series: Optional[str] = None, levels: Optional[list[float]] = None) -> Any:
+                series: Optional[str] = None, levels: Optional[list[float]] = None, samples: Optional[int] = None,
+                seed: int = 0) -> Any:
         """Like `lstmcast predict`: a DataFrame of date and forecast (lower_L and upper_L for each interval level in
         percent; actual, with `as_of`, where the data holds it), in the data's units; `frame.attrs` carries the
-        target, the last date and value, and the notices."""
+        target, the last date and value, the notices and how the intervals were made. A probabilistic head's
+        intervals come from `samples` sample paths (default 1000) drawn with `seed`."""
         import pandas as pd
 
         from lstmcast.workflows.predict import predict_run
@@ -87,7 +89,7 @@ class Model:
         with _as_csv(data, self._date_column) as path:
             forecast = predict_run(self.run_dir, data_path=path, horizon=_horizon(horizon), as_of=_date(as_of),
                                    overrides=[f"data.series={series}"] if series else None,
-                                   levels=checked_levels(levels or []))
+                                   levels=checked_levels(levels or []), samples=samples, seed=seed)
         for message in forecast.notices:
             _warn(message)
         frame = pd.DataFrame({"date": pd.to_datetime(forecast.dates), "forecast": forecast.values})
@@ -97,7 +99,8 @@ class Model:
         if forecast.actual is not None:
             frame["actual"] = pd.array(forecast.actual, dtype="Float64")
         frame.attrs.update(target=forecast.target, last_date=forecast.last_date, last_value=forecast.last_value,
-                           calendar=forecast.calendar, notices=list(forecast.notices))
+                           calendar=forecast.calendar, notices=list(forecast.notices),
+                           interval_method=forecast.interval_method if forecast.intervals else None)
         return frame
 
     def states(self, data: Data = None, *, gates: bool = False, mode: str = "windows", start: DateLike = None,

@@ -267,10 +267,10 @@ def test_a_holiday_week_does_not_move_weekly_data_to_another_weekday():
 
 
 def test_unbounded_intervals_are_counted_apart_not_as_covered():
-    from lstmcast.evaluation.intervals import _scores
+    from lstmcast.evaluation.intervals import interval_scores
 
     low, high = np.array([[-np.inf], [0.0]]), np.array([[np.inf], [1.0]])
-    scores = _scores(low, high, np.array([[5.0], [2.0]]), alpha=0.2)
+    scores = interval_scores(low, high, np.array([[5.0], [2.0]]), alpha=0.2)
     assert scores["unbounded"] == 1 and scores["coverage"] == [0.0] and scores["width"] == [1.0]
 
 

@@ -15,7 +15,7 @@ from lstmcast.cli.common import (
     DataSetOption, DebugOption, ForceOption, JsonOption, as_date, chunk_progress, date_option, err, notice, out,
     parse_levels, reported, say,
 )
-from lstmcast.cli.render import dm_table, intervals_table, scores_table
+from lstmcast.cli.render import distribution_table, dm_table, intervals_table, scores_table
 from lstmcast.errors import ConfigError
 
 
@@ -55,12 +55,20 @@ def backtest(
                                              "adaptive conformal intervals around every forecaster.")] = None,
     gamma: Annotated[float, typer.Option("--gamma", min=0.0001, max=0.5, metavar="G",
                                          help="Step size of adaptive conformal inference.")] = 0.005,
+    samples: Annotated[Optional[int], typer.Option(
+        "--samples", min=10, max=100_000, metavar="N",
+        help="Sample paths per origin for the probabilistic scorecard (CRPS, pinball, PIT) of probabilistic heads "
+             "and the Gaussian, bootstrap and GARCH baselines (default 1000 when a probabilistic head is "
+             "backtested; give it to score the baselines alone).")] = None,
+    seed: Annotated[int, typer.Option("--seed", min=0, max=2**32 - 1,
+                                      help="Seed of those sample paths.")] = 0,
     set_: DataSetOption = None,
     force: ForceOption = False,
     json_: JsonOption = False,
     debug: DebugOption = False,
 ) -> None:
-    """Walk-forward evaluation against the random walk, drift, seasonal-naive, mean and ETS baselines.
+    """Walk-forward evaluation against the random walk, drift, seasonal-naive, mean and ETS baselines (and, for
+    probabilistic heads, the Gaussian and bootstrap random walks and GARCH(1,1)).
 
     Examples:
 
@@ -71,6 +79,8 @@ def backtest(
       lstmcast backtest runs/msft_many_to_one --origins 250 --step 5 --json
 
       lstmcast backtest configs/msft_many_to_one.yaml --from 2015-01-02 --levels 80,95
+
+      lstmcast backtest runs/msft_student_t --from 2015-01-02 --out reports/t   # CRPS vs GARCH, PIT plot
     """
     from lstmcast.workflows.backtest import BacktestRequest, backtest as run_backtest  # torch loads here
 
@@ -84,7 +94,7 @@ def backtest(
             sources=sources, data_path=data, origins=origins, date_from=as_date(date_from), step=step,
             refit=None if refit == "never" else 1 if refit == "every" else int(refit), season=season, out=out_dir,
             force=force, overrides=list(set_ or []), names=list(names or []), levels=parse_levels(levels),
-            gamma=gamma)
+            gamma=gamma, samples=samples, seed=seed)
         with chunk_progress(enabled=not json_ and err.is_terminal, label="backtesting") as on_progress:
             outcome = run_backtest(request, on_progress=on_progress, notice=notice)
         if json_:
@@ -109,6 +119,8 @@ def _render(outcome: Any, models: int) -> None:
     out.print(dm_table(scores.diebold_mariano, outcome.names[:models], outcome.names))
     if "intervals" in outcome.report:
         out.print(intervals_table(outcome.report["intervals"]))
+    if "distribution" in outcome.report:
+        out.print(distribution_table(outcome.report["distribution"]))
 
 
 def _p_vs(tests: dict[str, Any], name: str, other: str) -> Optional[float]:

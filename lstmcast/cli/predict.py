@@ -36,7 +36,14 @@ def predict(
                                          "with the same columns.")] = None,
     levels: Annotated[Optional[str], typer.Option(
         "--levels", metavar="L[,L...]", help="Also give central prediction intervals at these coverage levels in "
-                                             "percent, e.g. 80,95 (split conformal).")] = None,
+                                             "percent, e.g. 80,95 (conformal: around a point head's forecast, on a "
+                                             "probabilistic head's sample paths).")] = None,
+    samples: Annotated[Optional[int], typer.Option(
+        "--samples", min=10, max=1_000_000, metavar="N",
+        help="Probabilistic heads: sample paths behind the intervals (default 1000).")] = None,
+    seed: Annotated[int, typer.Option("--seed", min=0, max=2**63 - 1,
+                                      help="Probabilistic heads: seed of the sample paths (same seed, same "
+                                           "intervals).")] = 0,
     plot: Annotated[Optional[Path], typer.Option("--plot", metavar="PNG",
                                                  help="Also draw the recent history and the forecast.")] = None,
     set_: DataSetOption = None,
@@ -56,6 +63,8 @@ def predict(
 
       lstmcast predict runs/msft_many_to_one --as-of 2016-06-30 --plot june.png
 
+      lstmcast predict runs/msft_student_t --levels 80,95 --samples 5000 --seed 1
+
       cat new_download.csv | lstmcast predict runs/msft_many_to_one --data - --out -
     """
     from lstmcast.workflows.predict import (  # torch loads here, not at --help
@@ -69,7 +78,7 @@ def predict(
         check_outputs(out_file, plot, force=force)
         overrides = list(set_ or []) + ([f"data.series={series}"] if series is not None else [])
         forecast = predict_run(run_dir, data_path=data, horizon=horizon, overrides=overrides, as_of=as_date(as_of),
-                               levels=parse_levels(levels))
+                               levels=parse_levels(levels), samples=samples, seed=seed)
         for message in forecast.notices:
             notice(message)
         if out_file is not None and not to_stdout:

@@ -23,7 +23,7 @@ SCORE_COLUMNS = [
 ]
 # the baselines' keys (as in metrics.csv and --json) as a table shows them; a run's name is shown as given
 LABELS = {"random_walk": "random walk", "seasonal_naive": "seasonal naive", "historical_mean": "hist. mean",
-          "ets": "ETS"}
+          "ets": "ETS", "gaussian_rw": "Gaussian RW", "bootstrap_rw": "bootstrap RW", "garch": "GARCH(1,1)-t"}
 MISSING = "—"
 
 
@@ -141,7 +141,8 @@ def forecast_table(forecast: Any) -> Table:
             cells.append(MISSING if known is None else f"{known:.{places}f}")
         table.add_row(*cells)
     if intervals:
-        table.caption += "; intervals: split conformal on the evaluated model's validation residuals"
+        method = getattr(forecast, "interval_method", None) or "split conformal"
+        table.caption += f"; intervals: {safe(method)}"
     return table
 
 
@@ -166,6 +167,42 @@ def intervals_table(card: dict[str, Any]) -> Table:
         table.add_row(safe(label(name)), f"{level}%", cover[index], width[index], score[index], str(unbounded[index]))
     table.caption += ("; unbounded: intervals still infinite for want of realised errors, left out of the other "
                       "columns")
+    return table
+
+
+def distribution_table(card: dict[str, Any]) -> Table:
+    """The probabilistic scorecard over all steps: CRPS (also relative to the Gaussian random walk), pinball loss,
+    the coverage of each forecaster's own central intervals, the PIT uniformity test and DM on CRPS against the best
+    baseline; * marks the lowest CRPS and pinball."""
+    by_model, baselines = card["by_model"], card["baselines"]
+    best = min(baselines, key=lambda name: by_model[name]["crps_overall"]) if baselines else None
+    reference = by_model[baselines[0]]["crps_overall"] if baselines else None
+    table = _compact(f"Probabilistic scores ({card['samples']} sample paths per origin; * best)",
+                     "CRPS and pinball in the data's units, lower is better; rel.: CRPS / the Gaussian random "
+                     "walk's; cover: the forecaster's own central intervals, not recalibrated; PIT p: the smallest "
+                     "over steps of the chi-square uniformity test (small: miscalibrated); DM p: Diebold-Mariano on "
+                     f"CRPS against the best baseline ({label(best) if best else '—'})")
+    table.add_column("model", no_wrap=True)
+    names = list(by_model)
+    crps = [by_model[n]["crps_overall"] for n in names]
+    pin = [by_model[n]["pinball_overall"] for n in names]
+    columns = [
+        _number_column(table, "CRPS", _formatted(crps, None), [v == min(crps) for v in crps]),
+        _number_column(table, "rel.", _formatted([v / reference if reference else None for v in crps],
+                                                 lambda v: f"{v:.3f}")),
+        _number_column(table, "pinball", _formatted(pin, None), [v == min(pin) for v in pin]),
+    ]
+    for level in card["levels"]:
+        cover = [by_model[n]["intervals"][level]["overall"]["coverage"] for n in names]
+        columns.append(_number_column(table, f"cover {level}%", _formatted(
+            [None if v is None else 100 * v for v in cover], lambda v: f"{v:.1f}")))
+    pit = [min((p for p in by_model[n]["pit_p_value"] if p is not None), default=None) for n in names]
+    columns.append(_number_column(table, "PIT p", _formatted(pit, lambda v: f"{v:.3f}")))
+    tests = card["diebold_mariano"]
+    dm = [None if n == best else (tests.get(f"{n} vs {best}") or {}).get("overall", {}).get("p_value") for n in names]
+    columns.append(_number_column(table, "DM p", _formatted(dm, lambda v: f"{v:.3f}")))
+    for index, name in enumerate(names):
+        table.add_row(safe(label(name)), *(column[index] for column in columns))
     return table
 
 

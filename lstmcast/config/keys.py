@@ -8,7 +8,14 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-from lstmcast.config.schema import DataConfig, ManyToOneConfig, Seq2SeqConfig, SplitConfig, TrainingConfig
+from lstmcast.config.schema import (
+    DataConfig,
+    HeadConfig,
+    ManyToOneConfig,
+    Seq2SeqConfig,
+    SplitConfig,
+    TrainingConfig,
+)
 
 MEANING = {
     "data.path": "the CSV (relative to the config file); --data overrides it",
@@ -35,6 +42,8 @@ MEANING = {
     "model.dropout": "between LSTM layers, training only",
     "model.proj_size": "LSTM projection size (0: none); h and the output are projected, c is not",
     "model.teacher_forcing": "seq2seq only: share of decoder steps fed the truth in training",
+    "model.head.kind": "point, normal, student_t (learned tails) or quantile: what each step emits",
+    "model.head.levels": "quantile head: increasing levels in (0, 1) with 0.5, e.g. [0.1, 0.5, 0.9]",
     "training.optimizer": "adam or adamw",
     "training.learning_rate": "optimizer step size",
     "training.weight_decay": "L2 penalty (decoupled for adamw)",
@@ -42,14 +51,16 @@ MEANING = {
     "training.epochs": "most epochs (early stopping may end sooner)",
     "training.grad_clip": "max gradient norm (0: off)",
     "training.patience": "early stopping on the validation loss (0: off); the best weights are kept",
-    "training.loss": "mse, mae or huber, on scaled values",
+    "training.loss": "point head: mse, mae or huber (scaled values); nll or pinball follow the head (default)",
     "training.seed": "same seed and thread count give bitwise-identical weights on CPU",
     "training.device": "auto, cpu or cuda",
     "training.threads": "CPU threads (fix it for bitwise repeatability across machines)",
     "training.amp": "none, bf16 or fp16 autocast (fp16 on CUDA only)",
     "training.final": "after evaluating, refit on all rows for the best epoch count and save that model",
 }
-SECTIONS = {"data": DataConfig, "data.split": SplitConfig, "model": Seq2SeqConfig, "training": TrainingConfig}
+SECTIONS = {"data": DataConfig, "data.split": SplitConfig, "model": Seq2SeqConfig, "model.head": HeadConfig,
+            "training": TrainingConfig}
+SUBSECTIONS = ("split", "head")
 
 
 def config_keys() -> list[dict[str, Any]]:
@@ -57,7 +68,7 @@ def config_keys() -> list[dict[str, Any]]:
     rows = []
     for prefix, model in SECTIONS.items():
         for name, field in model.model_fields.items():
-            if name == "split" or (prefix == "model" and name not in _model_keys()):
+            if name in SUBSECTIONS or (prefix == "model" and name not in _model_keys()):
                 continue
             default = field.default if field.default is not PydanticUndefined else None
             rows.append({"key": f"{prefix}.{name}", "required": field.is_required(), "default": _plain(default),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import difflib
 import hashlib
+import re
 from pathlib import Path
 from typing import Any
 
@@ -166,6 +167,8 @@ def _describe(error: Any) -> str:
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] in {"finite_number"}:
         message = "must be a finite number (NaN and infinity are refused)"
+    if not loc and re.match(r"[a-z_]+\.[a-z_.]+: ", message):  # a check across sections names its own key
+        return clean(message, limit=240)
     return f"{path}: {clean(message, limit=200)}"
 
 

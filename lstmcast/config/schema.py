@@ -92,11 +92,47 @@ class DataConfig(_Frozen):
         return [self.target, *self.features]
 
 
+HeadKind = Literal["point", "normal", "student_t", "quantile"]
+
+
+class HeadConfig(_Frozen):
+    """What the model emits per horizon step: a point forecast, or a predictive distribution (normal, student_t
+    with learned degrees of freedom, or a set of quantile levels that includes the median 0.5)."""
+
+    kind: HeadKind = "point"
+    levels: tuple[float, ...] | None = Field(default=None, min_length=3, max_length=99)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: object) -> object:
+        return {"kind": value} if isinstance(value, str) else value  # head: normal
+
+    @model_validator(mode="after")
+    def _levels(self) -> "HeadConfig":
+        if self.kind != "quantile":
+            if self.levels is not None:
+                raise ValueError(f"levels belong to a quantile head, not to kind: {self.kind}")
+            return self
+        levels = self.levels
+        if levels is None:
+            raise ValueError("a quantile head needs levels, e.g. [0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95]")
+        if any(not 0.0 < level < 1.0 for level in levels):
+            raise ValueError("quantile levels must lie strictly between 0 and 1 (0.9, not 90)")
+        if len(set(levels)) != len(levels):
+            raise ValueError("a quantile level is listed twice")
+        if list(levels) != sorted(levels):
+            raise ValueError("list the quantile levels in increasing order")
+        if 0.5 not in levels:
+            raise ValueError("the quantile levels must include 0.5: the median is the point forecast")
+        return self
+
+
 class _LSTMConfig(_Frozen):
     hidden_size: int = Field(default=64, gt=0, le=8192)
     num_layers: int = Field(default=2, gt=0, le=16)
     dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
     proj_size: int = Field(default=0, ge=0)
+    head: HeadConfig = HeadConfig()
 
     @model_validator(mode="after")
     def _proj_smaller(self) -> "_LSTMConfig":
@@ -133,7 +169,7 @@ class TrainingConfig(_Frozen):
     epochs: int = Field(default=50, gt=0, le=100_000)
     grad_clip: float = Field(default=1.0, ge=0.0, le=1e6)
     patience: int = Field(default=10, ge=0, le=100_000)
-    loss: Literal["mse", "mae", "huber"] = "mse"
+    loss: Literal["mse", "mae", "huber", "nll", "pinball"] | None = None  # None: the head's own (mse for a point)
     seed: int = Field(default=0, ge=0, lt=2**63)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int | None = Field(default=None, gt=0, le=1024)
@@ -141,7 +177,26 @@ class TrainingConfig(_Frozen):
     final: bool = False  # after evaluating, refit on every row for the best epoch count; that model is saved
 
 
+POINT_LOSSES = ("mse", "mae", "huber")
+HEAD_LOSS = {"normal": "nll", "student_t": "nll", "quantile": "pinball"}
+
+
 class RunConfig(_Frozen):
     data: DataConfig
     model: ModelConfig
     training: TrainingConfig = TrainingConfig()
+
+    @model_validator(mode="after")
+    def _loss_fits_head(self) -> "RunConfig":
+        """A head is trained by its own loss: a distribution by its likelihood, quantiles by the pinball loss."""
+        head, loss = self.model.head.kind, self.training.loss
+        if loss is None:
+            return self
+        if head == "point" and loss not in POINT_LOSSES:
+            raise ValueError(f"training.loss: {loss} needs a probabilistic head (model.head: "
+                             f"{'normal or student_t' if loss == 'nll' else 'quantile'}); a point head trains with "
+                             "mse, mae or huber")
+        if head != "point" and loss != HEAD_LOSS[head]:
+            raise ValueError(f"training.loss: {loss} cannot train a {head} head; it trains with {HEAD_LOSS[head]} "
+                             "(or leave training.loss out)")
+        return self

@@ -87,3 +87,12 @@ def interval(forecast: np.ndarray, half_width: np.ndarray, scale: str) -> tuple[
     if scale == "log_ratio":
         return forecast * np.exp(-half_width), forecast * np.exp(half_width)
     return forecast - half_width, forecast + half_width
+
+
+def distributional_levels(pit_scores: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """Distributional conformal prediction (Chernozhukov, Wuethrich & Zhu 2021) for a probabilistic forecast: from
+    held-out scores |PIT - 0.5| [N, H], the quantile levels [H] whose predictive quantiles bound a (1 - alpha)
+    interval with finite-sample coverage. A calibrated model gets back about (alpha/2, 1 - alpha/2); an
+    overconfident one, levels further out. A lower level <= 0 means the interval is unbounded."""
+    reach = split_conformal(pit_scores, alpha)
+    return 0.5 - reach, 0.5 + reach

@@ -35,7 +35,7 @@ def aci_scorecard(forecasts: dict[str, np.ndarray], actual: np.ndarray, rows: np
                                            calibration=prior)
             if scale == "log_ratio":
                 low, high = np.exp(low), np.exp(high)
-            by_model[name][f"{level:g}"] = _scores(low, high, actual, alpha)
+            by_model[name][f"{level:g}"] = interval_scores(low, high, actual, alpha)
     return {"method": "ACI", "scale": scale, "gamma": gamma, "levels": [f"{level:g}" for level in levels],
             "by_model": by_model}
 
@@ -52,7 +52,7 @@ def _prior(history: np.ndarray, first: int, horizon: int, scale: str) -> np.ndar
     return errors[np.isfinite(errors).all(axis=1)]
 
 
-def _scores(low: np.ndarray, high: np.ndarray, actual: np.ndarray, alpha: float) -> dict[str, Any]:
+def interval_scores(low: np.ndarray, high: np.ndarray, actual: np.ndarray, alpha: float) -> dict[str, Any]:
     """Over the bounded intervals only: an unbounded one (too few realised errors for the level yet) covers
     trivially, and is counted apart instead of flattering the coverage."""
     width = high - low

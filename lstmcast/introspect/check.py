@@ -37,7 +37,7 @@ def check_stream(model: nn.Module, x: Tensor, recording: Recording) -> dict[str,
     errors = {"output_vs_top_h": _gap(output[0], h[0, :, -1]), "h_n_vs_last_h": _gap(h_n[:, 0], h[0, -1]),
               "c_n_vs_last_c": _gap(c_n[:, 0], c[0, -1])}
     if model.decoder is None:
-        errors["prediction"] = _gap(model.head(output[0]), recording.prediction_scaled)
+        errors["prediction"] = _gap(model.point_from(output[0]), recording.prediction_scaled)
     return errors
 
 

@@ -80,7 +80,7 @@ def record(model: nn.Module, x: Tensor) -> Recording:
     encoder, state = step_lstm(model.encoder, x)
     if model.decoder is None:
         head_input = state[0][-1]  # == output[:, -1]: the top layer's last step
-        return Recording(encoder, model.head(head_input), head_input)
+        return Recording(encoder, model.point_from(head_input), head_input)
     return decode(model, encoder, x[:, -1, :1], state)
 
 
@@ -105,7 +105,7 @@ def record_stream(model: nn.Module, x: Tensor, state: Optional[LSTMState] = None
     trajectory, carried = step_lstm(model.encoder, x, state)
     h, c = trajectory.h[0], trajectory.c[0]  # [M, L, P], [M, L, U]
     if model.decoder is None:
-        recording = Recording(trajectory, model.head(h[:, -1]), h[:, -1])
+        recording = Recording(trajectory, model.point_from(h[:, -1]), h[:, -1])
     else:
         every_step = (h.transpose(0, 1).contiguous(), c.transpose(0, 1).contiguous())  # each step's state, a batch
         recording = decode(model, trajectory, x[0, :, :1], every_step)

@@ -14,6 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from lstmcast.config import ManyToOneConfig, Seq2SeqConfig
+from lstmcast.models.heads import Head, PointHead, head_for
 
 LSTMState = tuple[Tensor, Tensor]  # (h [L, B, P], c [L, B, U])
 
@@ -34,77 +35,125 @@ def output_units(config: ManyToOneConfig | Seq2SeqConfig) -> int:
 
 
 class ManyToOne(nn.Module):
-    """Window in, whole horizon out: the top layer's last output (h_n[-1]) feeds one linear head."""
+    """Window in, whole horizon out: the top layer's last output (h_n[-1]) feeds one linear head, which emits
+    `distribution.width` numbers per step (one for a point forecast)."""
 
     decoder = None
 
-    def __init__(self, config: ManyToOneConfig, *, input_size: int, horizon: int) -> None:
+    def __init__(self, config: ManyToOneConfig, *, input_size: int, horizon: int,
+                 distribution: Optional[Head] = None) -> None:
         super().__init__()
         self.horizon = horizon
+        self.distribution = distribution or PointHead()
         self.lstm = lstm_for(config, input_size)  # the name keeps weight files of every version loadable
-        self.head = nn.Linear(output_units(config), horizon)
+        self.head = nn.Linear(output_units(config), horizon * self.distribution.width)
 
     @property
     def encoder(self) -> nn.LSTM:
         return self.lstm
 
-    def forward(self, x: Tensor, state: Optional[LSTMState] = None, *, target: Optional[Tensor] = None,
-                teacher_forcing: float = 0.0, generator: Optional[torch.Generator] = None,
-                horizon: Optional[int] = None) -> tuple[Tensor, LSTMState]:
-        """x [B, T, F] -> y [B, H]. target, teacher_forcing and generator are accepted for a uniform call and unused:
-        the head emits the whole horizon at once. horizon (<= the trained one) keeps the first steps."""
+    def outputs(self, features: Tensor) -> Tensor:
+        """The head's raw numbers [B, H, width] from the top layer's last output [B, P]."""
+        return self.head(features).view(len(features), self.horizon, self.distribution.width)
+
+    def point_from(self, features: Tensor) -> Tensor:
+        return self.distribution.point(self.outputs(features))
+
+    def emit(self, x: Tensor, state: Optional[LSTMState] = None, *, target: Optional[Tensor] = None,
+             teacher_forcing: float = 0.0, generator: Optional[torch.Generator] = None,
+             horizon: Optional[int] = None) -> tuple[Tensor, LSTMState]:
+        """x [B, T, F] -> the head's raw numbers [B, H, width]. target, teacher_forcing and generator are accepted
+        for a uniform call and unused: the head emits the whole horizon at once. horizon (<= the trained one) keeps
+        the first steps."""
         output, state = self.lstm(x, state)  # output [B, T, P]: the top layer's h_t at every step
-        return self.head(output[:, -1])[:, :horizon], state  # output[:, -1] is h_n[-1]
+        return self.outputs(output[:, -1])[:, :horizon], state  # output[:, -1] is h_n[-1]
+
+    def forward(self, x: Tensor, state: Optional[LSTMState] = None, **options: object) -> tuple[Tensor, LSTMState]:
+        """x [B, T, F] -> the point forecast y [B, H] (a distribution's mean, location or median)."""
+        raw, state = self.emit(x, state, **options)
+        return self.distribution.point(raw), state
+
+    def sample_paths(self, x: Tensor, samples: int, *, horizon: Optional[int] = None) -> Tensor:
+        """[B, samples, H] draws: each step from its own predictive distribution (the head gives marginals)."""
+        raw, _ = self.emit(x, horizon=horizon)
+        return self.distribution.sample(raw[:, None].expand(-1, samples, -1, -1))
 
 
 class DecodedStep(NamedTuple):
-    """One decoder step: what it was fed [B, 1], its top-layer output [B, P], its prediction [B, 1], its state."""
+    """One decoder step: what it was fed [B, 1], its top-layer output [B, P], its prediction [B, 1] (a point, or a
+    draw when sampling), its state, and the head's raw numbers [B, 1, width]."""
 
     fed: Tensor
     output: Tensor
     prediction: Tensor
     state: LSTMState
+    raw: Tensor
 
 
 class Seq2Seq(nn.Module):
     """An encoder's final (h, c) seeds a decoder that feeds back its own prediction, one step at a time."""
 
-    def __init__(self, config: Seq2SeqConfig, *, input_size: int, horizon: int) -> None:
+    def __init__(self, config: Seq2SeqConfig, *, input_size: int, horizon: int,
+                 distribution: Optional[Head] = None) -> None:
         super().__init__()
         self.horizon = horizon
+        self.distribution = distribution or PointHead()
         self.encoder = lstm_for(config, input_size)
         self.decoder = lstm_for(config, 1)  # input: the previous step's (scaled) target
-        self.head = nn.Linear(output_units(config), 1)
+        self.head = nn.Linear(output_units(config), self.distribution.width)
 
-    def forward(self, x: Tensor, state: Optional[LSTMState] = None, *, target: Optional[Tensor] = None,
-                teacher_forcing: float = 0.0, generator: Optional[torch.Generator] = None,
-                horizon: Optional[int] = None) -> tuple[Tensor, LSTMState]:
-        """x [B, T, F] -> y [B, H]. With `target` [B, H] and teacher_forcing > 0, each step feeds the true previous
-        value instead of the prediction with that probability (one draw per step and batch). `horizon` may exceed the
-        trained one: the decoder is autoregressive."""
+    def point_from(self, features: Tensor) -> Tensor:
+        """The point forecast [B, 1] from a decoder step's top-layer output [B, P]."""
+        return self.distribution.point(self.head(features)[:, None])
+
+    def emit(self, x: Tensor, state: Optional[LSTMState] = None, *, target: Optional[Tensor] = None,
+             teacher_forcing: float = 0.0, generator: Optional[torch.Generator] = None,
+             horizon: Optional[int] = None) -> tuple[Tensor, LSTMState]:
+        """x [B, T, F] -> the head's raw numbers [B, H, width]. With `target` [B, H] and teacher_forcing > 0, each
+        step feeds the true previous value instead of the point prediction with that probability (one draw per step
+        and batch). `horizon` may exceed the trained one: the decoder is autoregressive."""
         _, state = self.encoder(x, state)
         steps = list(self.decode(x[:, -1, :1], state, steps=horizon or self.horizon, target=target,
                                  teacher_forcing=teacher_forcing, generator=generator))
-        return torch.cat([step.prediction for step in steps], dim=1), steps[-1].state
+        return torch.cat([step.raw for step in steps], dim=1), steps[-1].state
+
+    def forward(self, x: Tensor, state: Optional[LSTMState] = None, **options: object) -> tuple[Tensor, LSTMState]:
+        """x [B, T, F] -> the point forecast y [B, H], each step fed the previous point forecast."""
+        raw, state = self.emit(x, state, **options)
+        return self.distribution.point(raw), state
+
+    def sample_paths(self, x: Tensor, samples: int, *, horizon: Optional[int] = None) -> Tensor:
+        """[B, samples, H] sample paths: every path's decoder is fed its own previous draw, so the steps of a path
+        depend on each other as the model says."""
+        _, (h, c) = self.encoder(x)
+        state = (h.repeat_interleave(samples, dim=1), c.repeat_interleave(samples, dim=1))
+        previous = x[:, -1, :1].repeat_interleave(samples, dim=0)
+        steps = self.decode(previous, state, steps=horizon or self.horizon, sample=True)
+        return torch.cat([step.prediction for step in steps], dim=1).view(len(x), samples, -1)
 
     def decode(self, previous: Tensor, state: LSTMState, *, steps: int, target: Optional[Tensor] = None,
-               teacher_forcing: float = 0.0, generator: Optional[torch.Generator] = None) -> Iterator[DecodedStep]:
-        """The decode loop, one step at a time from the handed-over state (also what introspection records)."""
+               teacher_forcing: float = 0.0, generator: Optional[torch.Generator] = None,
+               sample: bool = False) -> Iterator[DecodedStep]:
+        """The decode loop, one step at a time from the handed-over state (also what introspection records); with
+        `sample`, each step emits and feeds back a draw from its predictive distribution instead of its point."""
         for k in range(steps):
             output, state = self.decoder(previous[:, None, :], state)  # output [B, 1, P]
-            prediction = self.head(output[:, 0])
-            yield DecodedStep(previous, output[:, 0], prediction, state)
+            raw = self.head(output[:, 0])[:, None]  # [B, 1, width]
+            prediction = self.distribution.sample(raw) if sample else self.distribution.point(raw)
+            yield DecodedStep(previous, output[:, 0], prediction, state, raw)
             use_truth = target is not None and teacher_forcing > 0 and (
                 torch.rand((), generator=generator).item() < teacher_forcing
             )
             previous = target[:, k : k + 1] if use_truth else prediction
 
 
-def build_model(config: ManyToOneConfig | Seq2SeqConfig, *, input_size: int, horizon: int) -> nn.Module:
+def build_model(config: ManyToOneConfig | Seq2SeqConfig, *, input_size: int, horizon: int,
+                loss: Optional[str] = None) -> nn.Module:
+    distribution = head_for(config.head.kind, levels=config.head.levels or (), loss=loss)
     if config.kind == "many_to_one":
-        return ManyToOne(config, input_size=input_size, horizon=horizon)
+        return ManyToOne(config, input_size=input_size, horizon=horizon, distribution=distribution)
     if config.kind == "seq2seq":
-        return Seq2Seq(config, input_size=input_size, horizon=horizon)
+        return Seq2Seq(config, input_size=input_size, horizon=horizon, distribution=distribution)
     raise ValueError(f"unknown model kind {config.kind!r}")
 
 

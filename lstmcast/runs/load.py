@@ -121,7 +121,7 @@ def _check_consistent(run_dir: Path, config: RunConfig, meta: RunMeta) -> None:
 
 def _model(path: Path, config: RunConfig, meta: RunMeta) -> nn.Module:
     weights = load_weights(path)
-    model = build_model(config.model, input_size=len(meta.columns), horizon=meta.horizon)
+    model = build_model(config.model, input_size=len(meta.columns), horizon=meta.horizon, loss=config.training.loss)
     try:
         model.load_state_dict(weights, strict=True)
     except RuntimeError as exc:

@@ -58,7 +58,7 @@ class SplitRows(_Record):
 class ConformalMeta(_Record):
     """The evaluated model's validation residuals, for split-conformal intervals (predict --levels)."""
 
-    scale: Literal["log_ratio", "difference"]
+    scale: Literal["log_ratio", "difference", "pit"]  # pit: |PIT - 0.5| of a probabilistic head's sample paths
     scores: list[list[float]] = Field(min_length=1, max_length=1_000)  # per horizon step: sorted |residuals|
 
     @model_validator(mode="after")

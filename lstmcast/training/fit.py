@@ -59,4 +59,5 @@ def _ready(config: RunConfig, prepared: Prepared) -> torch.device:
 
 
 def _model(config: RunConfig, prepared: Prepared, device: torch.device) -> nn.Module:
-    return build_model(config.model, input_size=len(prepared.columns), horizon=prepared.horizon).to(device)
+    return build_model(config.model, input_size=len(prepared.columns), horizon=prepared.horizon,
+                       loss=config.training.loss).to(device)

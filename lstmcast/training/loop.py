@@ -62,16 +62,6 @@ class StopRequested(Exception):
     """Raised inside the loop when should_stop() names a signal (args[0]); the last checkpoint stays valid."""
 
 
-def loss_function(name: str) -> nn.Module:
-    if name == "mse":
-        return nn.MSELoss()
-    if name == "mae":
-        return nn.L1Loss()
-    if name == "huber":
-        return nn.HuberLoss()
-    raise ValueError(f"unknown loss {name!r}")
-
-
 def make_optimizer(model: nn.Module, config: TrainingConfig) -> torch.optim.Optimizer:
     if config.optimizer == "adamw":
         return torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
@@ -79,14 +69,15 @@ def make_optimizer(model: nn.Module, config: TrainingConfig) -> torch.optim.Opti
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, x: Tensor, y: Tensor, loss: nn.Module, *, batch_size: int, amp: str = "none") -> float:
-    """Mean loss over all windows, in eval mode (no dropout, no teacher forcing)."""
+def evaluate(model: nn.Module, x: Tensor, y: Tensor, *, batch_size: int, amp: str = "none") -> float:
+    """Mean loss (the head's own: mse, NLL, pinball...) over all windows, in eval mode (no dropout, no teacher
+    forcing)."""
     model.eval()
     total, count = 0.0, 0
     for start in range(0, len(x), batch_size):
         xb, yb = x[start : start + batch_size], y[start : start + batch_size]
         with autocast(x.device, amp):
-            total += float(loss(model(xb)[0].float(), yb)) * len(xb)
+            total += float(model.distribution.loss(model.emit(xb)[0].float(), yb)) * len(xb)
         count += len(xb)
     return total / max(count, 1)
 
@@ -108,19 +99,18 @@ def train(
     state = state or TrainingState()
     if state.epoch:
         loop.restore(state)
-    criterion = loss_function(config.loss)
     for epoch in range(state.epoch + 1, config.epochs + 1):
         if state.stopped_early:
             break
         started = time.perf_counter()
-        train_loss = loop.epoch(epoch, criterion)
+        train_loss = loop.epoch(epoch)
         first = state.history[0].train_loss if state.history else train_loss
         if train_loss > RUNAWAY_FACTOR * max(first, 1e-12):
             raise TrainingDiverged(
                 f"epoch {epoch}: the training loss ran away ({train_loss:.3g}, {train_loss / first:.0f}x the first "
                 "epoch's); lower training.learning_rate or set training.grad_clip"
             )
-        validation_loss = _validate(model, validation_windows, criterion, config, epoch)
+        validation_loss = _validate(model, validation_windows, config, epoch)
         report = EpochReport(epoch, train_loss, validation_loss, time.perf_counter() - started,
                              improved=validation_windows is None or validation_loss < state.best_loss)
         _record(state, report, model, config)
@@ -175,7 +165,7 @@ class _Loop:
         state.generator = self.generator.get_state()
         state.torch_rng = torch.get_rng_state()
 
-    def epoch(self, epoch: int, criterion: nn.Module) -> float:
+    def epoch(self, epoch: int) -> float:
         """One shuffled pass over the training windows; returns the mean training loss."""
         model, config, n = self.model, self.config, len(self.x)
         batches = math.ceil(n / config.batch_size)
@@ -187,8 +177,8 @@ class _Loop:
             index = order[batch * config.batch_size : (batch + 1) * config.batch_size]
             xb, yb = self.x[index], self.y[index]
             with autocast(self.device, config.amp):
-                prediction = model(xb, target=yb, teacher_forcing=self.teacher_forcing, generator=self.generator)[0]
-                loss = criterion(prediction.float(), yb)
+                raw = model.emit(xb, target=yb, teacher_forcing=self.teacher_forcing, generator=self.generator)[0]
+                loss = model.distribution.loss(raw.float(), yb)
             if faults.hit("batch") == "nan":
                 loss = loss * float("nan")
             norm = self._backward(loss)
@@ -211,12 +201,12 @@ class _Loop:
         return nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
 
 
-def _validate(model: nn.Module, windows: Optional[tuple[Tensor, Tensor]], criterion: nn.Module,
-              config: TrainingConfig, epoch: int) -> float:
+def _validate(model: nn.Module, windows: Optional[tuple[Tensor, Tensor]], config: TrainingConfig,
+              epoch: int) -> float:
     """The validation loss; NaN when there is no validation split (a final fit on all rows)."""
     if windows is None:
         return math.nan
-    loss = evaluate(model, *windows, criterion, batch_size=config.batch_size * 4, amp=config.amp)
+    loss = evaluate(model, *windows, batch_size=config.batch_size * 4, amp=config.amp)
     if not math.isfinite(loss):
         raise TrainingDiverged(f"epoch {epoch}: the validation loss is {loss}; lower the learning rate")
     return loss

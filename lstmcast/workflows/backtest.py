@@ -24,15 +24,18 @@ from lstmcast.errors import ConfigError, DataError, quote
 from lstmcast.evaluation.backtest import Schedule, Scores, default_season, schedule, score
 from lstmcast.evaluation.intervals import aci_scorecard
 from lstmcast.evaluation.metrics import REFERENCE, actuals
-from lstmcast.files.atomic import atomic_output, check_output
+from lstmcast.files.atomic import check_output
 from lstmcast.forecasting import baselines
+from lstmcast.evaluation.scorecard import distribution_scorecard
+from lstmcast.forecasting.distributions import PROBABILISTIC_BASELINES, probabilistic_baselines
 from lstmcast.forecasting.predict import predict_scaled, to_user_units
-from lstmcast.outputs import plots
-from lstmcast.outputs.tables import is_report, write_report
+from lstmcast.forecasting.sampling import DEFAULT_SAMPLES, sample_paths
+from lstmcast.outputs.backtestfiles import write_backtest
+from lstmcast.outputs.tables import is_report
 from lstmcast.runs.load import Run, open_run, run_data
 from lstmcast.training.fit import fit
 
-BASELINES = ("random_walk", "drift", "seasonal_naive", "historical_mean", "ets")
+BASELINES = ("random_walk", "drift", "seasonal_naive", "historical_mean", "ets", *PROBABILISTIC_BASELINES)
 
 
 @dataclass
@@ -50,6 +53,8 @@ class BacktestRequest:
     names: list[str] = field(default_factory=list)  # --name, one per source in order (default: the file's name)
     levels: list[float] = field(default_factory=list)  # interval levels in percent, scored with ACI along the origins
     gamma: float = 0.005  # ACI's step size
+    samples: Optional[int] = None  # sample paths per origin for the probabilistic scorecard (default 1000)
+    seed: int = 0  # of those paths
 
 
 @dataclass
@@ -86,11 +91,15 @@ def backtest(request: BacktestRequest, *, on_progress: Callable[[int, int], None
     plan = _schedule(sources[0], request, horizon)
     season = request.season or default_season(infer_frequency(first.dates))
     forecasts: dict[str, np.ndarray] = {}
+    paths: dict[str, np.ndarray] = {}
     progress = _Progress(on_progress, sum(1 if s.run is not None and request.refit is None else len(plan.groups)
                                           for s in sources))
+    draw = _draw(request, sources)
     for source in sources:
-        forecasts[source.name] = _model_forecasts(source, first.dates[plan.rows], plan, request.refit, horizon,
-                                                  notice, progress)
+        forecasts[source.name], sampled = _model_forecasts(source, first.dates[plan.rows], plan, request.refit,
+                                                           horizon, notice, progress, draw)
+        if sampled is not None:
+            paths[source.name] = sampled
     forecasts |= _baselines(history, plan, horizon, season, notice)
     actual = actuals(history, plan.rows, horizon)
     scores = score(forecasts, actual, history[plan.rows], history=history[: plan.rows[0] + 1], step=request.step)
@@ -99,8 +108,15 @@ def backtest(request: BacktestRequest, *, on_progress: Callable[[int, int], None
     if request.levels:
         report["intervals"] = aci_scorecard(forecasts, actual, plan.rows, history, levels=request.levels,
                                             gamma=request.gamma)
+    pits = None
+    if draw is not None:
+        paths |= _probabilistic_baselines(history, plan, horizon, draw, notice)
+        report["distribution"], pits = distribution_scorecard(
+            paths, actual, baselines=[name for name in paths if name in PROBABILISTIC_BASELINES],
+            levels=request.levels or [80.0, 95.0], step=request.step, seed=draw[1])
     if request.out is not None:
-        _write(request, report, scores, first, plan.rows, actual, forecasts, len(sources))
+        write_backtest(request.out, report, scores, first, plan.rows, actual, forecasts, len(sources),
+                       reference=REFERENCE, pits=pits, force=request.force)
     return BacktestOutcome(list(forecasts), origin_dates, horizon, season, scores, report,
                            time.perf_counter() - started)
 
@@ -161,9 +177,29 @@ def _schedule(source: Source, request: BacktestRequest, horizon: int) -> Schedul
                     refit_every=request.refit, where=str(source.series.path))
 
 
+def _draw(request: BacktestRequest, sources: list[Source]) -> Optional[tuple[int, int]]:
+    """(samples, seed) when the probabilistic scorecard is wanted: a probabilistic head is backtested, or --samples
+    asks for the probabilistic baselines alone."""
+    if request.samples is None and all(s.config.model.head.kind == "point" for s in sources):
+        return None
+    return request.samples or DEFAULT_SAMPLES, request.seed
+
+
+def _probabilistic_baselines(history: np.ndarray, plan: Schedule, horizon: int, draw: tuple[int, int],
+                             notice: Callable[[str], None]) -> dict[str, np.ndarray]:
+    notes: list[str] = []
+    paths = probabilistic_baselines(history, plan.rows, horizon, *draw, groups=plan.groups, notes=notes)
+    for note in notes:
+        notice(note)
+    return paths
+
+
 def _model_forecasts(source: Source, origin_dates: pd.DatetimeIndex, plan: Schedule, refit: Optional[int],
-                     horizon: int, notice: Callable[[str], None], progress: _Progress) -> np.ndarray:
-    """Forecasts [origins, horizon] in the user's units for one model."""
+                     horizon: int, notice: Callable[[str], None], progress: _Progress,
+                     draw: Optional[tuple[int, int]]) -> tuple[np.ndarray, Optional[np.ndarray]]:
+    """Forecasts [origins, horizon] in the user's units for one model, and its sample paths [origins, horizon,
+    samples] when it has a probabilistic head and `draw` asks for them."""
+    draw = draw if source.config.model.head.kind != "point" else None
     data = source.config.data
     if source.run is not None and refit is None:
         prepared = prepare(source.series, data, scaler=source.run.scaler)
@@ -175,15 +211,17 @@ def _model_forecasts(source: Source, origin_dates: pd.DatetimeIndex, plan: Sched
         if origin_dates[0] < trained_until:
             notice(f"{source.name}: origins before {trained_until.date()} lie in its training period, so it has seen "
                    "their targets; start later (--from) for an honest score")
-        result = _forecast(source.run.model, prepared, _rows_for(prepared, origin_dates, source.name), horizon)
+        result = _forecast(source.run.model, prepared, _rows_for(prepared, origin_dates, source.name), horizon, draw)
         progress()
         return result
     parts = []
-    for group in plan.groups:
+    for number, group in enumerate(plan.groups):
         model, prepared = _refit(source, origin_dates[group[0]])
-        parts.append(_forecast(model, prepared, _rows_for(prepared, origin_dates[group], source.name), horizon))
+        rows = _rows_for(prepared, origin_dates[group], source.name)
+        parts.append(_forecast(model, prepared, rows, horizon, draw and (draw[0], draw[1] + number)))
         progress()
-    return np.concatenate(parts)
+    point = np.concatenate([part[0] for part in parts])
+    return point, None if draw is None else np.concatenate([part[1] for part in parts])
 
 
 def _refit(source: Source, until: pd.Timestamp) -> tuple[Any, Prepared]:
@@ -205,11 +243,16 @@ def _rows_for(prepared: Prepared, origin_dates: pd.DatetimeIndex, name: str) -> 
     return rows
 
 
-def _forecast(model, prepared: Prepared, rows: np.ndarray, horizon: int) -> np.ndarray:
-    """One batched pass over all origins' windows (views into one tensor, gathered once)."""
+def _forecast(model, prepared: Prepared, rows: np.ndarray, horizon: int,
+              draw: Optional[tuple[int, int]]) -> tuple[np.ndarray, Optional[np.ndarray]]:
+    """One batched pass over all origins' windows (views into one tensor, gathered once); sample paths too when
+    `draw` (samples, seed) asks."""
     x, _ = prepared.windows(np.arange(rows[0], rows[-1] + 1))
-    scaled = predict_scaled(model, x[rows - rows[0]], batch_size=2048)[:, :horizon]
-    return to_user_units(prepared, scaled, rows)
+    x = x[rows - rows[0]]
+    scaled = predict_scaled(model, x, batch_size=2048)[:, :horizon]
+    paths = None if draw is None else sample_paths(model, prepared, x, rows, samples=draw[0], steps=horizon,
+                                                   seed=draw[1])
+    return to_user_units(prepared, scaled, rows), paths
 
 
 def _baselines(history: np.ndarray, plan: Schedule, horizon: int, season: int,
@@ -238,28 +281,3 @@ def _report(request: BacktestRequest, sources: list[Source], series: Series, ori
         "last_origin": origin_dates[-1], "always_up": scores.always_up, "overall": scores.overall,
         "by_step": scores.by_step, "diebold_mariano": scores.diebold_mariano,
     }
-
-
-def _write(request: BacktestRequest, report: dict[str, Any], scores: Scores, series: Series, rows: np.ndarray,
-           actual: np.ndarray, forecasts: dict[str, np.ndarray], models: int) -> None:
-    horizon, dates = actual.shape[1], series.dates
-    steps = np.arange(1, horizon + 1)
-    long = pd.DataFrame({
-        "origin": np.repeat(dates[rows].strftime("%Y-%m-%d"), horizon), "step": np.tile(steps, len(rows)),
-        "date": dates[(rows[:, None] + steps[None, :]).reshape(-1)].strftime("%Y-%m-%d"),
-        "actual": actual.reshape(-1), **{name: values.reshape(-1) for name, values in forecasts.items()},
-    })
-    table = [{"model": name, "step": "all", **scores.overall[name]} for name in forecasts]
-    table += [{"model": name, "step": k + 1, **row} for name in forecasts for k, row in enumerate(scores.by_step[name])]
-    context = slice(max(0, rows[0] - len(rows)), rows[0] + 2)
-    with atomic_output(request.out, force=request.force, what="a backtest report", recognise=is_report,
-                       directory=True) as temp:
-        write_report(temp, report, long, pd.DataFrame(table))
-        plots.error_by_step(temp / "error_by_step.png", {n: [r["rmse"] for r in scores.by_step[n]] for n in forecasts},
-                            target=series.target, reference=REFERENCE, baselines=list(forecasts)[models:])
-        plots.forecast_vs_actual(
-            temp / "forecasts.png", dates[rows + 1], actual[:, 0],
-            {name: values[:, 0] for i, (name, values) in enumerate(forecasts.items()) if i < models or name == REFERENCE},
-            context_dates=dates[context], context=series.values.iloc[context, 0].to_numpy(), reference=REFERENCE,
-            title=f"{series.path.name}: {series.target} (original units), one step ahead from {len(rows)} origins",
-            ylabel=series.target)

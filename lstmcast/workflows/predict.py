@@ -15,13 +15,15 @@ from lstmcast.data.calendar import check_gaps
 from lstmcast.data.windows import prepare
 from lstmcast.errors import ConfigError, DataError
 from lstmcast.files.atomic import absolute, check_output, write_text
-from lstmcast.evaluation.conformal import interval, split_conformal
+from lstmcast.evaluation.conformal import distributional_levels, interval, split_conformal
 from lstmcast.forecasting.predict import forecast_scaled, to_user_units
+from lstmcast.forecasting.sampling import DEFAULT_SAMPLES, is_probabilistic, sample_paths
 from lstmcast.outputs import plots
 from lstmcast.outputs.tables import forecast_csv, is_forecast_csv
 from lstmcast.runs.load import open_run, run_data
 
 HISTORY_SHOWN = 250  # rows of history a Forecast keeps for --plot
+MIN_SAMPLES, MAX_SAMPLES = 10, 1_000_000
 
 
 @dataclass
@@ -37,6 +39,7 @@ class Forecast:
     history_dates: list[dt.date] = field(default_factory=list)  # the last rows before the forecast, for --plot
     history: list[float] = field(default_factory=list)
     intervals: dict[str, tuple[list[Optional[float]], list[Optional[float]]]] = field(default_factory=dict)  # "80"
+    interval_method: Optional[str] = None  # how the intervals were made, in words
 
     def as_json(self) -> dict:
         rows = [{"date": str(d), "value": v} for d, v in zip(self.dates, self.values)]
@@ -46,17 +49,20 @@ class Forecast:
         for level, (lower, upper) in self.intervals.items():
             for row, low, high in zip(rows, lower, upper):
                 row.setdefault("intervals", {})[level] = {"lower": low, "upper": high}
+        extra = {"interval_method": self.interval_method} if self.intervals else {}
         return {"target": self.target, "last_date": str(self.last_date), "last_value": self.last_value,
-                "calendar": self.calendar, "forecast": rows}
+                "calendar": self.calendar, **extra, "forecast": rows}
 
 
 def predict_run(run_dir: Path, *, data_path: Optional[Path] = None, horizon: Optional[int] = None,
                 overrides: Optional[list[str]] = None, as_of: Optional[dt.date] = None,
-                levels: Optional[list[float]] = None) -> Forecast:
+                levels: Optional[list[float]] = None, samples: Optional[int] = None, seed: int = 0) -> Forecast:
     """Forecast `horizon` steps (default: the trained horizon) after the CSV's last row, or after its last row on or
-    before `as_of` (the rest of the CSV is not read by the model; it only fills `actual`)."""
+    before `as_of` (the rest of the CSV is not read by the model; it only fills `actual`). A probabilistic head's
+    intervals come from `samples` paths drawn with `seed`."""
     run = open_run(run_dir)
     _check_series(run.config.data.series, overrides or [], levels or [])
+    _check_sampling(run, levels or [], samples)
     full, prepared = run_data(run, data_path, overrides=overrides, command="predict")
     series = full
     if as_of is not None:  # what was known then: the model reads nothing after it
@@ -68,7 +74,12 @@ def predict_run(run_dir: Path, *, data_path: Optional[Path] = None, horizon: Opt
     check_gaps(series.dates, run.calendar, steps=prepared.lookback, what=str(series.path))
     steps = horizon or run.meta.horizon
     x = prepared.tensor()[-prepared.lookback:][None]  # [1, lookback, F]
-    values = to_user_units(prepared, forecast_scaled(run.model, x, steps), np.array([len(prepared.dates) - 1]))[0]
+    origin = np.array([len(prepared.dates) - 1])
+    values = to_user_units(prepared, forecast_scaled(run.model, x, steps), origin)[0]
+    paths = None
+    if levels and is_probabilistic(run.model):
+        paths = sample_paths(run.model, prepared, x, origin, samples=samples or DEFAULT_SAMPLES,
+                             steps=min(steps, run.meta.horizon), seed=seed)[0]  # [H, samples]
     if not np.isfinite(values).all():
         raise DataError(f"the forecast is not finite ({values.tolist()[:5]}); the input data may be extreme")
     notices = run.notices + list(series.notices) + _notices(run, steps, series.dates[-1].date())
@@ -79,26 +90,54 @@ def predict_run(run_dir: Path, *, data_path: Optional[Path] = None, horizon: Opt
         dates=dates, values=values.tolist(), calendar=run.calendar.describe(), notices=notices,
         actual=_actuals(full, dates) if as_of is not None else None,
         history_dates=[d.date() for d in series.dates[shown]], history=series.values.iloc[shown, 0].tolist(),
-        intervals=_intervals(run.meta, values, levels or []),
+        intervals=_intervals(run, values, levels or [], paths), interval_method=_method(run, samples),
     )
 
 
-def _intervals(meta, values: np.ndarray, levels: list[float]) -> dict[str, tuple[list, list]]:
-    """Split-conformal intervals from the evaluated model's validation residuals (None past the trained horizon)."""
+def _intervals(run, values: np.ndarray, levels: list[float], paths: Optional[np.ndarray]) -> dict[str, tuple]:
+    """Conformal intervals from the evaluated model's validation scores (None past the trained horizon): split
+    conformal around a point head's forecast, distributional conformal on a probabilistic head's sample paths."""
+    meta = run.meta
     if levels and meta.conformal is None:
         raise ConfigError("--levels: this run records no validation residuals (trained by lstmcast before 0.2); "
                           "retrain it to get intervals")
     result, trained = {}, min(len(values), meta.horizon)
     scores = np.array(meta.conformal.scores).T[:, :trained] if levels else None
     for level in levels:
-        half = split_conformal(scores, 1 - level / 100)
-        if not np.isfinite(half).all():
+        alpha = 1 - level / 100
+        if paths is None:
+            half = split_conformal(scores, alpha)
+            bounded = np.isfinite(half).all()
+            lower, upper = interval(values[:trained], half, meta.conformal.scale)
+        else:
+            low, high = distributional_levels(scores, alpha)
+            bounded = bool((low > 0).all())
+            lower = np.array([np.quantile(paths[k], max(low[k], 0.0)) for k in range(trained)])
+            upper = np.array([np.quantile(paths[k], min(high[k], 1.0)) for k in range(trained)])
+        if not bounded:
             raise ConfigError(f"--levels {level:g}: {len(meta.conformal.scores[0])} validation windows are too few "
                               f"for a {level:g}% interval; choose a lower level")
-        lower, upper = interval(values[:trained], half, meta.conformal.scale)
         pad = [None] * (len(values) - trained)
         result[f"{level:g}"] = (lower.tolist() + pad, upper.tolist() + pad)
     return result
+
+
+def _check_sampling(run, levels: list[float], samples: Optional[int]) -> None:
+    if samples is not None and not MIN_SAMPLES <= samples <= MAX_SAMPLES:
+        raise ConfigError(f"samples: {samples} is outside {MIN_SAMPLES}..{MAX_SAMPLES:,}; 1000 is the default")
+    if samples is not None and not is_probabilistic(run.model):
+        raise ConfigError(f"--samples: {run.path.name} has a point head, so there are no paths to sample; its "
+                          "--levels intervals are split conformal around the forecast (drop --samples)")
+    if samples is not None and not levels:
+        raise ConfigError("--samples sets how many paths the --levels intervals come from; add --levels, e.g. 80,95")
+
+
+def _method(run, samples: Optional[int]) -> str:
+    if is_probabilistic(run.model):
+        head = run.config.model.head.kind
+        return (f"distributional conformal on {samples or DEFAULT_SAMPLES} sample paths of the {head} head, "
+                "calibrated on the evaluated model's validation PIT")
+    return "split conformal on the evaluated model's validation residuals"
 
 
 def _check_series(trained: Optional[str], overrides: list[str], levels: list[float]) -> None:

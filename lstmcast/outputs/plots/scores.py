@@ -90,3 +90,26 @@ def _relative(rmse: dict[str, list[Optional[float]]], reference: str,
         hopeless = name in baselines and len(known) and (known > HOPELESS).all()
         (left_out if hopeless else drawn).append(name)
     return relative, drawn, left_out
+
+
+def pit_histograms(path: Path, pits: dict[str, np.ndarray], p_values: dict[str, list[float]], *, target: str,
+                   bins: int = 10, most_steps: int = 6) -> "Figure":
+    """One small histogram of PIT values per forecaster (rows) and horizon step (columns; at most `most_steps`,
+    spread over the horizon), with the uniform density as a line: a calibrated forecaster's bars lie flat on it, a
+    U shape is overconfident, a hump underconfident, a slope biased. The chi-square p-value is in each title."""
+    plt = pyplot()
+    horizon = next(iter(pits.values())).shape[1]
+    steps = sorted(set(np.linspace(0, horizon - 1, min(horizon, most_steps)).round().astype(int).tolist()))
+    fig, axes = plt.subplots(len(pits), len(steps), figsize=(2.3 * len(steps) + 1, 1.9 * len(pits) + 0.8), dpi=100,
+                             squeeze=False, sharex=True)
+    for row, (name, values) in enumerate(pits.items()):
+        for column, k in enumerate(steps):
+            ax = axes[row][column]
+            ax.hist(values[:, k], bins=bins, range=(0, 1), density=True, color="tab:blue", alpha=0.75)
+            ax.axhline(1.0, color="black", linewidth=1, linestyle=":")
+            p_value = p_values[name][k]
+            ax.set_title(f"{name}, step {k + 1}\np = {p_value:.2g}", fontsize=8)
+            ax.tick_params(labelsize=7)
+            plain_numbers(ax.yaxis)
+    fig.suptitle(f"{target}: PIT histograms (flat = calibrated; chi-square test of uniformity)", fontsize=10)
+    return save(fig, path)
