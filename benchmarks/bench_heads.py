@@ -5,7 +5,9 @@ settings; and drawing sample paths for one forecast origin.
 
 Model and data: the MSFT many-to-one config (2-layer LSTM, hidden 64, lookback 64, horizon 5, batch 256, Adam,
 gradient clipping 1.0) on the shipped MSFT daily log returns; an epoch is lstmcast's train() for one epoch (training
-pass and validation loss). The heads run interleaved, from the same initial LSTM weights; medians reported. Sampling:
+pass and validation loss). The heads run interleaved, from the same initial LSTM weights; reported: the median epoch,
+its ratio to the point head's, and the median of the per-round ratios ("paired": each head against the point epoch
+of the same round, which cancels most of a shared machine's drifting load). Sampling:
 1,000 paths of 5 steps from the last window, many-to-one (marginals per step) and seq2seq (the decoder fed each draw),
 including the conversion to prices, median of 20 calls.
 """
@@ -67,8 +69,8 @@ def sampling_times(kind: str, calls: int = 20) -> list[float]:
     config = load_config(ROOT / "configs" / name, [])
     prepared = prepare(load_series_for(config.data), config.data)
     torch.manual_seed(0)
-    model = build_model(config.model.model_copy(update={"head": _head("student_t")}), input_size=1,
-                        horizon=prepared.horizon).eval()
+    model = build_model(config.model.model_copy(update={"head": _head("student_t")}),
+                        input_size=len(prepared.columns), horizon=prepared.horizon).eval()
     x = prepared.tensor()[-prepared.lookback:][None]
     origin = np.array([len(prepared.dates) - 1])
     times = []
@@ -90,11 +92,12 @@ def main() -> None:
     print(f"torch {torch.__version__}, {args.threads} threads, {os.cpu_count()} cpus, load {os.getloadavg()[0]:.2f}")
     times = epoch_times(args.repeats)
     reference = statistics.median(times["point"])
-    print(f"training epoch (MSFT many-to-one, median of {args.repeats}, interleaved)")
-    print(f"{'head':<10} {'median s':>9} {'min s':>7} {'vs point':>9}")
+    print(f"training epoch (MSFT many-to-one, {args.repeats} interleaved rounds)")
+    print(f"{'head':<10} {'median s':>9} {'min s':>7} {'vs point':>9} {'paired':>7}")
     for name, values in times.items():
+        paired = statistics.median(v / p for v, p in zip(values, times["point"]))  # same round: same machine load
         print(f"{name:<10} {statistics.median(values):9.3f} {min(values):7.3f} "
-              f"{statistics.median(values) / reference:9.3f}")
+              f"{statistics.median(values) / reference:9.3f} {paired:7.3f}")
     print("1,000 sample paths x 5 steps for one origin, student_t head, to prices (median of 20 calls)")
     for kind in ("many_to_one", "seq2seq"):
         values = sampling_times(kind)

@@ -23,7 +23,7 @@ def test_train_writes_a_complete_run_and_reports_metrics_beside_baselines(runner
     assert sorted(p.name for p in run.iterdir() if not p.name.startswith(".")) == [
         "config.yaml", "history.csv", "loss.png", "meta.json", "model.safetensors", "test_forecast.png"]
     meta = json.loads((run / "meta.json").read_text())
-    assert meta["format_version"] == 3 and meta["columns"] == ["Close", "Volume"]
+    assert meta["format_version"] == 4 and meta["columns"] == ["Close", "Volume"]
     assert meta["frequency"] == "B" and meta["data"]["rows"] == 7983
     assert meta["test_metrics"] == report["test_metrics"]
     assert yaml.safe_load((run / "config.yaml").read_text())["data"]["features"] == ["Volume"]

@@ -118,3 +118,28 @@ def test_backtest_scores_intervals_for_every_forecaster(runner, trained_runs):
     table = runner.invoke(app, ["backtest", str(run), "--origins", "30", "--levels", "90"])
     assert table.exit_code == 0 and "Prediction intervals" in table.output and "90%" in table.output
     assert runner.invoke(app, ["backtest", str(run), "--levels", "120"]).exit_code == 2
+
+
+def test_aci_seeds_each_forecaster_with_its_own_errors_before_the_first_origin():
+    """A forecaster ten times better than the random walk starts with intervals of its own size, not the walk's;
+    one without prior forecasts falls back to the walk's errors."""
+    from lstmcast.evaluation.intervals import aci_scorecard, prior_origins
+    from lstmcast.evaluation.metrics import actuals
+
+    rng = np.random.default_rng(5)
+    steps = rng.normal(0, 0.01, 1200)
+    prices = 100 * np.exp(np.cumsum(steps))
+    rows, horizon = np.arange(1000, 1100), 2
+    prior = prior_origins(int(rows[0]), horizon, earliest=0)
+    assert prior[-1] + horizon == rows[0] and len(prior) == 60  # every prior target known at the first origin
+
+    def oracle(at):  # knows the next steps up to a tenth of their size
+        return np.stack([prices[at + k] * np.exp(0.1 * rng.normal(0, 0.01, len(at))) for k in (1, 2)], axis=1)
+
+    forecasts = {"oracle": oracle(rows), "unseeded": oracle(rows)}
+    card = aci_scorecard(forecasts, actuals(prices, rows, horizon), rows, prices, levels=[80.0], gamma=0.005,
+                         prior=(prior, {"oracle": oracle(prior)}))
+    own, walk = card["by_model"]["oracle"], card["by_model"]["unseeded"]
+    assert own["seed"] == "own" and walk["seed"] == "random walk"
+    assert own["80"]["width"][0] < 0.3 * walk["80"]["width"][0]
+    assert abs(own["80"]["coverage"][0] - 0.8) < 0.1

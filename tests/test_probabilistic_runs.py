@@ -108,7 +108,52 @@ def test_backtest_scores_the_head_against_the_probabilistic_baselines(student_t_
     card = json.loads((out / "report.json").read_text())["distribution"]
     assert list(card["by_model"]) == ["run", "gaussian_rw", "bootstrap_rw", "garch"]
     assert card["diebold_mariano"]["run vs garch"]["overall"]["n"] == 60
+    assert card["diebold_mariano_pinball"]["garch vs gaussian_rw"]["overall"]["n"] == 60
+    assert "CRPS" in result.output.split("Diebold-Mariano")[0]  # beside the point scores in the leaderboard
     assert (out / "pit.png").stat().st_size > 10_000
     again = CliRunner().invoke(app, ["backtest", str(student_t_run), "--origins", "60", "--samples", "300",
                                      "--json"])
     assert json.loads(again.stdout)["distribution"] == card  # seeded: the same paths, the same scores
+
+
+def test_cqr_widens_too_narrow_quantiles_to_nominal():
+    """A quantile model whose 10% and 90% quantiles are those of N(0, 1) while the data are N(0, 2^2): CQR on
+    held-out scores brings its 80% interval back to 80% coverage on new data."""
+    from lstmcast.evaluation.conformal import cqr_interval, head_pairs, path_conformity
+
+    rng = np.random.default_rng(1)
+    assert head_pairs([0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95]) == {"90": (0.05, 0.95), "80": (0.1, 0.9),
+                                                                  "50": (0.25, 0.75)}
+    assert head_pairs([0.1, 0.5, 0.8]) == {}
+    calibration = 2 * rng.standard_normal((3000, 2))
+    paths = rng.standard_normal((3000, 2, 400))
+    scores = path_conformity(paths, calibration, seed=0, scale="difference", pairs={"80": (0.1, 0.9)})
+    assert scores["cqr_scale"] == "difference" and len(scores["cqr"]["80"]) == 2
+    test = 2 * rng.standard_normal((20000, 2))
+    lower, upper = cqr_interval(np.full(2, stats.norm.ppf(0.1)), np.full(2, stats.norm.ppf(0.9)),
+                                np.array(scores["cqr"]["80"]).T, 0.2, "difference")
+    covered = ((test >= lower) & (test <= upper)).mean(axis=0)
+    assert covered == pytest.approx([0.8, 0.8], abs=0.015)
+
+
+def test_a_quantile_run_predicts_cqr_intervals_from_its_own_paths(tmp_path):
+    """predict's CQR bounds equal a recomputation by hand: the run's paths (same seed), their quantiles at the
+    head's levels, widened by the conformal quantile of the recorded scores."""
+    from lstmcast.evaluation.conformal import cqr_interval
+    from lstmcast.forecasting.sampling import sample_paths
+    from lstmcast.runs.load import open_run, run_data
+
+    config = write_config(tmp_path / "q.yaml", data=CPI, model={"hidden_size": 6, "head": {
+        "kind": "quantile", "levels": [0.1, 0.25, 0.5, 0.75, 0.9]}})
+    assert CliRunner().invoke(app, ["train", str(config), "--out", str(tmp_path / "run")]).exit_code == 0
+    frame = lstmcast.load(tmp_path / "run").predict(levels=[80], samples=500, seed=2)
+    assert frame.attrs["interval_method"].startswith("CQR at the quantile head's own levels (80%)")
+    run = open_run(tmp_path / "run")
+    _, prepared = run_data(run)
+    x = prepared.tensor()[-prepared.lookback:][None]
+    paths = sample_paths(run.model, prepared, x, np.array([len(prepared.dates) - 1]), samples=500, steps=3, seed=2)[0]
+    scores = np.array(run.meta.conformal.cqr["80"]).T
+    lower, upper = cqr_interval(np.quantile(paths, 0.1, axis=-1), np.quantile(paths, 0.9, axis=-1), scores, 0.2,
+                                run.meta.conformal.cqr_scale)
+    np.testing.assert_allclose(frame["lower_80"].astype(float), lower, rtol=1e-12)
+    np.testing.assert_allclose(frame["upper_80"].astype(float), upper, rtol=1e-12)

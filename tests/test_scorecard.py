@@ -32,7 +32,7 @@ def test_baselines_see_nothing_after_their_origin(make):
     assert not np.allclose(after[51:], before[51:])
 
 
-def test_gaussian_walk_spread_is_the_trailing_standard_deviation():
+def test_gaussian_walk_steps_have_the_trailing_mean_and_standard_deviation():
     history = _prices()
     rows = np.array([300, 800])
     paths = gaussian_random_walk(history, rows, 1, 100_000, 2)
@@ -40,7 +40,7 @@ def test_gaussian_walk_spread_is_the_trailing_standard_deviation():
     for i, row in enumerate(rows):
         moved = np.log(paths[i, 0] / history[row])
         assert moved.std() == pytest.approx(steps[row - 250 : row].std(ddof=1), rel=0.01)
-        assert abs(moved.mean()) < 0.01 * moved.std() * 3
+        assert moved.mean() == pytest.approx(steps[row - 250 : row].mean(), abs=4 * moved.std() / 300)
 
 
 def test_bootstrap_draws_only_the_trailing_steps():

@@ -109,13 +109,20 @@ def _render(outcome: Any, models: int) -> None:
     scores = outcome.scores
     rows = {name: {**scores.overall[name], "dm_rw": _p_vs(scores.diebold_mariano, name, "random_walk")}
             for name in outcome.names}
+    distribution = outcome.report.get("distribution", {}).get("by_model", {})
+    extra = [("dm_rw", "DM p RW")]
+    if distribution:  # the probabilistic score side by side, for the forecasters that have one
+        extra.append(("crps", "CRPS", None))
+        for name, row in rows.items():
+            row["crps"] = distribution.get(name, {}).get("crps_overall")
     up = "" if scores.always_up is None else f"; always calling 'up' scores {scores.always_up:.1f}% on dir."
     out.print(scores_table(
         f"Walk-forward leaderboard ({len(outcome.origin_dates)} origins, horizon {outcome.horizon}; * best)", rows,
-        extra=[("dm_rw", "DM p RW")],
+        extra=extra,
         caption="skill: 1 - RMSE/RMSE(random walk); MAE/RW: relative MAE; MASE: mean over steps k of MAE_k / "
                 "in-sample k-step naive MAE; DM p RW: Diebold-Mariano (HLN) of equal squared error with the random "
-                "walk" + up))
+                "walk" + up + ("; CRPS: of the sample paths, for probabilistic heads (the baselines' below)"
+                              if distribution else "")))
     out.print(dm_table(scores.diebold_mariano, outcome.names[:models], outcome.names))
     if "intervals" in outcome.report:
         out.print(intervals_table(outcome.report["intervals"]))

@@ -63,13 +63,15 @@ def _formatted(values: list[Optional[float]], fmt: Optional[Callable[[float], st
     return [MISSING if v is None else fmt(v) for v in values]
 
 
-def scores_table(title: str, rows: dict[str, dict[str, Any]], *, extra: Sequence[tuple[str, str]] = (),
+def scores_table(title: str, rows: dict[str, dict[str, Any]], *, extra: Sequence[tuple] = (),
                  caption: str = "") -> Table:
-    """One row per forecaster; SCORE_COLUMNS then `extra` (key, header) p-value columns; * marks the best."""
+    """One row per forecaster; SCORE_COLUMNS then `extra` columns: (key, header) p-values, or (key, header, None) a
+    score in automatic decimals, lowest best; * marks the best."""
     table = _compact(title, caption)
     table.add_column("model", overflow="fold", min_width=8)
     columns = [(key, header, fmt, best) for key, header, fmt, best in SCORE_COLUMNS]
-    columns += [(key, header, _p_value, None) for key, header in extra]
+    columns += [(item[0], item[1], _p_value, None) if len(item) == 2 else (item[0], item[1], item[2], min)
+                for item in extra]
     cells = []
     for key, header, fmt, pick in columns:
         values = [row.get(key) for row in rows.values()]

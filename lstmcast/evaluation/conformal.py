@@ -96,3 +96,42 @@ def distributional_levels(pit_scores: np.ndarray, alpha: float) -> tuple[np.ndar
     overconfident one, levels further out. A lower level <= 0 means the interval is unbounded."""
     reach = split_conformal(pit_scores, alpha)
     return 0.5 - reach, 0.5 + reach
+
+
+def head_pairs(levels: Sequence[float]) -> dict[str, tuple[float, float]]:
+    """A quantile head's symmetric level pairs by the central interval they bound: {"80": (0.1, 0.9), ...}."""
+    chosen = {round(level, 9) for level in levels}
+    return {f"{round(100 * (1 - 2 * low), 6):g}": (low, round(1 - low, 9)) for low in sorted(chosen)
+            if low < 0.5 and round(1 - low, 9) in chosen}
+
+
+def path_conformity(paths: np.ndarray, actual: np.ndarray, *, seed: int, scale: str,
+                    pairs: dict[str, tuple[float, float]]) -> dict:
+    """Held-out conformity scores of sample paths [N, H, S] against actual [N, H]: |PIT - 0.5| per step (for
+    distributional conformal intervals at any level), and for a quantile head's level pairs the CQR scores
+    max(lower - y, y - upper) on `scale` (Romano, Patterson & Candes 2019), each sorted per step."""
+    from lstmcast.evaluation.probabilistic import pit_from_samples
+
+    pit = pit_from_samples(paths, actual, np.random.default_rng(seed))
+    result = {"scale": "pit", "scores": np.sort(np.abs(pit - 0.5), axis=0).T.tolist()}
+    if pairs:
+        cqr = {}
+        for name, (low, high) in pairs.items():
+            lower, upper = np.quantile(paths, [low, high], axis=-1)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                below, above = residuals(actual, lower, scale), residuals(upper, actual, scale)  # lower - y, y - upper
+            cqr[name] = np.sort(np.maximum(below, above), axis=0).T.tolist()
+        result |= {"cqr_scale": scale, "cqr": cqr}
+    return result
+
+
+def cqr_interval(lower: np.ndarray, upper: np.ndarray, scores: np.ndarray, alpha: float,
+                 scale: str) -> tuple[np.ndarray, np.ndarray]:
+    """The head's [lower, upper] [H] widened (or narrowed) by the (1 - alpha) conformal quantile of its held-out CQR
+    scores [N, H], on `scale`; infinite when N is too small for the level."""
+    count = scores.shape[0]
+    rank = int(np.ceil((count + 1) * (1 - alpha)))
+    margin = np.sort(scores, axis=0)[rank - 1] if rank <= count else np.full(scores.shape[1], np.inf)
+    if scale == "log_ratio":
+        return lower * np.exp(-margin), upper * np.exp(margin)
+    return lower - margin, upper + margin

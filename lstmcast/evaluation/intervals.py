@@ -1,6 +1,7 @@
 """The interval scorecard of a backtest: every forecaster gets adaptive conformal (ACI) intervals built the same way
-along the walk-forward origins, from the same prior (the random walk's k-step errors over the history before the
-first origin), and is scored per horizon step on coverage, mean width and the Winkler score, in the data's units."""
+along the walk-forward origins, each seeded with its own k-step errors at the PRIOR_ROWS origins just before the
+first one (all realised by then; the random walk's errors for a forecaster without them), and is scored per horizon
+step on coverage, mean width and the Winkler score, in the data's units."""
 
 from __future__ import annotations
 
@@ -12,32 +13,53 @@ import numpy as np
 from lstmcast.evaluation.conformal import adaptive_conformal, residuals
 from lstmcast.evaluation.probabilistic import coverage, winkler
 
-PRIOR_ROWS = 60  # k-step random-walk errors before the first origin that seed every forecaster's scores
+PRIOR_ROWS = 60  # origins before the first one whose k-step errors seed each forecaster's scores
+
+
+def prior_origins(first: int, horizon: int, earliest: int) -> np.ndarray:
+    """The PRIOR_ROWS origins just before `first` whose targets all lie at or before it (known at the first origin),
+    from `earliest` on."""
+    return np.arange(max(earliest, first - horizon - PRIOR_ROWS + 1), first - horizon + 1)
 
 
 def aci_scorecard(forecasts: dict[str, np.ndarray], actual: np.ndarray, rows: np.ndarray, history: np.ndarray, *,
-                  levels: list[float], gamma: float) -> dict[str, Any]:
+                  levels: list[float], gamma: float,
+                  prior: tuple[np.ndarray, dict[str, np.ndarray]] | None = None) -> dict[str, Any]:
     """{"scale", "gamma", "levels", "by_model": {name: {"80": {"coverage": [per step], "width", "winkler",
-    "overall": {...}}}}}. Log ratios for a positive series (a price's errors scale with its level), else
-    differences; intervals are symmetric on that scale."""
+    "overall": {...}}, "seed": "own" | "random walk"}}}. Log ratios for a positive series (a price's errors scale
+    with its level), else differences; intervals are symmetric on that scale. `prior` is (prior_origins(...), each
+    forecaster's forecasts [M, H] there)."""
     horizon = actual.shape[1]
     scale = "log_ratio" if (history > 0).all() else "difference"
     on_scale = np.log if scale == "log_ratio" else (lambda values: np.asarray(values, dtype=np.float64))
-    prior = _prior(history, int(rows[0]), horizon, scale)
+    walk = _prior(history, int(rows[0]), horizon, scale)
     by_model: dict[str, Any] = {}
     for name, forecast in forecasts.items():
         if not np.isfinite(forecast).all() or (scale == "log_ratio" and (forecast <= 0).any()):
             continue  # a forecaster without a forecast everywhere (or a non-positive price) has no interval here
-        by_model[name] = {}
+        own = _own_errors(prior, name, history, horizon, scale)
+        by_model[name] = {"seed": "random walk" if own is None else "own"}
         for level in levels:
             alpha = 1 - level / 100
             low, high = adaptive_conformal(on_scale(forecast), on_scale(actual), rows, alpha=alpha, gamma=gamma,
-                                           calibration=prior)
+                                           calibration=walk if own is None else own)
             if scale == "log_ratio":
                 low, high = np.exp(low), np.exp(high)
             by_model[name][f"{level:g}"] = interval_scores(low, high, actual, alpha)
     return {"method": "ACI", "scale": scale, "gamma": gamma, "levels": [f"{level:g}" for level in levels],
             "by_model": by_model}
+
+
+def _own_errors(prior: tuple[np.ndarray, dict[str, np.ndarray]] | None, name: str, history: np.ndarray,
+                horizon: int, scale: str) -> np.ndarray | None:
+    """A forecaster's k-step errors [M, H] at the prior origins, or None when it has none (or some are not finite)."""
+    if prior is None or name not in prior[1] or len(prior[0]) == 0:
+        return None
+    origins, forecast = prior[0], prior[1][name]
+    actual = np.stack([history[origins + k] for k in range(1, horizon + 1)], axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        errors = residuals(forecast, actual, scale)
+    return errors if np.isfinite(errors).all() else None
 
 
 def _prior(history: np.ndarray, first: int, horizon: int, scale: str) -> np.ndarray:

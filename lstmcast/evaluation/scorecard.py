@@ -20,30 +20,39 @@ QUANTILE_LEVELS = (0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95)
 def distribution_scorecard(paths: dict[str, np.ndarray], actual: np.ndarray, *, baselines: list[str],
                            levels: list[float], step: int, seed: int) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """(the scorecard, each model's PIT values [N, H]); paths [N, H, S] per model, actual [N, H]."""
-    by_model, crps, pits = {}, {}, {}
+    by_model, losses, pits = {}, {"crps": {}, "pinball": {}}, {}
     for number, (name, values) in enumerate(paths.items()):
-        crps[name] = crps_samples(values, actual)
+        losses["crps"][name] = crps_samples(values, actual)
         pits[name] = pit_from_samples(values, actual, np.random.default_rng([seed, number]))
-        by_model[name] = _model_scores(values, actual, crps[name], pits[name], levels)
-    tests = {}
-    horizon = actual.shape[1]
-    for name in paths:
-        # every model against every baseline; the other baselines against the first (the Gaussian random walk)
-        for baseline in (b for b in baselines if b != name and (name not in baselines or b == baselines[0])):
-            tests[f"{name} vs {baseline}"] = {
-                "overall": diebold_mariano(crps[name].mean(axis=1), crps[baseline].mean(axis=1),
-                                           lags=math.ceil(horizon / step) - 1),
-                "by_step": [diebold_mariano(crps[name][:, k], crps[baseline][:, k], lags=math.ceil((k + 1) / step) - 1)
-                            for k in range(horizon)],
-            }
+        by_model[name], losses["pinball"][name] = _model_scores(values, actual, losses["crps"][name], pits[name],
+                                                                levels)
     samples = next(iter(paths.values())).shape[2] if paths else 0
     card = {"samples": samples, "quantile_levels": list(QUANTILE_LEVELS), "levels": [f"{v:g}" for v in levels],
-            "baselines": baselines, "by_model": by_model, "diebold_mariano": tests}
+            "baselines": baselines, "by_model": by_model,
+            "diebold_mariano": _tests(losses["crps"], baselines, step),  # on CRPS
+            "diebold_mariano_pinball": _tests(losses["pinball"], baselines, step)}  # on the mean pinball loss
     return card, pits
 
 
+def _tests(loss: dict[str, np.ndarray], baselines: list[str], step: int) -> dict[str, Any]:
+    """DM of every model against every baseline, and of the other baselines against the first (the Gaussian random
+    walk), on a loss [N, H]: overall (mean over steps) and per step."""
+    tests = {}
+    for name, values in loss.items():
+        for baseline in (b for b in baselines if b != name and (name not in baselines or b == baselines[0])):
+            other = loss[baseline]
+            horizon = values.shape[1]
+            tests[f"{name} vs {baseline}"] = {
+                "overall": diebold_mariano(values.mean(axis=1), other.mean(axis=1), lags=math.ceil(horizon / step) - 1),
+                "by_step": [diebold_mariano(values[:, k], other[:, k], lags=math.ceil((k + 1) / step) - 1)
+                            for k in range(horizon)],
+            }
+    return tests
+
+
 def _model_scores(values: np.ndarray, actual: np.ndarray, crps: np.ndarray, pit: np.ndarray,
-                  levels: list[float]) -> dict[str, Any]:
+                  levels: list[float]) -> tuple[dict[str, Any], np.ndarray]:
+    """The scores of one forecaster, and its mean pinball loss per origin and step [N, H]."""
     quantiles = np.moveaxis(np.quantile(values, QUANTILE_LEVELS, axis=-1), 0, -1)  # [N, H, Q]
     loss = pinball(np.array(QUANTILE_LEVELS), quantiles, actual)  # [N, H, Q]
     intervals = {}
@@ -59,4 +68,4 @@ def _model_scores(values: np.ndarray, actual: np.ndarray, crps: np.ndarray, pit:
         "intervals": intervals,
         "pit_p_value": [test["p_value"] for test in uniformity],
         "pit_histogram": [test["histogram"] for test in uniformity],
-    }
+    }, loss.mean(axis=2)

@@ -32,11 +32,14 @@ def _trailing(steps: np.ndarray, row: int, window: int) -> np.ndarray:
 
 def gaussian_random_walk(history: np.ndarray, rows: np.ndarray, horizon: int, samples: int, seed: int, *,
                          window: int = TRAILING) -> np.ndarray:
-    """No drift; each step N(0, s^2) with s the trailing window's standard deviation of steps."""
+    """Each step N(m, s^2), m and s the trailing window's mean and standard deviation of steps: the bootstrap's
+    parametric twin (on a trending series such as a price index the drift matters; on daily prices it is tiny)."""
     positive = bool((history > 0).all())
     steps, rng = _steps(history, positive), np.random.default_rng(seed)
-    spread = np.array([_trailing(steps, int(row), window).std(ddof=1) for row in rows])
-    draws = rng.standard_normal((len(rows), horizon, samples)) * spread[:, None, None]
+    known = [_trailing(steps, int(row), window) for row in rows]
+    drift = np.array([values.mean() for values in known])[:, None, None]
+    spread = np.array([values.std(ddof=1) for values in known])[:, None, None]
+    draws = drift + spread * rng.standard_normal((len(rows), horizon, samples))
     return _paths(history, rows, draws, positive)
 
 

@@ -78,7 +78,7 @@ class StudentTHead:
 
     def sample(self, raw: Tensor) -> Tensor:
         loc, scale, df = self.parameters(raw)
-        chi2 = torch._standard_gamma(df / 2) * 2  # a chi-square draw with df degrees of freedom
+        chi2 = torch.distributions.Chi2(df).sample()
         return loc + scale * torch.randn_like(loc) * torch.rsqrt(chi2 / df)
 
 

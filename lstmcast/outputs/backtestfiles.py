@@ -12,6 +12,7 @@ from lstmcast.files.atomic import atomic_output
 from lstmcast.outputs import plots
 from lstmcast.outputs.tables import is_report, write_report
 
+
 def write_backtest(out: Path, report: dict[str, Any], scores: Any, series: Any, rows: np.ndarray, actual: np.ndarray,
                    forecasts: dict[str, np.ndarray], models: int, *, reference: str,
                    pits: Optional[dict[str, np.ndarray]], force: bool) -> None:

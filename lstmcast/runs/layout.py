@@ -7,8 +7,9 @@ from pathlib import Path
 from lstmcast.files.atomic import MARKER, marker_kind
 from lstmcast.files.reading import MiB, holds_only, peek_json
 
-FORMAT_VERSION = 3  # 2: meta.json records the SHA-256 of config.yaml and model.safetensors; 3: and of itself
-READABLE_VERSIONS = (1, 2, 3)
+FORMAT_VERSION = 4  # 2: meta.json records the SHA-256 of config.yaml and model.safetensors; 3: and of itself;
+# 4: model.head and training.loss: null in config.yaml, conformal scale "pit" (an older lstmcast cannot read these)
+READABLE_VERSIONS = (1, 2, 3, 4)
 MODEL_FILE, CONFIG_FILE, META_FILE, HISTORY_FILE = "model.safetensors", "config.yaml", "meta.json", "history.csv"
 CHECKPOINT_FILE = "checkpoint.safetensors"  # inside RUN.partial/: the state to resume from
 PLOTS = ("loss.png", "test_forecast.png")

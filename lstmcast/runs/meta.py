@@ -56,15 +56,23 @@ class SplitRows(_Record):
 
 
 class ConformalMeta(_Record):
-    """The evaluated model's validation residuals, for split-conformal intervals (predict --levels)."""
+    """The evaluated model's validation conformity scores, for conformal intervals (predict --levels): residuals of
+    a point head, |PIT - 0.5| of a probabilistic head's paths, and CQR scores at a quantile head's level pairs."""
 
     scale: Literal["log_ratio", "difference", "pit"]  # pit: |PIT - 0.5| of a probabilistic head's sample paths
     scores: list[list[float]] = Field(min_length=1, max_length=1_000)  # per horizon step: sorted |residuals|
+    cqr_scale: Optional[Literal["log_ratio", "difference"]] = None
+    cqr: Optional[dict[str, list[list[float]]]] = Field(default=None, max_length=99)  # "80": per step, sorted
 
     @model_validator(mode="after")
     def _sane(self) -> "ConformalMeta":
         if any(not row or any(not 0 <= v <= LIMIT for v in row) for row in self.scores):
             raise ValueError("conformal scores must be non-empty lists of finite non-negative numbers")
+        for rows in (self.cqr or {}).values():  # CQR scores may be negative (an interval wider than needed)
+            if len(rows) != len(self.scores) or any(not row or any(not abs(v) <= LIMIT for v in row) for row in rows):
+                raise ValueError("CQR scores must be one non-empty list of finite numbers per horizon step")
+        if (self.cqr is None) != (self.cqr_scale is None):
+            raise ValueError("cqr and cqr_scale come together")
         return self
 
 

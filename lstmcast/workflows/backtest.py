@@ -15,24 +15,23 @@ import numpy as np
 import pandas as pd
 
 from lstmcast import faults
-from lstmcast.config import RunConfig, build_config, load_config, with_data_overrides
 from lstmcast.data.calendar import infer_frequency
-from lstmcast.data.reading import Series, load_series_for
+from lstmcast.data.reading import Series
 from lstmcast.data.transforms import rows_consumed
 from lstmcast.data.windows import Prepared, history_ends, prepare, split_ends
-from lstmcast.errors import ConfigError, DataError, quote
+from lstmcast.errors import ConfigError, DataError
 from lstmcast.evaluation.backtest import Schedule, Scores, default_season, schedule, score
-from lstmcast.evaluation.intervals import aci_scorecard
+from lstmcast.evaluation.intervals import aci_scorecard, prior_origins
 from lstmcast.evaluation.metrics import REFERENCE, actuals
+from lstmcast.evaluation.scorecard import distribution_scorecard
 from lstmcast.files.atomic import check_output
 from lstmcast.forecasting import baselines
-from lstmcast.evaluation.scorecard import distribution_scorecard
 from lstmcast.forecasting.distributions import PROBABILISTIC_BASELINES, probabilistic_baselines
 from lstmcast.forecasting.predict import predict_scaled, to_user_units
 from lstmcast.forecasting.sampling import DEFAULT_SAMPLES, sample_paths
 from lstmcast.outputs.backtestfiles import write_backtest
 from lstmcast.outputs.tables import is_report
-from lstmcast.runs.load import Run, open_run, run_data
+from lstmcast.runs.sources import Source, open_sources
 from lstmcast.training.fit import fit
 
 BASELINES = ("random_walk", "drift", "seasonal_naive", "historical_mean", "ets", *PROBABILISTIC_BASELINES)
@@ -58,14 +57,6 @@ class BacktestRequest:
 
 
 @dataclass
-class Source:
-    name: str
-    config: RunConfig
-    series: Series
-    run: Optional[Run] = None  # when the source is a run directory
-
-
-@dataclass
 class BacktestOutcome:
     names: list[str]  # models, then baselines
     origin_dates: list[str]
@@ -81,7 +72,8 @@ def backtest(request: BacktestRequest, *, on_progress: Callable[[int, int], None
     started = time.perf_counter()
     if request.out is not None:  # refuse now, not after the refits
         check_output(request.out, force=request.force, what="a backtest report", recognise=is_report)
-    sources = _sources(request, notice)
+    sources = open_sources(request.sources, names=request.names, reserved=BASELINES, data_path=request.data_path,
+                           overrides=request.overrides, notice=notice)
     horizon = min(s.config.data.horizon for s in sources)
     if len({s.config.data.horizon for s in sources}) > 1:
         notice(f"horizons differ ({', '.join(f'{s.name} {s.config.data.horizon}' for s in sources)}); all are scored "
@@ -92,22 +84,30 @@ def backtest(request: BacktestRequest, *, on_progress: Callable[[int, int], None
     season = request.season or default_season(infer_frequency(first.dates))
     forecasts: dict[str, np.ndarray] = {}
     paths: dict[str, np.ndarray] = {}
+    prior: dict[str, np.ndarray] = {}  # forecasts at the origins before the first, which seed ACI's scores
+    prior_rows = prior_origins(int(plan.rows[0]), horizon, _earliest(sources)) if request.levels else plan.rows[:0]
     progress = _Progress(on_progress, sum(1 if s.run is not None and request.refit is None else len(plan.groups)
                                           for s in sources))
     draw = _draw(request, sources)
     for source in sources:
-        forecasts[source.name], sampled = _model_forecasts(source, first.dates[plan.rows], plan, request.refit,
-                                                           horizon, notice, progress, draw)
-        if sampled is not None:
-            paths[source.name] = sampled
+        made = _model_forecasts(source, first.dates[plan.rows], first.dates[prior_rows], plan, request.refit,
+                                horizon, notice, progress, draw)
+        forecasts[source.name] = made.point
+        if made.paths is not None:
+            paths[source.name] = made.paths
+        if made.prior is not None:
+            prior[source.name] = made.prior
     forecasts |= _baselines(history, plan, horizon, season, notice)
+    if len(prior_rows):  # the baselines at the prior origins too, quietly (their notices were given)
+        prior |= _baselines(history, Schedule(prior_rows, [np.arange(len(prior_rows))]), horizon, season,
+                            lambda message: None)
     actual = actuals(history, plan.rows, horizon)
     scores = score(forecasts, actual, history[plan.rows], history=history[: plan.rows[0] + 1], step=request.step)
     origin_dates = [str(d.date()) for d in first.dates[plan.rows]]
     report = _report(request, sources, first, origin_dates, horizon, season, scores)
     if request.levels:
         report["intervals"] = aci_scorecard(forecasts, actual, plan.rows, history, levels=request.levels,
-                                            gamma=request.gamma)
+                                            gamma=request.gamma, prior=(prior_rows, prior))
     pits = None
     if draw is not None:
         paths |= _probabilistic_baselines(history, plan, horizon, draw, notice)
@@ -129,42 +129,6 @@ class _Progress:
         self.done += 1
         faults.hit("backtest-fit")
         self.on_progress(self.done, self.total)
-
-
-def _sources(request: BacktestRequest, notice: Callable[[str], None]) -> list[Source]:
-    if len(request.names) > len(request.sources):
-        raise ConfigError(f"{len(request.names)} --name values for {len(request.sources)} source(s); give at most one "
-                          "name per run or config, in order")
-    taken = set(BASELINES) & set(request.names) or {n for n in request.names if request.names.count(n) > 1}
-    if taken:
-        raise ConfigError(f"--name {quote(sorted(taken)[0])}: names must differ from each other and from the "
-                          f"baselines ({', '.join(BASELINES)})")
-    sources, seen = [], set(BASELINES)
-    for index, path in enumerate(request.sources):
-        if path.is_dir():
-            run = open_run(path)
-            for message in run.notices:
-                notice(message)
-            series, _ = run_data(run, request.data_path, overrides=request.overrides, command="backtest")
-            source = Source(path.name, run.config, series, run)
-        elif path.suffix in {".yaml", ".yml"}:
-            config = load_config(path, data_path=request.data_path)
-            if request.overrides:
-                raw = with_data_overrides(config.model_dump(mode="json"), request.overrides, command="backtest")
-                config = build_config(raw, source=str(path))
-            source = Source(path.stem, config, load_series_for(config.data))
-        else:
-            raise ConfigError(f"{quote(path)}: neither a run directory nor a .yaml config")
-        if index < len(request.names):
-            source.name = request.names[index]
-        while source.name in seen:
-            source.name += "'"
-        seen.add(source.name)
-        sources.append(source)
-    targets = {s.config.data.target for s in sources}
-    if len(targets) > 1:
-        raise ConfigError(f"the models forecast different columns ({', '.join(sorted(targets))}); backtest one target")
-    return sources
 
 
 def _schedule(source: Source, request: BacktestRequest, horizon: int) -> Schedule:
@@ -194,11 +158,25 @@ def _probabilistic_baselines(history: np.ndarray, plan: Schedule, horizon: int, 
     return paths
 
 
-def _model_forecasts(source: Source, origin_dates: pd.DatetimeIndex, plan: Schedule, refit: Optional[int],
-                     horizon: int, notice: Callable[[str], None], progress: _Progress,
-                     draw: Optional[tuple[int, int]]) -> tuple[np.ndarray, Optional[np.ndarray]]:
-    """Forecasts [origins, horizon] in the user's units for one model, and its sample paths [origins, horizon,
-    samples] when it has a probabilistic head and `draw` asks for them."""
+@dataclass
+class _Made:
+    """One model's forecasts [origins, horizon] in the user's units; its sample paths [origins, horizon, samples]
+    when it has a probabilistic head and they were asked for; its forecasts at the prior origins (ACI's seed)."""
+
+    point: np.ndarray
+    paths: Optional[np.ndarray] = None
+    prior: Optional[np.ndarray] = None
+
+
+def _earliest(sources: list[Source]) -> int:
+    """The first row every model can forecast from (a full window after the rows its transform consumes)."""
+    return max(s.config.data.lookback - 1 + rows_consumed(s.config.data) for s in sources)
+
+
+def _model_forecasts(source: Source, origin_dates: pd.DatetimeIndex, prior_dates: pd.DatetimeIndex, plan: Schedule,
+                     refit: Optional[int], horizon: int, notice: Callable[[str], None], progress: _Progress,
+                     draw: Optional[tuple[int, int]]) -> _Made:
+    """The model's forecasts at the origins (and at the prior origins, by the model of the first origin)."""
     draw = draw if source.config.model.head.kind != "point" else None
     data = source.config.data
     if source.run is not None and refit is None:
@@ -213,15 +191,27 @@ def _model_forecasts(source: Source, origin_dates: pd.DatetimeIndex, plan: Sched
                    "their targets; start later (--from) for an honest score")
         result = _forecast(source.run.model, prepared, _rows_for(prepared, origin_dates, source.name), horizon, draw)
         progress()
-        return result
-    parts = []
+        return _Made(*result, _prior_forecast(source.run.model, prepared, prior_dates, horizon))
+    parts, prior = [], None
     for number, group in enumerate(plan.groups):
         model, prepared = _refit(source, origin_dates[group[0]])
         rows = _rows_for(prepared, origin_dates[group], source.name)
         parts.append(_forecast(model, prepared, rows, horizon, draw and (draw[0], draw[1] + number)))
+        prior = prior if number else _prior_forecast(model, prepared, prior_dates, horizon)
         progress()
     point = np.concatenate([part[0] for part in parts])
-    return point, None if draw is None else np.concatenate([part[1] for part in parts])
+    return _Made(point, None if draw is None else np.concatenate([part[1] for part in parts]), prior)
+
+
+def _prior_forecast(model, prepared: Prepared, dates: pd.DatetimeIndex, horizon: int) -> Optional[np.ndarray]:
+    """Forecasts at the prior origins, or None where there are none (ACI then seeds with the random walk's errors)."""
+    if len(dates) == 0:
+        return None
+    try:
+        rows = _rows_for(prepared, dates, "")
+    except DataError:
+        return None
+    return _forecast(model, prepared, rows, horizon, None)[0]
 
 
 def _refit(source: Source, until: pd.Timestamp) -> tuple[Any, Prepared]:

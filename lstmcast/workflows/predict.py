@@ -15,7 +15,7 @@ from lstmcast.data.calendar import check_gaps
 from lstmcast.data.windows import prepare
 from lstmcast.errors import ConfigError, DataError
 from lstmcast.files.atomic import absolute, check_output, write_text
-from lstmcast.evaluation.conformal import distributional_levels, interval, split_conformal
+from lstmcast.evaluation.conformal import cqr_interval, distributional_levels, head_pairs, interval, split_conformal
 from lstmcast.forecasting.predict import forecast_scaled, to_user_units
 from lstmcast.forecasting.sampling import DEFAULT_SAMPLES, is_probabilistic, sample_paths
 from lstmcast.outputs import plots
@@ -90,36 +90,47 @@ def predict_run(run_dir: Path, *, data_path: Optional[Path] = None, horizon: Opt
         dates=dates, values=values.tolist(), calendar=run.calendar.describe(), notices=notices,
         actual=_actuals(full, dates) if as_of is not None else None,
         history_dates=[d.date() for d in series.dates[shown]], history=series.values.iloc[shown, 0].tolist(),
-        intervals=_intervals(run, values, levels or [], paths), interval_method=_method(run, samples),
+        intervals=_intervals(run, values, levels or [], paths), interval_method=_method(run, samples, levels or []),
     )
 
 
 def _intervals(run, values: np.ndarray, levels: list[float], paths: Optional[np.ndarray]) -> dict[str, tuple]:
     """Conformal intervals from the evaluated model's validation scores (None past the trained horizon): split
-    conformal around a point head's forecast, distributional conformal on a probabilistic head's sample paths."""
+    conformal around a point head's forecast; on a probabilistic head's sample paths, CQR at a quantile head's own
+    level pairs and distributional conformal at any other level."""
     meta = run.meta
     if levels and meta.conformal is None:
         raise ConfigError("--levels: this run records no validation residuals (trained by lstmcast before 0.2); "
                           "retrain it to get intervals")
     result, trained = {}, min(len(values), meta.horizon)
-    scores = np.array(meta.conformal.scores).T[:, :trained] if levels else None
     for level in levels:
-        alpha = 1 - level / 100
+        alpha, key = 1 - level / 100, f"{level:g}"
         if paths is None:
-            half = split_conformal(scores, alpha)
-            bounded = np.isfinite(half).all()
+            half = split_conformal(np.array(meta.conformal.scores).T[:, :trained], alpha)
             lower, upper = interval(values[:trained], half, meta.conformal.scale)
         else:
-            low, high = distributional_levels(scores, alpha)
-            bounded = bool((low > 0).all())
-            lower = np.array([np.quantile(paths[k], max(low[k], 0.0)) for k in range(trained)])
-            upper = np.array([np.quantile(paths[k], min(high[k], 1.0)) for k in range(trained)])
-        if not bounded:
+            lower, upper = _on_paths(meta.conformal, paths, key, alpha, run.config.model.head.levels or (), trained)
+        if not (np.isfinite(lower).all() and np.isfinite(upper).all()):
             raise ConfigError(f"--levels {level:g}: {len(meta.conformal.scores[0])} validation windows are too few "
                               f"for a {level:g}% interval; choose a lower level")
         pad = [None] * (len(values) - trained)
-        result[f"{level:g}"] = (lower.tolist() + pad, upper.tolist() + pad)
+        result[key] = (lower.tolist() + pad, upper.tolist() + pad)
     return result
+
+
+def _on_paths(conformal, paths: np.ndarray, key: str, alpha: float, head_levels, trained: int) -> tuple:
+    """Bounds [trained] from sample paths [H, S]: CQR where the quantile head has this level's pair, else
+    distributional conformal (infinite bounds when the validation windows are too few for the level)."""
+    if conformal.cqr and key in conformal.cqr:
+        low, high = head_pairs(head_levels)[key]
+        scores = np.array(conformal.cqr[key]).T[:, :trained]
+        lower, upper = (np.quantile(paths[:trained], level, axis=-1) for level in (low, high))
+        return cqr_interval(lower, upper, scores, alpha, conformal.cqr_scale)
+    low, high = distributional_levels(np.array(conformal.scores).T[:, :trained], alpha)
+    if not (low > 0).all():
+        return np.full(trained, np.inf), np.full(trained, np.inf)
+    return (np.array([np.quantile(paths[k], min(max(level[k], 0.0), 1.0)) for k in range(trained)])
+            for level in (low, high))
 
 
 def _check_sampling(run, levels: list[float], samples: Optional[int]) -> None:
@@ -132,7 +143,13 @@ def _check_sampling(run, levels: list[float], samples: Optional[int]) -> None:
         raise ConfigError("--samples sets how many paths the --levels intervals come from; add --levels, e.g. 80,95")
 
 
-def _method(run, samples: Optional[int]) -> str:
+def _method(run, samples: Optional[int], levels: list[float]) -> str:
+    cqr = [f"{level:g}" for level in levels if f"{level:g}" in ((run.meta.conformal and run.meta.conformal.cqr) or {})]
+    if cqr:
+        rest = len(cqr) < len(levels)
+        return (f"CQR at the quantile head's own levels ({', '.join(cqr)}%) on {samples or DEFAULT_SAMPLES} sample "
+                "paths" + ("; distributional conformal at the other levels" if rest else "") + ", calibrated on the "
+                "evaluated model's validation windows")
     if is_probabilistic(run.model):
         head = run.config.model.head.kind
         return (f"distributional conformal on {samples or DEFAULT_SAMPLES} sample paths of the {head} head, "

@@ -29,8 +29,7 @@ from lstmcast.files.atomic import FULL_DISK_ADVICE, absolute, check_output, remo
 from lstmcast.files.locks import output_lock
 from lstmcast.files.reading import MiB, read_regular
 from lstmcast.forecasting.baselines import drift, random_walk
-from lstmcast.evaluation.conformal import residual_scale, residuals
-from lstmcast.evaluation.probabilistic import pit_from_samples
+from lstmcast.evaluation.conformal import head_pairs, path_conformity, residual_scale, residuals
 from lstmcast.forecasting.predict import predict_scaled, to_user_units
 from lstmcast.forecasting.sampling import DEFAULT_SAMPLES, is_probabilistic, sample_paths
 from lstmcast.models.lstm import parameter_count
@@ -221,19 +220,20 @@ def validation_residuals(model: torch.nn.Module, series: Series, prepared: Prepa
     """The evaluated model's conformity scores on the validation windows (held out from its fit), per horizon step:
     for a point head its residuals, as log ratios for prices (a ratio stays comparable as the level moves), for
     split-conformal intervals; for a probabilistic head |PIT - 0.5| of its sample paths, for distributional
-    conformal intervals."""
+    conformal intervals (and CQR scores at a quantile head's level pairs)."""
     origins, _, predicted, actual = _on_split(model, series, prepared, config, "validation")
-    if is_probabilistic(model):
-        x, _ = prepared.windows(origins)
-        paths = sample_paths(model, prepared, x, origins, samples=DEFAULT_SAMPLES, steps=prepared.horizon,
-                             seed=config.training.seed)
-        pit = pit_from_samples(paths, actual, np.random.default_rng(config.training.seed))
-        return {"scale": "pit", "scores": np.sort(np.abs(pit - 0.5), axis=0).T.tolist()}
     scale = residual_scale(prepared.transforms[0])
     with np.errstate(divide="ignore", invalid="ignore"):
         errors = residuals(predicted, actual, scale)
     if not np.isfinite(errors).all():  # a ratio across zero: fall back to differences
         scale, errors = "difference", residuals(predicted, actual, "difference")
+    if is_probabilistic(model):
+        x, _ = prepared.windows(origins)
+        paths = sample_paths(model, prepared, x, origins, samples=DEFAULT_SAMPLES, steps=prepared.horizon,
+                             seed=config.training.seed)
+        scale = "difference" if scale == "log_ratio" and not (paths > 0).all() else scale
+        return path_conformity(paths, actual, seed=config.training.seed, scale=scale,
+                               pairs=head_pairs(config.model.head.levels or ()))
     return {"scale": scale, "scores": np.sort(np.abs(errors), axis=0).T.tolist()}
 
 
