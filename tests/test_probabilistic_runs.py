@@ -72,10 +72,10 @@ def test_a_student_t_run_records_pit_scores_and_predicts_seeded_intervals(studen
     assert meta["conformal"]["scale"] == "pit" and len(meta["conformal"]["scores"]) == 3
     assert all(0 <= row[0] and row[-1] <= 0.5 and row == sorted(row) for row in meta["conformal"]["scores"])
     model = lstmcast.load(student_t_run)
-    first = model.predict(levels=[50, 80, 95], samples=400, seed=3)
-    assert first.equals(model.predict(levels=[50, 80, 95], samples=400, seed=3))
-    assert not first.equals(model.predict(levels=[50, 80, 95], samples=400, seed=4))
-    assert "distributional conformal on 400 sample paths" in first.attrs["interval_method"]
+    first = model.predict(levels=[50, 80, 95], samples=2000, seed=3)
+    assert first.equals(model.predict(levels=[50, 80, 95], samples=2000, seed=3))
+    assert not first.equals(model.predict(levels=[50, 80, 95], samples=2000, seed=4))
+    assert "distributional conformal on 2000 sample paths" in first.attrs["interval_method"]
     for narrow, wide in (("50", "80"), ("80", "95")):
         assert (first[f"lower_{wide}"] <= first[f"lower_{narrow}"]).all()
         assert (first[f"upper_{narrow}"] <= first[f"upper_{wide}"]).all()
@@ -89,6 +89,21 @@ def test_sampling_options_need_a_probabilistic_head_and_levels(student_t_run, tr
     assert bare.exit_code == 2 and "add --levels" in bare.output
     shown = runner.invoke(app, ["predict", str(student_t_run), "--levels", "80"])
     assert shown.exit_code == 0 and "80% interval" in shown.output and "student_t head" in shown.output
+    few = runner.invoke(app, ["predict", str(student_t_run), "--levels", "80", "--samples", "200"])
+    assert few.exit_code == 2 and "calibrated on 1000 paths" in few.output
+
+
+def test_an_overconfident_head_is_named_as_such_not_as_too_few_windows(student_t_run, tmp_path):
+    import shutil
+
+    from conftest import edit_meta
+
+    run = tmp_path / "run"
+    shutil.copytree(student_t_run, run)
+    edit_meta(run, lambda meta: meta["conformal"].update(
+        scores=[[0.1] * 50 + [0.5] * 50 for _ in meta["conformal"]["scores"]]))  # half the targets outside all paths
+    result = CliRunner().invoke(app, ["predict", str(run), "--levels", "80"])
+    assert result.exit_code == 2 and "outside all of the head's sample paths" in result.output, result.output
 
 
 def test_a_probabilistic_run_dumps_states_of_its_point_forecast(student_t_run):
@@ -146,12 +161,13 @@ def test_a_quantile_run_predicts_cqr_intervals_from_its_own_paths(tmp_path):
     config = write_config(tmp_path / "q.yaml", data=CPI, model={"hidden_size": 6, "head": {
         "kind": "quantile", "levels": [0.1, 0.25, 0.5, 0.75, 0.9]}})
     assert CliRunner().invoke(app, ["train", str(config), "--out", str(tmp_path / "run")]).exit_code == 0
-    frame = lstmcast.load(tmp_path / "run").predict(levels=[80], samples=500, seed=2)
+    frame = lstmcast.load(tmp_path / "run").predict(levels=[80], samples=1500, seed=2)
     assert frame.attrs["interval_method"].startswith("CQR at the quantile head's own levels (80%)")
     run = open_run(tmp_path / "run")
     _, prepared = run_data(run)
     x = prepared.tensor()[-prepared.lookback:][None]
-    paths = sample_paths(run.model, prepared, x, np.array([len(prepared.dates) - 1]), samples=500, steps=3, seed=2)[0]
+    paths = sample_paths(run.model, prepared, x, np.array([len(prepared.dates) - 1]), samples=1500, steps=3,
+                         seed=2)[0]
     scores = np.array(run.meta.conformal.cqr["80"]).T
     lower, upper = cqr_interval(np.quantile(paths, 0.1, axis=-1), np.quantile(paths, 0.9, axis=-1), scores, 0.2,
                                 run.meta.conformal.cqr_scale)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -28,7 +29,13 @@ def lstmcast(*args: str, fault: str | None = None, cwd: Path | None = None) -> s
     if fault:
         env["LSTMCAST_FAULT"] = fault
     return subprocess.run([sys.executable, "-m", "lstmcast", *args], capture_output=True, text=True, env=env,
-                          cwd=cwd, timeout=300, stdin=subprocess.DEVNULL)
+                          cwd=cwd, timeout=300, stdin=subprocess.DEVNULL, preexec_fn=_default_signals)
+
+
+def _default_signals() -> None:
+    """A shell without job control starts background jobs with SIGINT ignored, and the child would inherit that: the
+    tests of what lstmcast does on SIGINT need it delivered, wherever the suite itself was started."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def same_weights(a: Path, b: Path) -> bool:

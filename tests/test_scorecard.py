@@ -68,3 +68,15 @@ def test_scorecard_prefers_the_oracle():
     cover = card["by_model"]["oracle"]["intervals"]["80"]["overall"]["coverage"]
     assert cover == pytest.approx(0.8, abs=0.04)
     assert pits["oracle"].shape == (count, horizon)
+
+
+def test_garch_paths_on_consecutive_origins_do_not_depend_on_the_memory_bound(monkeypatch):
+    """The simulation is cut into spans of rows to bound memory; on consecutive origins the draws come in the same
+    order either way, so the paths are identical."""
+    import lstmcast.forecasting.distributions as distributions
+
+    history, rows = _prices(), np.arange(600, 700)
+    whole = garch(history, rows, 3, 100, 5, groups=[np.arange(len(rows))])
+    monkeypatch.setattr(distributions, "SIMULATED_VALUES", 100 * 3 * 10)  # spans of at most 10 rows
+    assert len(distributions._spans(rows, 10)) == 10
+    np.testing.assert_array_equal(garch(history, rows, 3, 100, 5, groups=[np.arange(len(rows))]), whole)

@@ -113,7 +113,7 @@ def path_conformity(paths: np.ndarray, actual: np.ndarray, *, seed: int, scale: 
     from lstmcast.evaluation.probabilistic import pit_from_samples
 
     pit = pit_from_samples(paths, actual, np.random.default_rng(seed))
-    result = {"scale": "pit", "scores": np.sort(np.abs(pit - 0.5), axis=0).T.tolist()}
+    result = {"scale": "pit", "scores": np.sort(np.abs(pit - 0.5), axis=0).T.tolist(), "samples": paths.shape[-1]}
     if pairs:
         cqr = {}
         for name, (low, high) in pairs.items():

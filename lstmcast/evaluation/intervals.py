@@ -30,7 +30,8 @@ def aci_scorecard(forecasts: dict[str, np.ndarray], actual: np.ndarray, rows: np
     with its level), else differences; intervals are symmetric on that scale. `prior` is (prior_origins(...), each
     forecaster's forecasts [M, H] there)."""
     horizon = actual.shape[1]
-    scale = "log_ratio" if (history > 0).all() else "difference"
+    known = history[: int(rows[-1]) + horizon + 1]  # the rows the scores read; none after the last target
+    scale = "log_ratio" if (known > 0).all() else "difference"
     on_scale = np.log if scale == "log_ratio" else (lambda values: np.asarray(values, dtype=np.float64))
     walk = _prior(history, int(rows[0]), horizon, scale)
     by_model: dict[str, Any] = {}

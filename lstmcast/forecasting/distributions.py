@@ -13,6 +13,11 @@ import numpy as np
 TRAILING = 250  # steps (about a trading year of daily returns) behind each origin's random-walk spread
 
 
+def _positive(history: np.ndarray, rows: np.ndarray) -> bool:
+    """Log returns when the series is positive up to the last origin (what comes after is never read)."""
+    return bool((history[: int(rows[-1]) + 1] > 0).all())
+
+
 def _steps(history: np.ndarray, positive: bool) -> np.ndarray:
     """steps[i] is the change from row i to row i + 1 (log return or difference)."""
     return np.diff(np.log(history)) if positive else np.diff(history)
@@ -34,7 +39,7 @@ def gaussian_random_walk(history: np.ndarray, rows: np.ndarray, horizon: int, sa
                          window: int = TRAILING) -> np.ndarray:
     """Each step N(m, s^2), m and s the trailing window's mean and standard deviation of steps: the bootstrap's
     parametric twin (on a trending series such as a price index the drift matters; on daily prices it is tiny)."""
-    positive = bool((history > 0).all())
+    positive = _positive(history, rows)
     steps, rng = _steps(history, positive), np.random.default_rng(seed)
     known = [_trailing(steps, int(row), window) for row in rows]
     drift = np.array([values.mean() for values in known])[:, None, None]
@@ -46,7 +51,7 @@ def gaussian_random_walk(history: np.ndarray, rows: np.ndarray, horizon: int, sa
 def bootstrap_random_walk(history: np.ndarray, rows: np.ndarray, horizon: int, samples: int, seed: int, *,
                           window: int = TRAILING) -> np.ndarray:
     """Each step drawn with replacement from the trailing window's observed steps (fat tails kept, no model)."""
-    positive = bool((history > 0).all())
+    positive = _positive(history, rows)
     steps, rng = _steps(history, positive), np.random.default_rng(seed)
     draws = np.empty((len(rows), horizon, samples))
     for i, row in enumerate(rows):
@@ -71,7 +76,7 @@ def garch(history: np.ndarray, rows: np.ndarray, horizon: int, samples: int, see
     converge is used as it ends, and said in `notes`."""
     from arch.univariate import GARCH, ConstantMean, StudentsT
 
-    positive = bool((history > 0).all())
+    positive = _positive(history, rows)
     steps = _steps(history, positive)
     scale = 100.0 if positive else 100.0 / max(float(np.std(steps[: int(rows[0])])), 1e-12)
     parts = []
@@ -87,11 +92,29 @@ def garch(history: np.ndarray, rows: np.ndarray, horizon: int, samples: int, see
         if fitted.convergence_flag != 0 and notes is not None:
             notes.append(f"GARCH(1,1) estimation up to row {int(origins[0])} did not converge; its parameters are "
                          "used as the optimizer left them")
-        forecast = fitted.forecast(horizon=horizon, start=int(origins[0]) - 1, method="simulation",
-                                   simulations=samples)
-        simulated = forecast.simulations.values[origins - origins[0]]  # [N, S, H]
-        parts.append(_paths(history, origins, simulated.transpose(0, 2, 1) / scale, positive))
+        for chunk in _spans(origins, max(1, SIMULATED_VALUES // (samples * horizon))):
+            # arch simulates every row from `start` to the data's end: a model on the steps up to the chunk's last
+            # origin, with the group's parameters and innovations, bounds that memory
+            window = ConstantMean(steps[: int(chunk[-1])] * scale, volatility=GARCH(p=1, q=1),
+                                  distribution=innovations, rescale=False)
+            forecast = window.forecast(fitted.params, horizon=horizon, start=int(chunk[0]) - 1, method="simulation",
+                                       simulations=samples)
+            simulated = forecast.simulations.values[chunk - chunk[0]]  # [N, S, H]
+            parts.append(_paths(history, chunk, simulated.transpose(0, 2, 1) / scale, positive))
     return np.concatenate(parts)
+
+
+SIMULATED_VALUES = 20_000_000  # rows x samples x horizon that one arch forecast may simulate (about 160 MB each array)
+
+
+def _spans(origins: np.ndarray, rows: int) -> list[np.ndarray]:
+    """Consecutive runs of origins, each spanning at most `rows` rows (one origin alone may exceed nothing)."""
+    spans, start = [], 0
+    for i in range(1, len(origins) + 1):
+        if i == len(origins) or origins[i] - origins[start] >= rows:
+            spans.append(origins[start:i])
+            start = i
+    return spans
 
 
 PROBABILISTIC_BASELINES = ("gaussian_rw", "bootstrap_rw", "garch")

@@ -61,6 +61,7 @@ class ConformalMeta(_Record):
 
     scale: Literal["log_ratio", "difference", "pit"]  # pit: |PIT - 0.5| of a probabilistic head's sample paths
     scores: list[list[float]] = Field(min_length=1, max_length=1_000)  # per horizon step: sorted |residuals|
+    samples: Optional[int] = Field(default=None, ge=1, le=1_000_000)  # paths per window behind "pit" and "cqr"
     cqr_scale: Optional[Literal["log_ratio", "difference"]] = None
     cqr: Optional[dict[str, list[list[float]]]] = Field(default=None, max_length=99)  # "80": per step, sorted
 

@@ -105,10 +105,10 @@ def train(
         started = time.perf_counter()
         train_loss = loop.epoch(epoch)
         first = state.history[0].train_loss if state.history else train_loss
-        if train_loss > RUNAWAY_FACTOR * max(first, 1e-12):
+        if train_loss - first > RUNAWAY_FACTOR * max(abs(first), 1e-12):  # a likelihood's loss may be negative
             raise TrainingDiverged(
-                f"epoch {epoch}: the training loss ran away ({train_loss:.3g}, {train_loss / first:.0f}x the first "
-                "epoch's); lower training.learning_rate or set training.grad_clip"
+                f"epoch {epoch}: the training loss ran away ({train_loss:.3g}, from {first:.3g} in the first "
+                "epoch); lower training.learning_rate or set training.grad_clip"
             )
         validation_loss = _validate(model, validation_windows, config, epoch)
         report = EpochReport(epoch, train_loss, validation_loss, time.perf_counter() - started,

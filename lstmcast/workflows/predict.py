@@ -78,7 +78,7 @@ def predict_run(run_dir: Path, *, data_path: Optional[Path] = None, horizon: Opt
     values = to_user_units(prepared, forecast_scaled(run.model, x, steps), origin)[0]
     paths = None
     if levels and is_probabilistic(run.model):
-        paths = sample_paths(run.model, prepared, x, origin, samples=samples or DEFAULT_SAMPLES,
+        paths = sample_paths(run.model, prepared, x, origin, samples=samples or _calibrated(run),
                              steps=min(steps, run.meta.horizon), seed=seed)[0]  # [H, samples]
     if not np.isfinite(values).all():
         raise DataError(f"the forecast is not finite ({values.tolist()[:5]}); the input data may be extreme")
@@ -126,16 +126,30 @@ def _on_paths(conformal, paths: np.ndarray, key: str, alpha: float, head_levels,
         scores = np.array(conformal.cqr[key]).T[:, :trained]
         lower, upper = (np.quantile(paths[:trained], level, axis=-1) for level in (low, high))
         return cqr_interval(lower, upper, scores, alpha, conformal.cqr_scale)
-    low, high = distributional_levels(np.array(conformal.scores).T[:, :trained], alpha)
+    scores = np.array(conformal.scores).T[:, :trained]
+    low, high = distributional_levels(scores, alpha)
+    if np.isfinite(low).all() and not (low > 0).all():  # enough windows, but too many targets outside every path
+        raise ConfigError(f"--levels {key}: on the validation windows more than {100 * alpha:g}% of the targets fell "
+                          "outside all of the head's sample paths, so no quantile of its paths gives a calibrated "
+                          f"{key}% interval (its spread is too narrow); choose a lower level, or retrain")
     if not (low > 0).all():
-        return np.full(trained, np.inf), np.full(trained, np.inf)
+        return np.full(trained, -np.inf), np.full(trained, np.inf)
     return (np.array([np.quantile(paths[k], min(max(level[k], 0.0), 1.0)) for k in range(trained)])
             for level in (low, high))
+
+
+def _calibrated(run) -> int:
+    """Paths per window the run's conformal scores were computed on: predict draws at least as many."""
+    return (run.meta.conformal and run.meta.conformal.samples) or DEFAULT_SAMPLES
 
 
 def _check_sampling(run, levels: list[float], samples: Optional[int]) -> None:
     if samples is not None and not MIN_SAMPLES <= samples <= MAX_SAMPLES:
         raise ConfigError(f"samples: {samples} is outside {MIN_SAMPLES}..{MAX_SAMPLES:,}; 1000 is the default")
+    if samples is not None and levels and is_probabilistic(run.model) and samples < _calibrated(run):
+        raise ConfigError(f"--samples {samples}: the intervals were calibrated on {_calibrated(run)} paths per "
+                          "validation window; fewer paths put the outer levels on a few draws and make the intervals "
+                          f"too narrow; use at least {_calibrated(run)}")
     if samples is not None and not is_probabilistic(run.model):
         raise ConfigError(f"--samples: {run.path.name} has a point head, so there are no paths to sample; its "
                           "--levels intervals are split conformal around the forecast (drop --samples)")
@@ -147,12 +161,12 @@ def _method(run, samples: Optional[int], levels: list[float]) -> str:
     cqr = [f"{level:g}" for level in levels if f"{level:g}" in ((run.meta.conformal and run.meta.conformal.cqr) or {})]
     if cqr:
         rest = len(cqr) < len(levels)
-        return (f"CQR at the quantile head's own levels ({', '.join(cqr)}%) on {samples or DEFAULT_SAMPLES} sample "
+        return (f"CQR at the quantile head's own levels ({', '.join(cqr)}%) on {samples or _calibrated(run)} sample "
                 "paths" + ("; distributional conformal at the other levels" if rest else "") + ", calibrated on the "
                 "evaluated model's validation windows")
     if is_probabilistic(run.model):
         head = run.config.model.head.kind
-        return (f"distributional conformal on {samples or DEFAULT_SAMPLES} sample paths of the {head} head, "
+        return (f"distributional conformal on {samples or _calibrated(run)} sample paths of the {head} head, "
                 "calibrated on the evaluated model's validation PIT")
     return "split conformal on the evaluated model's validation residuals"
 
