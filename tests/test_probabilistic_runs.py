@@ -58,6 +58,26 @@ def test_distributional_conformal_repairs_an_overconfident_model():
     assert low == pytest.approx([0.1, 0.1], abs=0.02) and high == pytest.approx([0.9, 0.9], abs=0.02)
 
 
+def test_recalibrated_paths_cover_at_every_level():
+    """Paths of N(0, 1) for data N(0, 1.5^2): redrawn through the held-out PIT (from paths, as `train` records it),
+    their central intervals cover at their nominal level on new data, at any level (what the backtest's 'calibrated'
+    row scores)."""
+    from lstmcast.evaluation.conformal import path_conformity, recalibrated_paths
+
+    rng = np.random.default_rng(2)
+    calibration = 1.5 * rng.standard_normal((4000, 1))
+    recorded = path_conformity(rng.standard_normal((4000, 1, 1000)), calibration, seed=0, scale="difference",
+                               pairs={})
+    paths = rng.standard_normal((3000, 1, 1000))
+    redrawn = recalibrated_paths(paths, np.array(recorded["scores"]).T)
+    actual = 1.5 * rng.standard_normal((3000, 1))
+    for level in (0.5, 0.8, 0.95):
+        low, high = np.quantile(redrawn, [(1 - level) / 2, (1 + level) / 2], axis=-1)
+        assert ((actual >= low) & (actual <= high)).mean() == pytest.approx(level, abs=0.025)
+        raw_low, raw_high = np.quantile(paths, [(1 - level) / 2, (1 + level) / 2], axis=-1)
+        assert ((actual >= raw_low) & (actual <= raw_high)).mean() < level - 0.1
+
+
 @pytest.fixture(scope="module")
 def student_t_run(tmp_path_factory):
     base = tmp_path_factory.mktemp("heads")
@@ -121,7 +141,7 @@ def test_backtest_scores_the_head_against_the_probabilistic_baselines(student_t_
     assert result.exit_code == 0, result.output
     assert "Probabilistic scores (300 sample paths" in result.output
     card = json.loads((out / "report.json").read_text())["distribution"]
-    assert list(card["by_model"]) == ["run", "gaussian_rw", "bootstrap_rw", "garch"]
+    assert list(card["by_model"]) == ["run", "run, calibrated", "gaussian_rw", "bootstrap_rw", "garch"]
     assert card["diebold_mariano"]["run vs garch"]["overall"]["n"] == 60
     assert card["diebold_mariano_pinball"]["garch vs gaussian_rw"]["overall"]["n"] == 60
     assert "CRPS" in result.output.split("Diebold-Mariano")[0]  # beside the point scores in the leaderboard

@@ -50,3 +50,14 @@ def sample_paths(model: nn.Module, prepared: Prepared, x: torch.Tensor, origins:
                  steps: int, seed: int) -> np.ndarray:
     """Paths [W, steps, samples] in the user's units from the windows x [W, T, F] ending at `origins`."""
     return to_user_paths(prepared, sample_scaled(model, x, samples, steps=steps, seed=seed), origins)
+
+
+def split_paths(model: nn.Module, prepared: Prepared, split: str, *, samples: int,
+                seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Paths [W, H, S] in the user's units from every window of a split, and the actual values [W, H] they aimed at:
+    what a held-out calibration needs."""
+    origins = prepared.origins(split)
+    x, _ = prepared.windows(origins)
+    paths = sample_paths(model, prepared, x, origins, samples=samples, steps=prepared.horizon, seed=seed)
+    actual = np.stack([prepared.raw[origins + k, 0] for k in range(1, prepared.horizon + 1)], axis=1)
+    return paths, actual

@@ -21,6 +21,7 @@ from lstmcast.data.transforms import rows_consumed
 from lstmcast.data.windows import Prepared, history_ends, prepare, split_ends
 from lstmcast.errors import ConfigError, DataError
 from lstmcast.evaluation.backtest import Schedule, Scores, default_season, schedule, score
+from lstmcast.evaluation.conformal import path_conformity, recalibrated_paths
 from lstmcast.evaluation.intervals import aci_scorecard, prior_origins
 from lstmcast.evaluation.metrics import REFERENCE, actuals
 from lstmcast.evaluation.scorecard import distribution_scorecard
@@ -28,7 +29,7 @@ from lstmcast.files.atomic import check_output
 from lstmcast.forecasting import baselines
 from lstmcast.forecasting.distributions import PROBABILISTIC_BASELINES, probabilistic_baselines
 from lstmcast.forecasting.predict import predict_scaled, to_user_units
-from lstmcast.forecasting.sampling import DEFAULT_SAMPLES, sample_paths
+from lstmcast.forecasting.sampling import DEFAULT_SAMPLES, sample_paths, split_paths
 from lstmcast.outputs.backtestfiles import write_backtest
 from lstmcast.outputs.tables import is_report
 from lstmcast.runs.sources import Source, open_sources
@@ -74,10 +75,7 @@ def backtest(request: BacktestRequest, *, on_progress: Callable[[int, int], None
         check_output(request.out, force=request.force, what="a backtest report", recognise=is_report)
     sources = open_sources(request.sources, names=request.names, reserved=BASELINES, data_path=request.data_path,
                            overrides=request.overrides, notice=notice)
-    horizon = min(s.config.data.horizon for s in sources)
-    if len({s.config.data.horizon for s in sources}) > 1:
-        notice(f"horizons differ ({', '.join(f'{s.name} {s.config.data.horizon}' for s in sources)}); all are scored "
-               f"on the first {horizon} steps")
+    horizon = _common_horizon(sources, notice)
     first = sources[0].series
     history = first.values.iloc[:, 0].to_numpy()
     plan = _schedule(sources[0], request, horizon)
@@ -95,6 +93,8 @@ def backtest(request: BacktestRequest, *, on_progress: Callable[[int, int], None
         forecasts[source.name] = made.point
         if made.paths is not None:
             paths[source.name] = made.paths
+        if made.calibrated is not None:
+            paths[f"{source.name}, calibrated"] = made.calibrated
         if made.prior is not None:
             prior[source.name] = made.prior
     forecasts |= _baselines(history, plan, horizon, season, notice)
@@ -119,6 +119,14 @@ def backtest(request: BacktestRequest, *, on_progress: Callable[[int, int], None
                        reference=REFERENCE, pits=pits, force=request.force)
     return BacktestOutcome(list(forecasts), origin_dates, horizon, season, scores, report,
                            time.perf_counter() - started)
+
+
+def _common_horizon(sources: list[Source], notice: Callable[[str], None]) -> int:
+    horizon = min(s.config.data.horizon for s in sources)
+    if len({s.config.data.horizon for s in sources}) > 1:
+        notice(f"horizons differ ({', '.join(f'{s.name} {s.config.data.horizon}' for s in sources)}); all are scored "
+               f"on the first {horizon} steps")
+    return horizon
 
 
 class _Progress:
@@ -166,6 +174,7 @@ class _Made:
     point: np.ndarray
     paths: Optional[np.ndarray] = None
     prior: Optional[np.ndarray] = None
+    calibrated: Optional[np.ndarray] = None  # the paths recalibrated on validation PIT, as predict --levels does
 
 
 def _earliest(sources: list[Source]) -> int:
@@ -189,18 +198,34 @@ def _model_forecasts(source: Source, origin_dates: pd.DatetimeIndex, prior_dates
         if origin_dates[0] < trained_until:
             notice(f"{source.name}: origins before {trained_until.date()} lie in its training period, so it has seen "
                    "their targets; start later (--from) for an honest score")
-        result = _forecast(source.run.model, prepared, _rows_for(prepared, origin_dates, source.name), horizon, draw)
+        point, paths = _forecast(source.run.model, prepared, _rows_for(prepared, origin_dates, source.name), horizon,
+                                 draw)
         progress()
-        return _Made(*result, _prior_forecast(source.run.model, prepared, prior_dates, horizon))
+        conformal = source.run.meta.conformal
+        pit = paths is not None and conformal is not None and conformal.scale == "pit"
+        scores = np.array(conformal.scores).T if pit else None
+        return _Made(point, paths, _prior_forecast(source.run.model, prepared, prior_dates, horizon),
+                     None if scores is None else recalibrated_paths(paths, scores[:, :horizon]))
     parts, prior = [], None
     for number, group in enumerate(plan.groups):
-        model, prepared = _refit(source, origin_dates[group[0]])
+        model, prepared, on_history = _refit(source, origin_dates[group[0]])
         rows = _rows_for(prepared, origin_dates[group], source.name)
-        parts.append(_forecast(model, prepared, rows, horizon, draw and (draw[0], draw[1] + number)))
+        point, paths = _forecast(model, prepared, rows, horizon, draw and (draw[0], draw[1] + number))
+        if paths is not None:
+            paths = (paths, recalibrated_paths(paths, _pit_scores(model, on_history, draw)[:, :horizon]))
+        parts.append((point, *(paths or (None, None))))
         prior = prior if number else _prior_forecast(model, prepared, prior_dates, horizon)
         progress()
-    point = np.concatenate([part[0] for part in parts])
-    return _Made(point, None if draw is None else np.concatenate([part[1] for part in parts]), prior)
+    if draw is None:
+        return _Made(np.concatenate([part[0] for part in parts]), prior=prior)
+    return _Made(*(np.concatenate([part[i] for part in parts]) for i in range(2)), prior,
+                 np.concatenate([part[2] for part in parts]))
+
+
+def _pit_scores(model, on_history: Prepared, draw: tuple[int, int]) -> np.ndarray:
+    """|PIT - 0.5| [M, H] of a refit model's paths on its own validation windows, as `train` records them."""
+    paths, actual = split_paths(model, on_history, "validation", samples=draw[0], seed=draw[1])
+    return np.array(path_conformity(paths, actual, seed=draw[1], scale="difference", pairs={})["scores"]).T
 
 
 def _prior_forecast(model, prepared: Prepared, dates: pd.DatetimeIndex, horizon: int) -> Optional[np.ndarray]:
@@ -214,15 +239,16 @@ def _prior_forecast(model, prepared: Prepared, dates: pd.DatetimeIndex, horizon:
     return _forecast(model, prepared, rows, horizon, None)[0]
 
 
-def _refit(source: Source, until: pd.Timestamp) -> tuple[Any, Prepared]:
+def _refit(source: Source, until: pd.Timestamp) -> tuple[Any, Prepared, Prepared]:
     """Train the config on rows up to and including `until` (an expanding window: scaler and weights alike); return
-    the model and the whole series prepared with that scaler (windows ending at an origin see nothing after it)."""
+    the model, the whole series prepared with that scaler (windows ending at an origin see nothing after it), and the
+    history it was fitted on (its validation split calibrates a probabilistic head)."""
     data = source.config.data
     history = source.series.until(until)
     ends = history_ends(history.dates[rows_consumed(data):], data.split)
     on_history = prepare(history, data, ends=ends)
     fitted = fit(source.config, on_history)
-    return fitted.model.cpu(), prepare(source.series, data, scaler=on_history.scaler)
+    return fitted.model.cpu(), prepare(source.series, data, scaler=on_history.scaler), on_history
 
 
 def _rows_for(prepared: Prepared, origin_dates: pd.DatetimeIndex, name: str) -> np.ndarray:

@@ -31,7 +31,7 @@ from lstmcast.files.reading import MiB, read_regular
 from lstmcast.forecasting.baselines import drift, random_walk
 from lstmcast.evaluation.conformal import head_pairs, path_conformity, residual_scale, residuals
 from lstmcast.forecasting.predict import predict_scaled, to_user_units
-from lstmcast.forecasting.sampling import DEFAULT_SAMPLES, is_probabilistic, sample_paths
+from lstmcast.forecasting.sampling import DEFAULT_SAMPLES, is_probabilistic, split_paths
 from lstmcast.models.lstm import parameter_count
 from lstmcast.outputs import plots
 from lstmcast.runs import write
@@ -221,16 +221,14 @@ def validation_residuals(model: torch.nn.Module, series: Series, prepared: Prepa
     for a point head its residuals, as log ratios for prices (a ratio stays comparable as the level moves), for
     split-conformal intervals; for a probabilistic head |PIT - 0.5| of its sample paths, for distributional
     conformal intervals (and CQR scores at a quantile head's level pairs)."""
-    origins, _, predicted, actual = _on_split(model, series, prepared, config, "validation")
+    _, _, predicted, actual = _on_split(model, series, prepared, config, "validation")
     scale = residual_scale(prepared.transforms[0])
     with np.errstate(divide="ignore", invalid="ignore"):
         errors = residuals(predicted, actual, scale)
     if not np.isfinite(errors).all():  # a ratio across zero: fall back to differences
         scale, errors = "difference", residuals(predicted, actual, "difference")
     if is_probabilistic(model):
-        x, _ = prepared.windows(origins)
-        paths = sample_paths(model, prepared, x, origins, samples=DEFAULT_SAMPLES, steps=prepared.horizon,
-                             seed=config.training.seed)
+        paths, _ = split_paths(model, prepared, "validation", samples=DEFAULT_SAMPLES, seed=config.training.seed)
         scale = "difference" if scale == "log_ratio" and not (paths > 0).all() else scale
         return path_conformity(paths, actual, seed=config.training.seed, scale=scale,
                                pairs=head_pairs(config.model.head.levels or ()))
