@@ -143,3 +143,20 @@ def test_aci_seeds_each_forecaster_with_its_own_errors_before_the_first_origin()
     assert own["seed"] == "own" and walk["seed"] == "random walk"
     assert own["80"]["width"][0] < 0.3 * walk["80"]["width"][0]
     assert abs(own["80"]["coverage"][0] - 0.8) < 0.1
+
+
+def test_a_shorter_aci_window_forgets_an_old_regime_sooner():
+    """After volatility falls, intervals read from the latest 60 errors narrow sooner than from the latest 250."""
+    from lstmcast.evaluation.intervals import aci_scorecard
+    from lstmcast.evaluation.metrics import actuals
+
+    rng = np.random.default_rng(6)
+    spread = np.where(np.arange(1400) < 900, 0.03, 0.005)
+    prices = 100 * np.exp(np.cumsum(spread * rng.standard_normal(1400)))
+    rows = np.arange(900, 1390)
+    actual = actuals(prices, rows, 1)
+    forecast = {"random_walk": prices[rows][:, None]}
+    wide = aci_scorecard(forecast, actual, rows, prices, levels=[80.0], gamma=0.005)
+    short = aci_scorecard(forecast, actual, rows, prices, levels=[80.0], gamma=0.005, window=60)
+    assert wide["window"] == 250 and short["window"] == 60
+    assert short["by_model"]["random_walk"]["80"]["width"][0] < 0.9 * wide["by_model"]["random_walk"]["80"]["width"][0]

@@ -54,7 +54,11 @@ def backtest(
         "--levels", metavar="L[,L...]", help="Also score prediction intervals at these levels in percent, e.g. 80,95: "
                                              "adaptive conformal intervals around every forecaster.")] = None,
     gamma: Annotated[float, typer.Option("--gamma", min=0.0001, max=0.5, metavar="G",
-                                         help="Step size of adaptive conformal inference.")] = 0.005,
+                                         help="Step size of adaptive conformal inference (0.02 suits monthly "
+                                              "data).")] = 0.005,
+    window: Annotated[int, typer.Option("--window", min=10, max=100_000, metavar="N",
+                                        help="How many of the latest realised errors each ACI interval is read "
+                                             "from.")] = 250,
     samples: Annotated[Optional[int], typer.Option(
         "--samples", min=10, max=100_000, metavar="N",
         help="Sample paths per origin for the probabilistic scorecard (CRPS, pinball, PIT) of probabilistic heads "
@@ -94,7 +98,7 @@ def backtest(
             sources=sources, data_path=data, origins=origins, date_from=as_date(date_from), step=step,
             refit=None if refit == "never" else 1 if refit == "every" else int(refit), season=season, out=out_dir,
             force=force, overrides=list(set_ or []), names=list(names or []), levels=parse_levels(levels),
-            gamma=gamma, samples=samples, seed=seed)
+            gamma=gamma, window=window, samples=samples, seed=seed)
         with chunk_progress(enabled=not json_ and err.is_terminal, label="backtesting") as on_progress:
             outcome = run_backtest(request, on_progress=on_progress, notice=notice)
         if json_:

@@ -151,8 +151,8 @@ def forecast_table(forecast: Any) -> Table:
 def intervals_table(card: dict[str, Any]) -> Table:
     """The ACI scorecard: per forecaster and level, coverage against nominal, mean width and Winkler score (over
     the horizon steps; per step in report.json)."""
-    table = _compact(f"Prediction intervals (adaptive conformal along the origins, gamma {card['gamma']:g}, "
-                     f"{card['scale'].replace('_', ' ')} scale)",
+    table = _compact(f"Prediction intervals (adaptive conformal along the origins, gamma {card['gamma']:g}, window "
+                     f"{card.get('window', 250)}, {card['scale'].replace('_', ' ')} scale)",
                      "cover %: share of targets inside; width and Winkler (width plus 2/alpha times any miss) in the "
                      "data's units, lower is better")
     table.add_column("model", no_wrap=True)

@@ -23,7 +23,7 @@ def prior_origins(first: int, horizon: int, earliest: int) -> np.ndarray:
 
 
 def aci_scorecard(forecasts: dict[str, np.ndarray], actual: np.ndarray, rows: np.ndarray, history: np.ndarray, *,
-                  levels: list[float], gamma: float,
+                  levels: list[float], gamma: float, window: int = 250,
                   prior: tuple[np.ndarray, dict[str, np.ndarray]] | None = None) -> dict[str, Any]:
     """{"scale", "gamma", "levels", "by_model": {name: {"80": {"coverage": [per step], "width", "winkler",
     "overall": {...}}, "seed": "own" | "random walk"}}}. Log ratios for a positive series (a price's errors scale
@@ -43,11 +43,12 @@ def aci_scorecard(forecasts: dict[str, np.ndarray], actual: np.ndarray, rows: np
         for level in levels:
             alpha = 1 - level / 100
             low, high = adaptive_conformal(on_scale(forecast), on_scale(actual), rows, alpha=alpha, gamma=gamma,
-                                           calibration=walk if own is None else own)
+                                           calibration=walk if own is None else own, window=window)
             if scale == "log_ratio":
                 low, high = np.exp(low), np.exp(high)
             by_model[name][f"{level:g}"] = interval_scores(low, high, actual, alpha)
-    return {"method": "ACI", "scale": scale, "gamma": gamma, "levels": [f"{level:g}" for level in levels],
+    return {"method": "ACI", "scale": scale, "gamma": gamma, "window": window,
+            "levels": [f"{level:g}" for level in levels],
             "by_model": by_model}
 
 

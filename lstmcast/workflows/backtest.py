@@ -53,6 +53,7 @@ class BacktestRequest:
     names: list[str] = field(default_factory=list)  # --name, one per source in order (default: the file's name)
     levels: list[float] = field(default_factory=list)  # interval levels in percent, scored with ACI along the origins
     gamma: float = 0.005  # ACI's step size
+    window: int = 250  # ACI's latest realised errors
     samples: Optional[int] = None  # sample paths per origin for the probabilistic scorecard (default 1000)
     seed: int = 0  # of those paths
 
@@ -107,7 +108,7 @@ def backtest(request: BacktestRequest, *, on_progress: Callable[[int, int], None
     report = _report(request, sources, first, origin_dates, horizon, season, scores)
     if request.levels:
         report["intervals"] = aci_scorecard(forecasts, actual, plan.rows, history, levels=request.levels,
-                                            gamma=request.gamma, prior=(prior_rows, prior))
+                                            gamma=request.gamma, window=request.window, prior=(prior_rows, prior))
     pits = None
     if draw is not None:
         paths |= _probabilistic_baselines(history, plan, horizon, draw, notice)
