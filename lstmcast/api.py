@@ -100,7 +100,7 @@ class Model:
             frame["actual"] = pd.array(forecast.actual, dtype="Float64")
         frame.attrs.update(target=forecast.target, last_date=forecast.last_date, last_value=forecast.last_value,
                            calendar=forecast.calendar, notices=list(forecast.notices),
-                           interval_method=forecast.interval_method if forecast.intervals else None)
+                           interval_method=forecast.interval_method)
         return frame
 
     def states(self, data: Data = None, *, gates: bool = False, mode: str = "windows", start: DateLike = None,

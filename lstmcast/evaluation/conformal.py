@@ -9,16 +9,30 @@ from typing import Sequence
 
 import numpy as np
 
+from lstmcast.evaluation.probabilistic import pit_from_samples
+
+
+def conformal_rank(count: int, coverage: float | np.ndarray) -> int | np.ndarray:
+    """The finite-sample conformal rank (1-based) among `count` held-out scores for `coverage`: ceil((n + 1) c); past
+    `count` no held-out score is large enough, and the interval is unbounded."""
+    rank = np.ceil((count + 1) * np.asarray(coverage, dtype=np.float64)).astype(int)
+    return int(rank) if rank.ndim == 0 else rank
+
+
+def conformal_quantile(scores: np.ndarray, alpha: float) -> np.ndarray:
+    """Per column [H] of held-out scores [N, H]: the conformal (1 - alpha) quantile, infinite when N is too small
+    for that level."""
+    ordered = np.sort(np.asarray(scores, dtype=np.float64), axis=0)
+    count, rank = ordered.shape[0], conformal_rank(ordered.shape[0], 1 - alpha)
+    if rank > count:
+        return np.full(ordered.shape[1], np.inf)
+    return ordered[rank - 1] if rank >= 1 else np.zeros(ordered.shape[1])
+
 
 def split_conformal(residuals: np.ndarray, alpha: float) -> np.ndarray:
     """Half-widths [H] of (1 - alpha) intervals per horizon step, from held-out residuals [N, H] (actual - forecast):
     the ceil((N + 1)(1 - alpha))-th smallest |residual| (infinite when N is too small for that level)."""
-    scores = np.sort(np.abs(np.asarray(residuals, dtype=np.float64)), axis=0)
-    count = scores.shape[0]
-    rank = int(np.ceil((count + 1) * (1 - alpha)))
-    if rank > count:
-        return np.full(scores.shape[1], np.inf)
-    return scores[rank - 1] if rank >= 1 else np.zeros(scores.shape[1])
+    return conformal_quantile(np.abs(residuals), alpha)
 
 
 def adaptive_conformal(forecast: np.ndarray, actual: np.ndarray, origin_rows: np.ndarray, *, alpha: float,
@@ -65,7 +79,7 @@ def _quantile_width(scores: Sequence[float], level: float) -> float:
     if level >= 1:
         return 0.0
     ordered = np.sort(scores)
-    rank = int(np.ceil((len(ordered) + 1) * (1 - level)))
+    rank = conformal_rank(len(ordered), 1 - level)
     return float(ordered[rank - 1]) if rank <= len(ordered) else np.inf
 
 
@@ -105,15 +119,18 @@ def head_pairs(levels: Sequence[float]) -> dict[str, tuple[float, float]]:
             if low < 0.5 and round(1 - low, 9) in chosen}
 
 
+def pit_scores(paths: np.ndarray, actual: np.ndarray, *, seed: int) -> np.ndarray:
+    """|PIT - 0.5| [N, H] of actual [N, H] under sample paths [N, H, S]: the distributional conformity score."""
+    return np.abs(pit_from_samples(paths, actual, np.random.default_rng(seed)) - 0.5)
+
+
 def path_conformity(paths: np.ndarray, actual: np.ndarray, *, seed: int, scale: str,
                     pairs: dict[str, tuple[float, float]]) -> dict:
     """Held-out conformity scores of sample paths [N, H, S] against actual [N, H]: |PIT - 0.5| per step (for
     distributional conformal intervals at any level), and for a quantile head's level pairs the CQR scores
     max(lower - y, y - upper) on `scale` (Romano, Patterson & Candes 2019), each sorted per step."""
-    from lstmcast.evaluation.probabilistic import pit_from_samples
-
-    pit = pit_from_samples(paths, actual, np.random.default_rng(seed))
-    result = {"scale": "pit", "scores": np.sort(np.abs(pit - 0.5), axis=0).T.tolist(), "samples": paths.shape[-1]}
+    scores = pit_scores(paths, actual, seed=seed)
+    result = {"scale": "pit", "scores": np.sort(scores, axis=0).T.tolist(), "samples": paths.shape[-1]}
     if pairs:
         cqr = {}
         for name, (low, high) in pairs.items():
@@ -129,15 +146,13 @@ def cqr_interval(lower: np.ndarray, upper: np.ndarray, scores: np.ndarray, alpha
                  scale: str) -> tuple[np.ndarray, np.ndarray]:
     """The head's [lower, upper] [H] widened (or narrowed) by the (1 - alpha) conformal quantile of its held-out CQR
     scores [N, H], on `scale`; infinite when N is too small for the level."""
-    count = scores.shape[0]
-    rank = int(np.ceil((count + 1) * (1 - alpha)))
-    margin = np.sort(scores, axis=0)[rank - 1] if rank <= count else np.full(scores.shape[1], np.inf)
+    margin = conformal_quantile(scores, alpha)
     if scale == "log_ratio":
         return lower * np.exp(-margin), upper * np.exp(margin)
     return lower - margin, upper + margin
 
 
-def recalibrated_paths(paths: np.ndarray, pit_scores: np.ndarray) -> np.ndarray:
+def recalibrated_paths(paths: np.ndarray, held_out: np.ndarray) -> np.ndarray:
     """Sample paths [N, H, S] redrawn from their distributional-conformal recalibration: the draw at level u becomes
     the paths' quantile at 0.5 +- q(|2u - 1|), q the conformal quantile of the held-out |PIT - 0.5| [M, H] at that
     coverage, so every central interval of the result is the one `predict --levels` would give."""
@@ -146,8 +161,8 @@ def recalibrated_paths(paths: np.ndarray, pit_scores: np.ndarray) -> np.ndarray:
     coverage = np.abs(2 * levels - 1)
     out = np.empty_like(paths)
     for k in range(horizon):
-        scores = np.sort(pit_scores[:, k])
-        rank = np.ceil((len(scores) + 1) * coverage).astype(int)
+        scores = np.sort(held_out[:, k])
+        rank = conformal_rank(len(scores), coverage)
         reach = np.where(rank <= len(scores), scores[np.clip(rank, 1, len(scores)) - 1], 0.5)
         moved = np.clip(0.5 + np.sign(levels - 0.5) * reach, 0.0, 1.0)
         out[:, k] = np.quantile(paths[:, k], moved, axis=-1).T

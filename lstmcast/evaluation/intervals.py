@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from lstmcast.evaluation.conformal import adaptive_conformal, residuals
+from lstmcast.evaluation.metrics import actuals
 from lstmcast.evaluation.probabilistic import coverage, winkler
 
 PRIOR_ROWS = 60  # origins before the first one whose k-step errors seed each forecaster's scores
@@ -58,9 +59,8 @@ def _own_errors(prior: tuple[np.ndarray, dict[str, np.ndarray]] | None, name: st
     if prior is None or name not in prior[1] or len(prior[0]) == 0:
         return None
     origins, forecast = prior[0], prior[1][name]
-    actual = np.stack([history[origins + k] for k in range(1, horizon + 1)], axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        errors = residuals(forecast, actual, scale)
+        errors = residuals(forecast, actuals(history, origins, horizon), scale)
     return errors if np.isfinite(errors).all() else None
 
 

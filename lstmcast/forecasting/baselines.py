@@ -4,6 +4,7 @@ Shapes: history [M] in the user's units; origins [W] row indices; forecasts [W, 
 
 from __future__ import annotations
 
+import importlib.util
 import warnings
 
 import numpy as np
@@ -34,12 +35,13 @@ def historical_mean(history: np.ndarray, origins: np.ndarray, horizon: int) -> n
     return np.repeat(means[:, None], horizon, axis=1)
 
 
+def installed(package: str) -> bool:
+    """Whether an optional package can be imported (without importing it: start-up stays light)."""
+    return importlib.util.find_spec(package) is not None
+
+
 def ets_available() -> bool:
-    try:
-        import statsmodels  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    return installed("statsmodels")
 
 
 def ets(history: np.ndarray, origins: np.ndarray, horizon: int, *, fit_until: int) -> np.ndarray:

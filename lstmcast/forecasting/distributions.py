@@ -10,6 +10,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from lstmcast.forecasting.baselines import installed
+
 TRAILING = 250  # steps (about a trading year of daily returns) behind each origin's random-walk spread
 
 
@@ -61,11 +63,7 @@ def bootstrap_random_walk(history: np.ndarray, rows: np.ndarray, horizon: int, s
 
 
 def garch_available() -> bool:
-    try:
-        import arch  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    return installed("arch")
 
 
 def garch(history: np.ndarray, rows: np.ndarray, horizon: int, samples: int, seed: int, *,

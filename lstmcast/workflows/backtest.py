@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -21,7 +21,7 @@ from lstmcast.data.transforms import rows_consumed
 from lstmcast.data.windows import Prepared, history_ends, prepare, split_ends
 from lstmcast.errors import ConfigError, DataError
 from lstmcast.evaluation.backtest import Schedule, Scores, default_season, schedule, score
-from lstmcast.evaluation.conformal import path_conformity, recalibrated_paths
+from lstmcast.evaluation.conformal import pit_scores, recalibrated_paths
 from lstmcast.evaluation.intervals import aci_scorecard, prior_origins
 from lstmcast.evaluation.metrics import REFERENCE, actuals
 from lstmcast.evaluation.scorecard import distribution_scorecard
@@ -199,34 +199,32 @@ def _model_forecasts(source: Source, origin_dates: pd.DatetimeIndex, prior_dates
         if origin_dates[0] < trained_until:
             notice(f"{source.name}: origins before {trained_until.date()} lie in its training period, so it has seen "
                    "their targets; start later (--from) for an honest score")
-        point, paths = _forecast(source.run.model, prepared, _rows_for(prepared, origin_dates, source.name), horizon,
-                                 draw)
-        progress()
         conformal = source.run.meta.conformal
-        pit = paths is not None and conformal is not None and conformal.scale == "pit"
-        scores = np.array(conformal.scores).T if pit else None
-        return _Made(point, paths, _prior_forecast(source.run.model, prepared, prior_dates, horizon),
-                     None if scores is None else recalibrated_paths(paths, scores[:, :horizon]))
+        recorded = np.array(conformal.scores).T if conformal is not None and conformal.scale == "pit" else None
+        made = _forecast(source.run.model, prepared, _rows_for(prepared, origin_dates, source.name), horizon, draw,
+                         lambda: recorded)
+        progress()
+        return replace(made, prior=_prior_forecast(source.run.model, prepared, prior_dates, horizon))
     parts, prior = [], None
     for number, group in enumerate(plan.groups):
         model, prepared, on_history = _refit(source, origin_dates[group[0]])
         rows = _rows_for(prepared, origin_dates[group], source.name)
-        point, paths = _forecast(model, prepared, rows, horizon, draw and (draw[0], draw[1] + number))
-        if paths is not None:
-            paths = (paths, recalibrated_paths(paths, _pit_scores(model, on_history, draw)[:, :horizon]))
-        parts.append((point, *(paths or (None, None))))
+        parts.append(_forecast(model, prepared, rows, horizon, draw and (draw[0], draw[1] + number),
+                               lambda: _validation_pit(model, on_history, draw)))
         prior = prior if number else _prior_forecast(model, prepared, prior_dates, horizon)
         progress()
-    if draw is None:
-        return _Made(np.concatenate([part[0] for part in parts]), prior=prior)
-    return _Made(*(np.concatenate([part[i] for part in parts]) for i in range(2)), prior,
-                 np.concatenate([part[2] for part in parts]))
+
+    def joined(name: str) -> Optional[np.ndarray]:
+        values = [getattr(part, name) for part in parts]
+        return None if values[0] is None else np.concatenate(values)
+
+    return _Made(joined("point"), joined("paths"), prior, joined("calibrated"))
 
 
-def _pit_scores(model, on_history: Prepared, draw: tuple[int, int]) -> np.ndarray:
+def _validation_pit(model, on_history: Prepared, draw: tuple[int, int]) -> np.ndarray:
     """|PIT - 0.5| [M, H] of a refit model's paths on its own validation windows, as `train` records them."""
     paths, actual = split_paths(model, on_history, "validation", samples=draw[0], seed=draw[1])
-    return np.array(path_conformity(paths, actual, seed=draw[1], scale="difference", pairs={})["scores"]).T
+    return pit_scores(paths, actual, seed=draw[1])
 
 
 def _prior_forecast(model, prepared: Prepared, dates: pd.DatetimeIndex, horizon: int) -> Optional[np.ndarray]:
@@ -237,7 +235,7 @@ def _prior_forecast(model, prepared: Prepared, dates: pd.DatetimeIndex, horizon:
         rows = _rows_for(prepared, dates, "")
     except DataError:
         return None
-    return _forecast(model, prepared, rows, horizon, None)[0]
+    return _forecast(model, prepared, rows, horizon).point
 
 
 def _refit(source: Source, until: pd.Timestamp) -> tuple[Any, Prepared, Prepared]:
@@ -260,16 +258,18 @@ def _rows_for(prepared: Prepared, origin_dates: pd.DatetimeIndex, name: str) -> 
     return rows
 
 
-def _forecast(model, prepared: Prepared, rows: np.ndarray, horizon: int,
-              draw: Optional[tuple[int, int]]) -> tuple[np.ndarray, Optional[np.ndarray]]:
-    """One batched pass over all origins' windows (views into one tensor, gathered once); sample paths too when
-    `draw` (samples, seed) asks."""
+def _forecast(model, prepared: Prepared, rows: np.ndarray, horizon: int, draw: Optional[tuple[int, int]] = None,
+              held_out: Callable[[], Optional[np.ndarray]] = lambda: None) -> _Made:
+    """One batched pass over all origins' windows (views into one tensor, gathered once); with `draw` (samples,
+    seed) the sample paths too, raw and recalibrated on the held-out |PIT - 0.5| that `held_out` gives."""
     x, _ = prepared.windows(np.arange(rows[0], rows[-1] + 1))
     x = x[rows - rows[0]]
-    scaled = predict_scaled(model, x, batch_size=2048)[:, :horizon]
-    paths = None if draw is None else sample_paths(model, prepared, x, rows, samples=draw[0], steps=horizon,
-                                                   seed=draw[1])
-    return to_user_units(prepared, scaled, rows), paths
+    point = to_user_units(prepared, predict_scaled(model, x, batch_size=2048)[:, :horizon], rows)
+    if draw is None:
+        return _Made(point)
+    paths = sample_paths(model, prepared, x, rows, samples=draw[0], steps=horizon, seed=draw[1])
+    scores = held_out()
+    return _Made(point, paths, calibrated=None if scores is None else recalibrated_paths(paths, scores[:, :horizon]))
 
 
 def _baselines(history: np.ndarray, plan: Schedule, horizon: int, season: int,

@@ -90,19 +90,19 @@ def predict_run(run_dir: Path, *, data_path: Optional[Path] = None, horizon: Opt
         dates=dates, values=values.tolist(), calendar=run.calendar.describe(), notices=notices,
         actual=_actuals(full, dates) if as_of is not None else None,
         history_dates=[d.date() for d in series.dates[shown]], history=series.values.iloc[shown, 0].tolist(),
-        intervals=_intervals(run, values, levels or [], paths), interval_method=_method(run, samples, levels or []),
+        **_intervals(run, values, levels or [], paths),
     )
 
 
-def _intervals(run, values: np.ndarray, levels: list[float], paths: Optional[np.ndarray]) -> dict[str, tuple]:
-    """Conformal intervals from the evaluated model's validation scores (None past the trained horizon): split
-    conformal around a point head's forecast; on a probabilistic head's sample paths, CQR at a quantile head's own
-    level pairs and distributional conformal at any other level."""
+def _intervals(run, values: np.ndarray, levels: list[float], paths: Optional[np.ndarray]) -> dict:
+    """Forecast fields `intervals` and `interval_method`: conformal intervals from the evaluated model's validation
+    scores (None past the trained horizon): split conformal around a point head's forecast; on a probabilistic head's
+    sample paths, CQR at a quantile head's own level pairs and distributional conformal at any other level."""
     meta = run.meta
     if levels and meta.conformal is None:
         raise ConfigError("--levels: this run records no validation residuals (trained by lstmcast before 0.2); "
                           "retrain it to get intervals")
-    result, trained = {}, min(len(values), meta.horizon)
+    result, trained, cqr = {}, min(len(values), meta.horizon), []
     for level in levels:
         alpha, key = 1 - level / 100, f"{level:g}"
         if paths is None:
@@ -110,12 +110,14 @@ def _intervals(run, values: np.ndarray, levels: list[float], paths: Optional[np.
             lower, upper = interval(values[:trained], half, meta.conformal.scale)
         else:
             lower, upper = _on_paths(meta.conformal, paths, key, alpha, run.config.model.head.levels or (), trained)
+            cqr += [key] if meta.conformal.cqr and key in meta.conformal.cqr else []
         if not (np.isfinite(lower).all() and np.isfinite(upper).all()):
             raise ConfigError(f"--levels {level:g}: {len(meta.conformal.scores[0])} validation windows are too few "
                               f"for a {level:g}% interval; choose a lower level")
         pad = [None] * (len(values) - trained)
         result[key] = (lower.tolist() + pad, upper.tolist() + pad)
-    return result
+    method = _method(run, paths, cqr, len(levels)) if levels else None
+    return {"intervals": result, "interval_method": method}
 
 
 def _on_paths(conformal, paths: np.ndarray, key: str, alpha: float, head_levels, trained: int) -> tuple:
@@ -134,8 +136,8 @@ def _on_paths(conformal, paths: np.ndarray, key: str, alpha: float, head_levels,
                           f"{key}% interval (its spread is too narrow); choose a lower level, or retrain")
     if not (low > 0).all():
         return np.full(trained, -np.inf), np.full(trained, np.inf)
-    return (np.array([np.quantile(paths[k], min(max(level[k], 0.0), 1.0)) for k in range(trained)])
-            for level in (low, high))
+    return tuple(np.array([np.quantile(paths[k], min(max(level[k], 0.0), 1.0)) for k in range(trained)])
+                 for level in (low, high))
 
 
 def _calibrated(run) -> int:
@@ -144,31 +146,31 @@ def _calibrated(run) -> int:
 
 
 def _check_sampling(run, levels: list[float], samples: Optional[int]) -> None:
-    if samples is not None and not MIN_SAMPLES <= samples <= MAX_SAMPLES:
+    if samples is None:
+        return
+    if not MIN_SAMPLES <= samples <= MAX_SAMPLES:
         raise ConfigError(f"samples: {samples} is outside {MIN_SAMPLES}..{MAX_SAMPLES:,}; 1000 is the default")
-    if samples is not None and levels and is_probabilistic(run.model) and samples < _calibrated(run):
+    if levels and is_probabilistic(run.model) and samples < _calibrated(run):
         raise ConfigError(f"--samples {samples}: the intervals were calibrated on {_calibrated(run)} paths per "
                           "validation window; fewer paths put the outer levels on a few draws and make the intervals "
                           f"too narrow; use at least {_calibrated(run)}")
-    if samples is not None and not is_probabilistic(run.model):
+    if not is_probabilistic(run.model):
         raise ConfigError(f"--samples: {run.path.name} has a point head, so there are no paths to sample; its "
                           "--levels intervals are split conformal around the forecast (drop --samples)")
-    if samples is not None and not levels:
+    if not levels:
         raise ConfigError("--samples sets how many paths the --levels intervals come from; add --levels, e.g. 80,95")
 
 
-def _method(run, samples: Optional[int], levels: list[float]) -> str:
-    cqr = [f"{level:g}" for level in levels if f"{level:g}" in ((run.meta.conformal and run.meta.conformal.cqr) or {})]
+def _method(run, paths: Optional[np.ndarray], cqr: list[str], count: int) -> str:
+    """How the intervals were made, in words: from what `_intervals` did at each level."""
+    if paths is None:
+        return "split conformal on the evaluated model's validation residuals"
     if cqr:
-        rest = len(cqr) < len(levels)
-        return (f"CQR at the quantile head's own levels ({', '.join(cqr)}%) on {samples or _calibrated(run)} sample "
-                "paths" + ("; distributional conformal at the other levels" if rest else "") + ", calibrated on the "
-                "evaluated model's validation windows")
-    if is_probabilistic(run.model):
-        head = run.config.model.head.kind
-        return (f"distributional conformal on {samples or _calibrated(run)} sample paths of the {head} head, "
-                "calibrated on the evaluated model's validation PIT")
-    return "split conformal on the evaluated model's validation residuals"
+        rest = "; distributional conformal at the other levels" if len(cqr) < count else ""
+        return (f"CQR at the quantile head's own levels ({', '.join(cqr)}%) on {paths.shape[-1]} sample paths{rest}, "
+                "calibrated on the evaluated model's validation windows")
+    return (f"distributional conformal on {paths.shape[-1]} sample paths of the {run.config.model.head.kind} head, "
+            "calibrated on the evaluated model's validation PIT")
 
 
 def _check_series(trained: Optional[str], overrides: list[str], levels: list[float]) -> None:
