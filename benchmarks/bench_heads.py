@@ -38,8 +38,8 @@ HEADS = {"point": "point", "normal": "normal", "student_t": "student_t",
 def epoch_times(repeats: int) -> dict[str, list[float]]:
     config = load_config(ROOT / "configs" / "msft_many_to_one.yaml", ["model.dropout=0.0"])
     prepared = prepare(load_series_for(config.data), config.data)
-    train_windows = prepared.windows(prepared.origins("train"))
-    validation = prepared.windows(prepared.origins("validation"))
+    windows = prepared.split_windows(("train", "validation"))
+    train_windows, validation = windows["train"], windows["validation"]
     settings = TrainingConfig(epochs=1, batch_size=256, learning_rate=1e-3, grad_clip=1.0, patience=0, seed=0)
     models = {}
     for name, head in HEADS.items():

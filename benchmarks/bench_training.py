@@ -80,13 +80,14 @@ def main() -> None:
     prepared = prepare(load_series_for(config.data), config.data)
     x, y = prepared.windows(prepared.origins("train"))
     xv, yv = prepared.windows(prepared.origins("validation"))
+    windows = prepared.split_windows(("train", "validation"))
     torch.manual_seed(0)
     initial = build_model(config.model, input_size=1, horizon=prepared.horizon)
     settings = TrainingConfig(epochs=1, batch_size=256, learning_rate=1e-3, grad_clip=1.0, patience=0, seed=0)
 
     def ours():
         model = copy.deepcopy(initial)
-        train(model, (x, y), (xv, yv), settings)
+        train(model, windows["train"], windows["validation"], settings)
 
     def lean():
         model = copy.deepcopy(initial)

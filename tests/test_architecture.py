@@ -9,14 +9,15 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "lstmcast"
 
-# Imports flow one way, down these tiers: cli -> workflows -> {domain packages} -> {data, models} -> config -> files
-# -> {errors, faults}. A package imports its own modules and anything in a lower tier, never a sibling of its tier.
+# Imports flow one way, down these tiers: cli -> workflows -> scoring -> {domain packages} -> {data, models} -> config
+# -> files -> {errors, faults}. A package imports its own modules and anything in a lower tier, never a sibling of its tier.
 TIERS = [
     {"__init__", "errors", "faults"},
     {"files"},
     {"config"},
     {"data", "models"},
     {"training", "forecasting", "introspect", "evaluation", "runs", "outputs"},
+    {"scoring"},  # a model scored on prepared data: forecasting and evaluation together, shared by the workflows
     {"workflows"},
     {"cli", "api"},
     {"__main__"},

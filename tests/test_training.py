@@ -3,22 +3,25 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pytest
 import torch
 
 from lstmcast.config import ManyToOneConfig, Seq2SeqConfig, TrainingConfig
+from lstmcast.data.windows import WindowSet
 from lstmcast.errors import TrainingDiverged
 from lstmcast.models.lstm import build_model
 from lstmcast.training.checkpoint import state_from_tensors, state_to_tensors
 from lstmcast.training.loop import TrainingState, train
 
 
-def windows(n: int, seed: int = 0):
+def windows(n: int, seed: int = 0, *, hole: int | None = None) -> WindowSet:
+    """n windows of 16 steps and 3 targets over a random walk; `hole` puts a NaN in that row."""
     g = torch.Generator().manual_seed(seed)
     series = torch.cumsum(torch.randn(n + 20, generator=g), 0) / 10
-    x = series.unfold(0, 16, 1)[:n, :, None].contiguous()
-    y = series[16 : 16 + n + 2].unfold(0, 3, 1)[:n].contiguous()
-    return x, y
+    if hole is not None:
+        series[hole] = math.nan
+    return WindowSet.over(series[:, None], np.arange(15, 15 + n), lookback=16, horizon=3)
 
 
 def fit(kind="many_to_one", **training):
@@ -57,9 +60,7 @@ def test_a_non_finite_loss_stops_with_a_clear_error():
     with pytest.raises(TrainingDiverged, match="the loss became nan"):
         torch.manual_seed(0)
         model = build_model(ManyToOneConfig(kind="many_to_one", hidden_size=4, num_layers=1), input_size=1, horizon=3)
-        x, y = windows(64)
-        y[5, 1] = math.nan
-        train(model, (x, y), windows(20), TrainingConfig(epochs=1, batch_size=64))
+        train(model, windows(64, hole=22), windows(20), TrainingConfig(epochs=1, batch_size=64))
 
 
 def test_training_state_round_trips_through_tensors():

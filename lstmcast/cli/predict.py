@@ -66,16 +66,24 @@ def predict(
       lstmcast predict runs/msft_student_t --levels 80,95 --samples 5000 --seed 1
 
       cat new_download.csv | lstmcast predict runs/msft_many_to_one --data - --out -
+
+      lstmcast predict runs/stocks_panel --series AAPL,MSFT --out forecasts.csv    (a panel run: every series, or these)
     """
-    from lstmcast.workflows.predict import (  # torch loads here, not at --help
-        check_outputs, forecast_text, predict_run, write_forecast, write_forecast_plot,
+    from lstmcast.outputs.forecastfiles import (  # torch loads here, not at --help
+        check_outputs, forecast_text, write_forecast, write_forecast_plot,
     )
+    from lstmcast.workflows.predict import is_panel_run, predict_run
 
     with reported(debug):
         to_stdout = out_file is not None and str(out_file) == "-"
         if to_stdout and json_:
             raise ConfigError("--out - and --json both write to standard output; choose one")
         check_outputs(out_file, plot, force=force)
+        if is_panel_run(run_dir):
+            _predict_panel(run_dir, data=data, horizon=horizon, as_of=as_date(as_of), levels=parse_levels(levels),
+                           samples=samples, seed=seed, series=series, set_=set_, out_file=out_file, plot=plot,
+                           force=force, json_=json_)
+            return
         overrides = list(set_ or []) + ([f"data.series={series}"] if series is not None else [])
         forecast = predict_run(run_dir, data_path=data, horizon=horizon, overrides=overrides, as_of=as_date(as_of),
                                levels=parse_levels(levels), samples=samples, seed=seed)
@@ -94,3 +102,35 @@ def predict(
         for written, what in ((None if to_stdout else out_file, "forecast"), (plot, "plot")):
             if written is not None:
                 say(f"{what} written to {written}")
+
+
+def _predict_panel(run_dir: Path, *, data, horizon, as_of, levels, samples, seed, series: Optional[str], set_,
+                   out_file: Optional[Path], plot: Optional[Path], force: bool, json_: bool) -> None:
+    """A panel run: a table per series (or one JSON object, or one CSV with a series column)."""
+    from lstmcast.outputs.forecastfiles import write_forecast_plot, write_panel_forecast
+    from lstmcast.outputs.tables import panel_forecast_csv
+    from lstmcast.workflows.predict import predict_panel
+
+    names = [name.strip() for name in series.split(",") if name.strip()] if series else None
+    if plot is not None and (names is None or len(names) != 1):
+        raise ConfigError("--plot draws one series; name it with --series NAME")
+    forecasts = predict_panel(run_dir, data_path=data, horizon=horizon, overrides=list(set_ or []), as_of=as_of,
+                              levels=levels, samples=samples, seed=seed, series=names)
+    for forecast in forecasts:
+        for message in forecast.notices:
+            notice(f"{forecast.series}: {message}")
+    to_stdout = out_file is not None and str(out_file) == "-"
+    if out_file is not None and not to_stdout:
+        write_panel_forecast(out_file, forecasts, force=force)
+    if plot is not None:
+        write_forecast_plot(plot, forecasts[0], force=force)
+    if to_stdout:
+        sys.stdout.write(panel_forecast_csv(forecasts))
+    elif json_:
+        out.print_json(json.dumps({"forecasts": [forecast.as_json() for forecast in forecasts]}))
+    else:
+        for forecast in forecasts:
+            out.print(forecast_table(forecast))
+    for written, what in ((None if to_stdout else out_file, "forecasts"), (plot, "plot")):
+        if written is not None:
+            say(f"{what} written to {written}")

@@ -64,11 +64,12 @@ def _formatted(values: list[Optional[float]], fmt: Optional[Callable[[float], st
 
 
 def scores_table(title: str, rows: dict[str, dict[str, Any]], *, extra: Sequence[tuple] = (),
-                 caption: str = "") -> Table:
-    """One row per forecaster; SCORE_COLUMNS then `extra` columns: (key, header) p-values, or (key, header, None) a
-    score in automatic decimals, lowest best; * marks the best."""
+                 caption: str = "", first: str = "model", marks: bool = True) -> Table:
+    """One row per forecaster (or per series: `first` names the column); SCORE_COLUMNS then `extra` columns: (key,
+    header) p-values, or (key, header, None) a score in automatic decimals, lowest best; * marks the best (unless
+    `marks` is off: rows in different units have no best)."""
     table = _compact(title, caption)
-    table.add_column("model", overflow="fold", min_width=8)
+    table.add_column(first, overflow="fold", min_width=8)
     columns = [(key, header, fmt, best) for key, header, fmt, best in SCORE_COLUMNS]
     columns += [(item[0], item[1], _p_value, None) if len(item) == 2 else (item[0], item[1], item[2], min)
                 for item in extra]
@@ -76,8 +77,8 @@ def scores_table(title: str, rows: dict[str, dict[str, Any]], *, extra: Sequence
     for key, header, fmt, pick in columns:
         values = [row.get(key) for row in rows.values()]
         present = [v for v in values if v is not None]
-        best = pick(present) if pick and len(present) > 1 else None
-        marked = [v is not None and v == best for v in values] if pick else None
+        best = pick(present) if pick and marks and len(present) > 1 else None
+        marked = [v is not None and v == best for v in values] if pick and marks else None
         cells.append(_number_column(table, header, _formatted(values, fmt), marked))
     for index, name in enumerate(rows):
         table.add_row(safe(label(name)), *(column[index] for column in cells))
@@ -124,7 +125,8 @@ def forecast_table(forecast: Any) -> Table:
     values = list(forecast.values)
     actual = getattr(forecast, "actual", None)
     places = _decimals([*values, *(v for v in actual or [] if v is not None)])
-    table = Table(title=f"{safe(forecast.target)} after {forecast.last_date} (last value "
+    name = f"{safe(forecast.series)}: " if getattr(forecast, "series", None) else ""
+    table = Table(title=f"{name}{safe(forecast.target)} after {forecast.last_date} (last value "
                   f"{forecast.last_value:.{places}f})", title_justify="left",
                   caption=f"dates: {safe(forecast.calendar)}", caption_justify="left")
     intervals = getattr(forecast, "intervals", {}) or {}

@@ -35,11 +35,14 @@ def train(
                                         "and save that model (training.final: true).")] = False,
     resume: Annotated[Optional[Path], typer.Option("--resume", metavar="RUN",
                                                    help="Continue the unfinished run RUN exactly as it started.")] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Panels: refuse a series too short for lookback + horizon "
+                                         "and the splits, instead of skipping it with a notice.")] = False,
     force: ForceOption = False,
     json_: JsonOption = False,
     debug: DebugOption = False,
 ) -> None:
-    """Train an LSTM from a YAML config; write a run directory; print test metrics next to naive baselines.
+    """Train an LSTM from a YAML config; write a run directory; print test metrics next to naive baselines. With
+    data.series: all (or a list, or a wide file) one global model learns every series; scores per series and pooled.
 
     Examples:
 
@@ -50,6 +53,8 @@ def train(
       lstmcast train configs/cpi_monthly.yaml --set training.epochs=5 --set model.hidden_size=16
 
       lstmcast train --resume runs/msft    (after Ctrl-C, kill or a full disk)
+
+      lstmcast train configs/stocks_panel.yaml --out runs/panel    (one model for AAPL, GOOG, IBM, MSFT)
     """
     from lstmcast.workflows.train import train_run  # torch loads here, not at --help
 
@@ -74,7 +79,7 @@ def train(
         with stop.installed(), _progress(enabled=not json_ and err.is_terminal, stop=stop,
                                          epochs=run_config.training.epochs if run_config else epochs) as callbacks:
             outcome = train_run(run_config, out=target, force=force, resume=resume is not None, epochs=epochs,
-                                callbacks=callbacks, notice=notice)
+                                callbacks=callbacks, notice=notice, strict=strict)
         _render(outcome, json_)
 
 
@@ -82,11 +87,17 @@ def _render(outcome: Any, as_json: bool) -> None:
     meta = outcome.meta
     test_range = [str(day) for day in meta.target_dates["test"]]
     if as_json:
+        panel = {} if meta.panel is None else {"series": {name: member.test_metrics for name, member in
+                                                          meta.panel.series.items()},
+                                               "skipped": meta.panel.skipped, "pooled_tests": meta.panel.tests}
         out.print_json(json.dumps({"run_dir": str(outcome.run_dir), "best_epoch": meta.best_epoch,
                                    "epochs_run": meta.epochs_run, "stopped_early": meta.stopped_early,
                                    "windows": meta.windows, "test_range": test_range,
                                    "test_metrics": meta.test_metrics, "test_always_up": meta.test_always_up,
-                                   "final_fit": meta.final_fit and meta.final_fit.model_dump(mode="json")}))
+                                   "final_fit": meta.final_fit and meta.final_fit.model_dump(mode="json"), **panel}))
+        return
+    if meta.panel is not None:
+        _render_panel(outcome, test_range)
         return
     why = "early stopping" if meta.stopped_early else "all epochs"
     windows = ", ".join(f"{split} {count}" for split, count in meta.windows.items())
@@ -104,6 +115,28 @@ def _render(outcome: Any, as_json: bool) -> None:
             f"{meta.final_fit.last_date} for {meta.final_fit.epochs} epoch{'s' if meta.final_fit.epochs != 1 else ''}; "
             "the scores above are the evaluated model's")
     say(f"run written to {outcome.run_dir}")
+
+
+def _render_panel(outcome: Any, test_range: list[str]) -> None:
+    meta, panel = outcome.meta, outcome.meta.panel
+    skipped = f"; skipped: {', '.join(map(safe, panel.skipped))}" if panel.skipped else ""
+    say(f"one {meta.model_kind} model over {len(panel.series)} series; trained {meta.epochs_run} epochs, best "
+        f"validation loss at epoch {meta.best_epoch}; cut-offs: validation from {panel.validation_start}, test from "
+        f"{panel.test_start}{skipped}")
+    out.print(scores_table(
+        f"Pooled over {len(panel.series)} series, test targets {test_range[0]} .. {test_range[1]}",
+        meta.test_metrics, extra=[("dm_p_value", "DM p")],
+        caption="scale-free: skill and MAE/RW from geometric means of each series' RMSE and MAE ratios to the random "
+                "walk, MASE the mean over series; DM p: Diebold-Mariano on the mean over series of squared errors "
+                "scaled by each series' in-sample random-walk variance"))
+    rows = {name: {**member.test_metrics["model"], "dm_p_value": member.test_metrics["random_walk"].get("dm_p_value")}
+            for name, member in panel.series.items()}
+    out.print(scores_table("The global model on each series (MAE, RMSE in that series' units)", rows,
+                           extra=[("dm_p_value", "DM p vs RW")], first="series", marks=False))
+    if meta.final_fit:
+        say(f"final fit: refit on all {meta.final_fit.windows} windows for {meta.final_fit.epochs} epochs; the scores "
+            "above are the evaluated model's")
+    say(f"run written to {outcome.run_dir} (skill.png: skill by series)")
 
 
 @contextlib.contextmanager

@@ -47,7 +47,8 @@ class DataConfig(_Frozen):
     target: str = Field(min_length=1, max_length=200)
     features: tuple[Annotated[str, Field(min_length=1, max_length=200)], ...] = Field(default=(), max_length=1000)
     series_column: str | None = Field(default=None, max_length=200)
-    series: str | None = Field(default=None, max_length=200)
+    series: str | tuple[Annotated[str, Field(min_length=1, max_length=200)], ...] | None = None
+    layout: Literal["long", "wide"] = "long"
     missing: Literal["error", "ffill", "drop"] = "error"
     transform: Transform = "log_return"
     feature_transform: Transform = "none"
@@ -74,9 +75,25 @@ class DataConfig(_Frozen):
             raise ValueError("an exchange calendar code such as XNYS, XNAS, XLON or XTKS")
         return value
 
+    @field_validator("series")
+    @classmethod
+    def _series_ids(cls, value: str | tuple[str, ...] | None) -> str | tuple[str, ...] | None:
+        if isinstance(value, str) and not 1 <= len(value) <= 200:
+            raise ValueError("a series id of 1 to 200 characters, a list of ids, or all")
+        if isinstance(value, tuple) and (not value or len(set(value)) != len(value)):
+            raise ValueError("list each series once, and at least one" if value else "an empty list selects nothing; "
+                             "list the series, or write all")
+        return value
+
     @model_validator(mode="after")
     def _series_pair(self) -> "DataConfig":
-        if self.series is not None and self.series_column is None:
+        if self.layout == "wide":
+            if self.series_column is not None or self.features:
+                raise ValueError("a wide file holds one value per series and date (a column per series), so it has "
+                                 "no data.series_column or data.features; use a long file for those")
+            if self.series is None or (isinstance(self.series, str) and self.series != "all"):
+                raise ValueError("data.layout: wide needs data.series: all, or a list of the columns to use")
+        elif self.series is not None and self.series_column is None:
             raise ValueError("data.series needs data.series_column (the column that holds the ids, e.g. Ticker)")
         if self.target in self.features:
             raise ValueError(f"the target {self.target!r} is always an input; remove it from data.features")
@@ -85,6 +102,11 @@ class DataConfig(_Frozen):
         if self.sep == self.decimal:
             raise ValueError("data.sep and data.decimal must differ")
         return self
+
+    @property
+    def is_panel(self) -> bool:
+        """Several series for one global model: a list of ids, all of them, or a wide file."""
+        return self.layout == "wide" or self.series == "all" or isinstance(self.series, tuple)
 
     @property
     def columns(self) -> list[str]:

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import csv
 import difflib
-import hashlib
-import io
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,10 +12,8 @@ import pandas as pd
 from lstmcast.config import DataConfig
 from lstmcast.data.dates import SHOWN, lines, parse_dates
 from lstmcast.data.numbers import numeric
+from lstmcast.data.table import Table, read_table
 from lstmcast.errors import DataError, clean, quote
-from lstmcast.files.reading import MiB, read_regular
-
-MAX_CSV_BYTES = 2048 * MiB
 
 
 @dataclass(frozen=True)
@@ -31,6 +25,12 @@ class Series:
     path: Path
     sha256: str
     notices: tuple[str, ...] = field(default=())
+    name: str | None = None  # the series id within a panel
+
+    @property
+    def where(self) -> str:
+        """How messages name this series: the file, and the id within a panel."""
+        return f"{self.path} (series {clean(self.name, limit=40)})" if self.name else str(self.path)
 
     @property
     def target(self) -> str:
@@ -39,7 +39,8 @@ class Series:
     def until(self, last: pd.Timestamp) -> "Series":
         """The rows up to and including `last` (what was known at that date)."""
         keep = self.dates <= last
-        return Series(self.dates[keep], self.values[keep].reset_index(drop=True), self.path, self.sha256, self.notices)
+        return Series(self.dates[keep], self.values[keep].reset_index(drop=True), self.path, self.sha256, self.notices,
+                      self.name)
 
 
 def load_series_for(data: DataConfig, path: Path | None = None, *, show_header: bool = True) -> Series:
@@ -68,159 +69,40 @@ def load_series(
 
     show_header=False keeps the first line out of error messages: for a path that a run directory named (someone
     else's meta.json may point at a file of secrets), not one the user chose."""
-    raw_bytes, path = _read_source(path)
-    text = _decode(raw_bytes, path)
-    header = _header(text, path, sep)
     wanted = [date_column, *columns] + ([series_column] if series_column else [])
-    _check_columns(header, wanted, path, sep, show_header)
-    _check_ragged(text, path, sep, len(header))
-    frame = _read_frame(text, path, usecols=wanted, sep=sep)
-    frame.index = frame.index + 2  # CSV line numbers: the header is line 1
+    table = read_table(path, wanted=wanted, sep=sep, show_header=show_header)
+    frame = table.frame
     if series_column:
-        frame = _select_series(frame, path, series_column, series)
-    dates, notices = parse_dates(frame[date_column], path, date_column, date_format)
-    values = pd.DataFrame({name: numeric(frame[name], path, name, decimal) for name in columns}, index=frame.index)
-    values, dates, dropped = _apply_missing(values, dates, path, missing)
+        frame = _select_series(frame, table.path, series_column, series)
+    return series_from_frame(frame, table, date_column=date_column, columns=columns, missing=missing,
+                             decimal=decimal, date_format=date_format)
+
+
+def series_from_frame(frame: pd.DataFrame, table: Table, *, date_column: str, columns: list[str], missing: str,
+                      decimal: str, date_format: str | None, name: str | None = None) -> Series:
+    """One series from its rows of a table: dates parsed, values numeric, missing values handled, sorted, checked.
+    Messages name the series (`name`) when the file holds several."""
+    where = f"{table.path} (series {clean(name, limit=40)})" if name else table.path
+    dates, notices = parse_dates(frame[date_column], where, date_column, date_format)
+    values = pd.DataFrame({col: numeric(frame[col], where, col, decimal) for col in columns}, index=frame.index)
+    values, dates, dropped = _apply_missing(values, dates, where, missing)
     if dropped:
-        notices.append(f"{path}: {dropped} row(s) with missing values were handled by missing={missing}")
+        notices.append(f"{where}: {dropped} row(s) with missing values were handled by missing={missing}")
     order = np.argsort(dates.to_numpy(), kind="stable")
     if not (order == np.arange(len(order))).all():
-        notices.append(f"{path}: dates were not in order; sorted them (earliest first)")
+        notices.append(f"{where}: dates were not in order; sorted them (earliest first)")
         values, dates = values.iloc[order], dates[order]
-    _check_duplicates(values, dates, path, date_column, header)
+    _check_duplicates(values, dates, where, date_column, table.header)
     if values.empty:
-        raise DataError(f"{path}: no data rows left after cleaning; check data.missing")
+        raise DataError(f"{where}: no data rows left after cleaning; check data.missing")
     return Series(
         dates=pd.DatetimeIndex(dates, name="date"),
         values=values.set_axis(pd.RangeIndex(len(values))).astype("float64"),
-        path=path,
-        sha256=hashlib.sha256(raw_bytes).hexdigest(),
+        path=table.path,
+        sha256=table.sha256,
         notices=tuple(notices),
+        name=name,
     )
-
-
-def _read_source(path: Path) -> tuple[bytes, Path]:
-    """The CSV's bytes, and the name messages give it: `-` is standard input (`--data -`)."""
-    if str(path) != "-":
-        return read_regular(path, limit=MAX_CSV_BYTES, error=DataError,
-                            missing="no such file; check data.path or --data"), path
-    raw = sys.stdin.buffer.read(MAX_CSV_BYTES + 1)
-    if len(raw) > MAX_CSV_BYTES:
-        raise DataError(f"standard input: more than {MAX_CSV_BYTES / MiB:,.0f} MiB; is this the right stream?")
-    if not raw:
-        raise DataError("standard input: empty; pipe a CSV into `--data -`, e.g. `cat prices.csv | lstmcast predict "
-                        "RUN --data -`")
-    return raw, Path("<stdin>")
-
-
-def _decode(raw: bytes, path: Path) -> str:
-    try:
-        text = raw.decode("utf-8-sig")  # a byte-order mark is accepted and dropped
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise DataError(
-            f"{path}: line {line} is not UTF-8 (byte 0x{raw[exc.start]:02x}); re-save the file as UTF-8, "
-            f"e.g. iconv -f latin1 -t utf-8 {quote(path.name)} > fixed.csv"
-        ) from None
-    if "\x00" in text:
-        raise DataError(f"{path}: contains NUL bytes, so it is not a text CSV; is this the right file?")
-    return text.replace("\r\n", "\n").replace("\r", "\n")  # Windows and classic-Mac line endings alike
-
-
-def _header(text: str, path: Path, sep: str) -> list[str]:
-    first = text.split("\n", 1)[0]
-    if not first.strip():
-        raise DataError(f"{path}: the file is empty (no header line); expected e.g. Date,Close")
-    header = [name.strip() for name in _csv_rows([first], path, sep)[0]]
-    seen: dict[str, int] = {}
-    for position, name in enumerate(header, start=1):
-        if name in seen:
-            raise DataError(
-                f"{path}: line 1: column name {quote(name)} appears twice (columns {seen[name]} and {position}); "
-                "rename one of them"
-            )
-        seen[name] = position
-    return header
-
-
-def _csv_rows(text_lines: list[str], path: Path, sep: str) -> list[list[str]]:
-    reader = csv.reader(text_lines, delimiter=sep)
-    try:
-        return list(reader)
-    except csv.Error as exc:
-        raise DataError(f"{path}: line {reader.line_num}: {quote(exc, limit=120)}; is this a CSV of prices?") from None
-
-
-def _check_columns(header: list[str], wanted: list[str], path: Path, sep: str, show_header: bool) -> None:
-    for name in wanted:
-        if name in header:
-            continue
-        if not show_header:
-            raise DataError(f"{path}: no column {quote(name)} in its first line (not shown: this path came from the "
-                            "run's meta.json, not from you); pass --data with the CSV to read")
-        if len(header) == 1 and ";" in header[0] and sep == ",":
-            raise DataError(
-                f"{path}: line 1 has one column {quote(header[0])}: the file looks semicolon-separated; "
-                'set data.sep: ";" (and data.decimal: "," if numbers use decimal commas)'
-            )
-        close = difflib.get_close_matches(name, header, n=1, cutoff=0.5)
-        if not close:
-            close = [h for h in header if h.lower() == name.lower()]
-        hint = f"did you mean {quote(close[0])}? " if close else ""
-        names = ", ".join(map(quote, header[:30])) + (f" and {len(header) - 30} more" if len(header) > 30 else "")
-        raise DataError(f"{path}: no column {quote(name)}; {hint}the columns are: {names}")
-
-
-def _check_ragged(text: str, path: Path, sep: str, fields: int) -> None:
-    """Every row must have as many fields as the header (pandas would pad short rows with NaN silently)."""
-    text_lines = text.split("\n")
-    if '"' in text:  # a quoted cell may hold the separator, or span lines
-        starts, counts, blank = _quoted_rows(text_lines, path, sep)
-    else:
-        starts = np.arange(1, len(text_lines) + 1)
-        counts = np.fromiter((line.count(sep) + 1 for line in text_lines), dtype=np.int64, count=len(text_lines))
-        blank = np.fromiter((not line.strip() for line in text_lines), dtype=bool, count=len(text_lines))
-    bad = np.flatnonzero((counts != fields) & ~blank)
-    if len(bad):
-        shown = ", ".join(f"line {starts[i]} has {counts[i]}" for i in bad[:SHOWN])
-        more = f" and {len(bad) - SHOWN} more" if len(bad) > SHOWN else ""
-        raise DataError(
-            f"{path}: ragged rows: the header has {fields} fields but {shown}{more}; "
-            "every row must have as many fields as the header (a stray separator or a missing cell?)"
-        )
-
-
-def _quoted_rows(text_lines: list[str], path: Path, sep: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each CSV row's first line, field count and blankness, reading quoted cells as the csv module does."""
-    reader = csv.reader(text_lines, delimiter=sep)
-    starts, counts, blank = [], [], []
-    first = 1
-    try:
-        for row in reader:
-            starts.append(first)
-            counts.append(len(row))
-            blank.append(not any(cell.strip() for cell in row))
-            first = reader.line_num + 1
-    except csv.Error as exc:
-        raise DataError(f"{path}: line {reader.line_num}: {quote(exc, limit=120)}; is this a CSV of prices?") from None
-    return np.array(starts), np.array(counts, dtype=np.int64), np.array(blank, dtype=bool)
-
-
-def _read_frame(text: str, path: Path, *, usecols: list[str], sep: str) -> pd.DataFrame:
-    try:
-        frame = pd.read_csv(
-            io.StringIO(text), sep=sep, usecols=lambda name: name.strip() in usecols, dtype=str,
-            keep_default_na=False, skipinitialspace=True, engine="c",
-        )
-    except pd.errors.EmptyDataError:
-        raise DataError(f"{path}: the file is empty; expected a header line and data rows") from None
-    except pd.errors.ParserError as exc:
-        raise DataError(f"{path}: ragged rows: {quote(exc, limit=200)}; every row must have as many fields as the "
-                        "header") from None
-    frame.columns = [name.strip() for name in frame.columns]
-    if frame.empty:
-        raise DataError(f"{path}: the file has a header but no data rows")
-    return frame
 
 
 def _select_series(frame: pd.DataFrame, path: Path, column: str, series: str | None) -> pd.DataFrame:

@@ -43,14 +43,59 @@ class Prepared:
         """Inputs [W, lookback, F] and targets [W, horizon] for contiguous origins, as views (no per-window copy)."""
         return window_views(self.tensor(device), origins, lookback=self.lookback, horizon=self.horizon)
 
-    def split_windows(self, splits: tuple[str, ...], *, device: str = "cpu") -> dict[str, tuple]:
-        """`windows` for several splits, all views into one copy of the data on `device`."""
+    def split_windows(self, splits: tuple[str, ...], *, device: str = "cpu") -> dict[str, "WindowSet"]:
+        """The windows of several splits, all indexing one copy of the data on `device`."""
         values = self.tensor(device)
-        return {split: window_views(values, self.origins(split), lookback=self.lookback, horizon=self.horizon)
+        return {split: WindowSet.over(values, self.origins(split), lookback=self.lookback, horizon=self.horizon)
                 for split in splits}
 
     def tensor(self, device: str = "cpu") -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(self.scaled, dtype=np.float32)).to(device)
+
+
+@dataclass(frozen=True)
+class WindowSet:
+    """Windows as the positions of their last input row in one tensor of rows [P, F] (one series, or a panel's series
+    end to end): a batch gathers its windows from views, so no window is ever copied except into its batch, and a
+    window never crosses a series because only positions inside one are listed."""
+
+    inputs: torch.Tensor  # [P - lookback + 1, lookback, F] view: the window ending at row p is inputs[p - lookback + 1]
+    targets: torch.Tensor  # [P - horizon + 1, horizon] view: the targets after row p are targets[p + 1]
+    ends: torch.Tensor  # [W] int64, the last input row of each window
+    series: torch.Tensor  # [W] int64, each window's series (its position in the panel; 0 for a single series)
+    lookback: int
+
+    @classmethod
+    def over(cls, values: torch.Tensor, ends: np.ndarray, *, lookback: int, horizon: int,
+             series: np.ndarray | None = None) -> "WindowSet":
+        """Windows of values [P, F] ending at `ends` (each leaving room for lookback rows before and horizon after)."""
+        count = len(values)
+        inputs = values.unfold(0, lookback, 1).transpose(1, 2) if count >= lookback else values.new_zeros(
+            (0, lookback, values.shape[1]))
+        targets = values[:, 0].unfold(0, horizon, 1) if count >= horizon else values.new_zeros((0, horizon))
+        ends = np.asarray(ends, dtype=np.int64)
+        if len(ends) and (ends.min() < lookback - 1 or ends.max() + horizon >= count):
+            raise ValueError("every window needs lookback rows up to its end and horizon rows after it")
+        series = np.zeros(len(ends), dtype=np.int64) if series is None else np.asarray(series, dtype=np.int64)
+        return cls(inputs, targets, torch.from_numpy(ends).to(values.device),
+                   torch.from_numpy(series).to(values.device), lookback)
+
+    def __len__(self) -> int:
+        return len(self.ends)
+
+    @property
+    def device(self) -> torch.device:
+        return self.inputs.device
+
+    def batch(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Inputs [B, lookback, F] and targets [B, horizon] of the windows at `index` (positions into `ends`)."""
+        ends = self.ends[index]
+        return self.inputs[ends - (self.lookback - 1)], self.targets[ends + 1]
+
+    def slices(self, size: int):
+        """(inputs, targets) of consecutive batches of `size` windows, in order."""
+        for start in range(0, len(self), size):
+            yield self.batch(torch.arange(start, min(start + size, len(self)), device=self.device))
 
 
 def window_views(values: torch.Tensor, origins: np.ndarray, *, lookback: int, horizon: int) -> tuple:
@@ -110,7 +155,7 @@ def prepare(series: Series, data: DataConfig, *, scaler: Scaler | None = None,
             for name, kind in zip(columns, transforms)
         ])
     except DataError as exc:
-        raise DataError(f"{series.path}: {exc}") from None
+        raise DataError(f"{series.where}: {exc}") from None
     offset = rows_consumed(data)
     transformed, raw, dates = transformed[offset:], series.values.to_numpy()[offset:], series.dates[offset:]
     if final:
@@ -119,10 +164,13 @@ def prepare(series: Series, data: DataConfig, *, scaler: Scaler | None = None,
     if scaler is None:
         _check_lengths(dates, train_end, validation_end, data, series, test_needed=ends is None,
                        validation_needed=not final)
-        scaler = Scaler.fit(data.scaler, transformed[:train_end], columns=columns)
+        try:
+            scaler = Scaler.fit(data.scaler, transformed[:train_end], columns=columns)
+        except DataError as exc:
+            raise DataError(f"{series.where}: {exc}") from None
     elif len(dates) < data.lookback:
         raise DataError(
-            f"{series.path}: {len(series.dates)} rows, but the model reads windows of {data.lookback} observations"
+            f"{series.where}: {len(series.dates)} rows, but the model reads windows of {data.lookback} observations"
             f"{' (plus one row consumed by the ' + data.transform + ' transform)' if offset else ''}; "
             f"give at least {data.lookback + offset} rows"
         )
@@ -140,7 +188,7 @@ def _check_finite(scaled: np.ndarray, columns: list[str], dates: pd.DatetimeInde
     if bad.any():
         row, column = np.argwhere(bad)[0]
         raise DataError(
-            f"{series.path}: column {quote(columns[column])}: the value on {dates[row].date()} becomes non-finite "
+            f"{series.where}: column {quote(columns[column])}: the value on {dates[row].date()} becomes non-finite "
             "after the transform and scaling (an extreme jump, or values far outside the training range); check "
             "that row, or choose another transform"
         )
@@ -157,7 +205,7 @@ def _check_lengths(dates, train_end, validation_end, data: DataConfig, series: S
     if lacking or train_end <= 0:
         detail = ", ".join(f"{name} {size}" for name, size in sizes.items())
         raise DataError(
-            f"{series.path}: too few rows for lookback {data.lookback} + horizon {data.horizon} and the splits "
+            f"{series.where}: too few rows for lookback {data.lookback} + horizon {data.horizon} and the splits "
             f"({len(series.dates)} rows; {detail} after the transform): training needs at least {need} rows, "
             f"validation and test at least {data.horizon} each; use a longer file, a smaller lookback, or other "
             "data.split values"

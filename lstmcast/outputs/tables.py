@@ -39,6 +39,21 @@ def forecast_csv(target: str, dates: Sequence[Any], values: Sequence[float], *,
     return buffer.getvalue()
 
 
+def panel_forecast_csv(forecasts: Sequence[Any]) -> str:
+    """A panel's forecasts in one file: `series,` then each series' forecast_csv rows (steps numbered from 1 for
+    each series)."""
+    lines = []
+    for index, forecast in enumerate(forecasts):
+        text = forecast_csv(forecast.target, forecast.dates, forecast.values, intervals=forecast.intervals)
+        rows = list(csv.reader(io.StringIO(text)))
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        for row in rows[0 if index == 0 else 1:]:
+            writer.writerow(["series" if row is rows[0] else forecast.series, *row])
+        lines.append(buffer.getvalue())
+    return "".join(lines)
+
+
 def _cell(value: Optional[float]) -> str:
     return "" if value is None else repr(float(value))
 
@@ -53,6 +68,8 @@ def is_forecast_csv(path: Path) -> bool:
         rows = list(csv.reader(io.StringIO(raw.decode("utf-8")))) if raw is not None else []
     except (UnicodeDecodeError, csv.Error):
         return False
+    if rows and rows[0][:1] == ["series"]:
+        return _is_panel_forecast(rows)
     if len(rows) < 2 or len(rows[0]) < 3 or len(rows[0]) % 2 == 0 or tuple(rows[0][:2]) != FORECAST_HEADER:
         return False
     names = rows[0][3:]
@@ -60,6 +77,24 @@ def is_forecast_csv(path: Path) -> bool:
             not all(INTERVAL_COLUMN.fullmatch(name) for name in names):
         return False
     return all(_forecast_row(row, number, len(rows[0])) for number, row in enumerate(rows[1:], start=1))
+
+
+def _is_panel_forecast(rows: list[list[str]]) -> bool:
+    """panel_forecast_csv's output: a series column, then a forecast CSV's rows numbered from 1 within each series."""
+    if len(rows) < 2 or len(rows[0]) < 4 or len(rows[0]) % 2 == 1 or tuple(rows[0][1:3]) != FORECAST_HEADER:
+        return False
+    names = rows[0][4:]
+    if names != [f"{side}_{name[6:]}" for name in names[::2] for side in SIDES] or \
+            not all(INTERVAL_COLUMN.fullmatch(name) for name in names):
+        return False
+    steps: dict[str, int] = {}
+    for row in rows[1:]:
+        if not row or not row[0]:
+            return False
+        steps[row[0]] = steps.get(row[0], 0) + 1
+        if not _forecast_row(row[1:], steps[row[0]], len(rows[0]) - 1):
+            return False
+    return True
 
 
 def _forecast_row(row: list[str], number: int, width: int) -> bool:

@@ -9,10 +9,11 @@ from lstmcast.files.reading import MiB, holds_only, peek_json
 
 FORMAT_VERSION = 4  # 2: meta.json records the SHA-256 of config.yaml and model.safetensors; 3: and of itself;
 # 4: model.head and training.loss: null in config.yaml, conformal scale "pit" (an older lstmcast cannot read these)
-READABLE_VERSIONS = (1, 2, 3, 4)
+PANEL_FORMAT_VERSION = 5  # a panel run (meta.json "panel"); single-series runs stay at 4, readable by lstmcast 0.4
+READABLE_VERSIONS = (1, 2, 3, 4, 5)
 MODEL_FILE, CONFIG_FILE, META_FILE, HISTORY_FILE = "model.safetensors", "config.yaml", "meta.json", "history.csv"
 CHECKPOINT_FILE = "checkpoint.safetensors"  # inside RUN.partial/: the state to resume from
-PLOTS = ("loss.png", "test_forecast.png")
+PLOTS = ("loss.png", "test_forecast.png", "skill.png")  # skill.png: panel runs
 RUN_KIND, PARTIAL_KIND = "run", "run-partial"
 RUN_FILES = frozenset({MARKER, CONFIG_FILE, CHECKPOINT_FILE, MODEL_FILE, META_FILE, HISTORY_FILE, *PLOTS})
 

@@ -41,8 +41,26 @@ class Run:
         return Calendar(self.meta.frequency, self.meta.calendar)
 
     @property
+    def is_panel(self) -> bool:
+        return self.meta.panel is not None
+
+    @property
     def scaler(self) -> Scaler:
-        return Scaler.from_lists(self.meta.scaler.kind, self.meta.scaler.center, self.meta.scaler.scale)
+        """A single-series run's scaler (a panel's series each have their own: `scalers`)."""
+        if self.meta.scaler is None:
+            raise ModelFileError(f"{self.path} is a panel run: each series has its own scaler")
+        return _scaler(self.meta.scaler)
+
+    @property
+    def scalers(self) -> dict[str, Scaler]:
+        """Each series' scaler: a panel's, or the one series of a single-series run under its id."""
+        if self.meta.panel is None:
+            return {str(self.config.data.series or ""): self.scaler}
+        return {name: _scaler(member.scaler) for name, member in self.meta.panel.series.items()}
+
+
+def _scaler(meta) -> Scaler:
+    return Scaler.from_lists(meta.kind, meta.center, meta.scale)
 
 
 def open_run(run_dir: Path) -> Run:
@@ -110,7 +128,9 @@ def _check_consistent(run_dir: Path, config: RunConfig, meta: RunMeta) -> None:
     data = config.data
     facts = {"columns": (data.columns, meta.columns), "lookback": (data.lookback, meta.lookback),
              "horizon": (data.horizon, meta.horizon), "model kind": (config.model.kind, meta.model_kind),
-             "scaler": (data.scaler, meta.scaler.kind),
+             "scaler": (data.scaler, meta.scaler.kind if meta.scaler else
+                        next(iter(meta.panel.series.values())).scaler.kind),  # type: ignore[union-attr]
+             "panel": (data.is_panel, meta.panel is not None),
              "transforms": ([data.transform] + [data.feature_transform] * len(data.features),
                             [meta.transforms[name] for name in meta.columns])}
     differ = [name for name, (a, b) in facts.items() if a != b]

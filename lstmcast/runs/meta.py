@@ -86,6 +86,38 @@ class FinalFit(_Record):
     last_date: dt.date
 
 
+class PanelSeriesMeta(_Record):
+    """One series of a panel run: its own scaler (the saved model's), its rows and its test scores."""
+
+    scaler: ScalerMeta
+    rows: int = Field(ge=1, le=10**9)
+    first_date: dt.date
+    last_date: dt.date
+    windows: dict[Split, Annotated[int, Field(ge=0, le=10**9)]]
+    test_metrics: dict[str, dict[str, Optional[float]]]
+    conformal: Optional[ConformalMeta] = None  # this series' validation scores, for predict --levels
+
+
+class PanelMeta(_Record):
+    """A global model over several series: the shared cut-off dates, each series, the skipped ones and why, and the
+    pooled Diebold-Mariano tests (the pooled metrics are the run's test_metrics)."""
+
+    layout: Literal["long", "wide"]
+    validation_start: dt.date
+    test_start: dt.date
+    series: dict[str, PanelSeriesMeta] = Field(min_length=1, max_length=100_000)
+    skipped: dict[str, str] = Field(default_factory=dict, max_length=100_000)
+    tests: dict[str, dict[str, Optional[float | int | str]]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "PanelMeta":
+        if self.validation_start > self.test_start:
+            raise ValueError("the validation cut-off comes after the test cut-off")
+        if set(self.series) & set(self.skipped):
+            raise ValueError("a series is both trained on and skipped")
+        return self
+
+
 class RunMeta(_Record):
     """What a run directory says about itself (format 1 from lstmcast 0.1.0, format 2 since)."""
 
@@ -98,13 +130,13 @@ class RunMeta(_Record):
     columns: list[str] = Field(min_length=1, max_length=1000)
     target: str
     transforms: dict[str, Transform]
-    scaler: ScalerMeta
+    scaler: Optional[ScalerMeta] = None  # None for a panel: each series has its own (panel.series[...].scaler)
     lookback: int = Field(gt=0, le=10_000)
     horizon: int = Field(gt=0, le=1_000)
     frequency: str
     calendar: Optional[str] = None
     data: DataMeta
-    split_rows: SplitRows
+    split_rows: Optional[SplitRows] = None  # None for a panel: one cut-off date for all (panel.*_start)
     windows: dict[Split, Annotated[int, Field(ge=0, le=10**9)]]
     target_dates: dict[Split, tuple[dt.date, dt.date]]  # first and last target date of each split
     seed: int = Field(ge=0)
@@ -121,6 +153,7 @@ class RunMeta(_Record):
     meta_sha256: Optional[str] = Field(default=None, pattern=SHA256)  # of this record without this field
     final_fit: Optional[FinalFit] = None
     conformal: Optional[ConformalMeta] = None
+    panel: Optional[PanelMeta] = None
 
     @field_validator("format_version")
     @classmethod
@@ -142,9 +175,13 @@ class RunMeta(_Record):
     def _consistent(self) -> "RunMeta":
         if len(set(self.columns)) != len(self.columns) or self.target != self.columns[0]:
             raise ValueError("columns must be distinct and start with the target")
-        if set(self.transforms) != set(self.columns) or len(self.scaler.center) != len(self.columns):
+        scalers = [self.scaler] if self.panel is None else [member.scaler for member in self.panel.series.values()]
+        if any(scaler is None for scaler in scalers) or (self.panel is None) == (self.split_rows is None):
+            raise ValueError("a single-series run records its scaler and split rows; a panel run its series instead")
+        if set(self.transforms) != set(self.columns) or any(len(s.center) != len(self.columns) for s in scalers):
             raise ValueError("transforms and scaler must have one entry per column")
-        if self.split_rows.train_end > self.split_rows.validation_end or self.best_epoch > self.epochs_run:
+        rows = self.split_rows
+        if (rows is not None and rows.train_end > rows.validation_end) or self.best_epoch > self.epochs_run:
             raise ValueError("split rows or epochs are out of order")
         if set(self.windows) != set(SPLITS) or set(self.target_dates) != set(SPLITS):
             raise ValueError(f"windows and target_dates need exactly the splits {', '.join(SPLITS)}")
@@ -152,6 +189,8 @@ class RunMeta(_Record):
             raise ValueError("conformal scores need one list per horizon step")
         if any(first > last for first, last in self.target_dates.values()):
             raise ValueError("target_dates: a split ends before it starts")
+        if (self.panel is not None) != (self.format_version == 5):
+            raise ValueError("format 5 is a panel run's, and only a panel run's")
         if self.format_version >= 2 and not (self.config_sha256 and self.weights_sha256):
             raise ValueError("format 2 records config_sha256 and weights_sha256")
         written_by = {1: "0.1.", 2: "0.2."}.get(self.format_version)

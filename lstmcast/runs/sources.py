@@ -46,9 +46,17 @@ def open_sources(paths: Sequence[Path], *, names: Sequence[str], reserved: Seque
     return sources
 
 
+def _refuse_panel(is_panel: bool, path: Path) -> None:
+    if is_panel:
+        raise ConfigError(f"{quote(path)}: a panel (several series, one model); backtest walks one series forward "
+                          "and does not take panels yet. The panel run's own test scores are per series and pooled "
+                          "(train prints them; meta.json keeps them); to backtest one series, set data.series to it")
+
+
 def _open(path: Path, data_path: Optional[Path], overrides: list[str], notice: Callable[[str], None]) -> Source:
     if path.is_dir():
         run = open_run(path)
+        _refuse_panel(run.config.data.is_panel, path)
         for message in run.notices:
             notice(message)
         series, _ = run_data(run, data_path, overrides=overrides, command="backtest")
@@ -58,5 +66,6 @@ def _open(path: Path, data_path: Optional[Path], overrides: list[str], notice: C
         if overrides:
             raw = with_data_overrides(config.model_dump(mode="json"), overrides, command="backtest")
             config = build_config(raw, source=str(path))
+        _refuse_panel(config.data.is_panel, path)
         return Source(path.stem, config, load_series_for(config.data))
     raise ConfigError(f"{quote(path)}: neither a run directory nor a .yaml config")

@@ -29,7 +29,7 @@ def fit(config: RunConfig, prepared: Prepared, *, state: Optional[TrainingState]
     """Train `config`'s model on the prepared training windows, early-stopping on the validation windows."""
     device = _ready(config, prepared)
     windows = prepared.split_windows(("train", "validation"), device=str(device))
-    empty = [split for split, (x, _) in windows.items() if len(x) == 0]
+    empty = [split for split, found in windows.items() if len(found) == 0]
     if empty:
         raise DataError(f"the {' and '.join(empty)} split has no complete window of lookback {prepared.lookback} + "
                         f"horizon {prepared.horizon}; use a smaller lookback or horizon, or more data")

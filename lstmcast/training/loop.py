@@ -12,6 +12,7 @@ from torch import Tensor, nn
 
 from lstmcast import faults
 from lstmcast.config import TrainingConfig
+from lstmcast.data.windows import WindowSet
 from lstmcast.errors import ModelFileError, TrainingDiverged
 from lstmcast.training.device import autocast
 
@@ -69,14 +70,13 @@ def make_optimizer(model: nn.Module, config: TrainingConfig) -> torch.optim.Opti
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, x: Tensor, y: Tensor, *, batch_size: int, amp: str = "none") -> float:
+def evaluate(model: nn.Module, windows: WindowSet, *, batch_size: int, amp: str = "none") -> float:
     """Mean loss (the head's own: mse, NLL, pinball...) over all windows, in eval mode (no dropout, no teacher
     forcing)."""
     model.eval()
     total, count = 0.0, 0
-    for start in range(0, len(x), batch_size):
-        xb, yb = x[start : start + batch_size], y[start : start + batch_size]
-        with autocast(x.device, amp):
+    for xb, yb in windows.slices(batch_size):
+        with autocast(windows.device, amp):
             total += float(model.distribution.loss(model.emit(xb)[0].float(), yb)) * len(xb)
         count += len(xb)
     return total / max(count, 1)
@@ -84,8 +84,8 @@ def evaluate(model: nn.Module, x: Tensor, y: Tensor, *, batch_size: int, amp: st
 
 def train(
     model: nn.Module,
-    train_windows: tuple[Tensor, Tensor],
-    validation_windows: Optional[tuple[Tensor, Tensor]],
+    train_windows: WindowSet,
+    validation_windows: Optional[WindowSet],
     config: TrainingConfig,
     *,
     teacher_forcing: float = 0.0,
@@ -131,11 +131,11 @@ def _check_like(weights: dict[str, Tensor], model: nn.Module) -> None:
 class _Loop:
     """One model's optimizer, gradient scaler and shuffling generator: the parts of the state that run the epochs."""
 
-    def __init__(self, model: nn.Module, windows: tuple[Tensor, Tensor], config: TrainingConfig, *,
+    def __init__(self, model: nn.Module, windows: WindowSet, config: TrainingConfig, *,
                  teacher_forcing: float, callbacks: Callbacks) -> None:
-        self.model, (self.x, self.y), self.config = model, windows, config
+        self.model, self.windows, self.config = model, windows, config
         self.teacher_forcing, self.callbacks = teacher_forcing, callbacks
-        self.device = self.x.device
+        self.device = windows.device
         self.optimizer = make_optimizer(model, config)
         self.generator = torch.Generator().manual_seed(config.seed)
         fp16 = config.amp == "fp16" and self.device.type == "cuda"
@@ -167,7 +167,7 @@ class _Loop:
 
     def epoch(self, epoch: int) -> float:
         """One shuffled pass over the training windows; returns the mean training loss."""
-        model, config, n = self.model, self.config, len(self.x)
+        model, config, n = self.model, self.config, len(self.windows)
         batches = math.ceil(n / config.batch_size)
         check_every = 1 if self.device.type == "cpu" else 25  # reading a CUDA loss forces a sync; batch the checks
         model.train()
@@ -175,7 +175,7 @@ class _Loop:
         running = torch.zeros((), device=self.device)
         for batch in range(batches):
             index = order[batch * config.batch_size : (batch + 1) * config.batch_size]
-            xb, yb = self.x[index], self.y[index]
+            xb, yb = self.windows.batch(index)
             with autocast(self.device, config.amp):
                 raw = model.emit(xb, target=yb, teacher_forcing=self.teacher_forcing, generator=self.generator)[0]
                 loss = model.distribution.loss(raw.float(), yb)
@@ -201,12 +201,12 @@ class _Loop:
         return nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
 
 
-def _validate(model: nn.Module, windows: Optional[tuple[Tensor, Tensor]], config: TrainingConfig,
+def _validate(model: nn.Module, windows: Optional[WindowSet], config: TrainingConfig,
               epoch: int) -> float:
     """The validation loss; NaN when there is no validation split (a final fit on all rows)."""
     if windows is None:
         return math.nan
-    loss = evaluate(model, *windows, batch_size=config.batch_size * 4, amp=config.amp)
+    loss = evaluate(model, windows, batch_size=config.batch_size * 4, amp=config.amp)
     if not math.isfinite(loss):
         raise TrainingDiverged(f"epoch {epoch}: the validation loss is {loss}; lower the learning rate")
     return loss

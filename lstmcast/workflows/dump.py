@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterator, Optional
 import numpy as np
 
 from lstmcast import __version__, faults
-from lstmcast.errors import DataError
+from lstmcast.errors import ConfigError, DataError
 from lstmcast.files.atomic import atomic_output, check_free_space, check_output
 from lstmcast.introspect import check
 from lstmcast.introspect.arrays import Context, chunk_arrays
@@ -59,10 +59,17 @@ class DumpOutcome:
     plot_data: dict[str, Any]
 
 
+def _refuse_panel(run: Run) -> None:
+    if run.is_panel:
+        raise ConfigError(f"{run.path} is a panel run; dump-states records one series at a time and does not take "
+                          "panel runs yet")
+
+
 def dump_states(request: DumpRequest, *, on_progress: Callable[[int, int], None] = lambda done, total: None,
                 notice: Callable[[str], None] = lambda message: None) -> DumpOutcome:
     _check_plot_path(request)
     run = open_run(request.run_dir)
+    _refuse_panel(run)
     for message in run.notices:
         notice(message)
     series, prepared = run_data(run, request.data_path, overrides=request.overrides, command="dump-states")

@@ -4,54 +4,28 @@ user's units; with the actual values where the CSV already holds them."""
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 import pandas as pd
 
-from lstmcast.data.calendar import check_gaps
+from lstmcast.config import build_config, with_data_overrides
+from lstmcast.data.calendar import check_frequency, check_gaps
+from lstmcast.data.panel import load_panel
 from lstmcast.data.windows import prepare
 from lstmcast.errors import ConfigError, DataError
-from lstmcast.files.atomic import absolute, check_output, write_text
 from lstmcast.evaluation.conformal import cqr_interval, distributional_levels, head_pairs, interval, split_conformal
 from lstmcast.forecasting.predict import forecast_scaled, to_user_units
 from lstmcast.forecasting.sampling import DEFAULT_SAMPLES, is_probabilistic, sample_paths
-from lstmcast.outputs import plots
-from lstmcast.outputs.tables import forecast_csv, is_forecast_csv
+from lstmcast.outputs.forecastfiles import Forecast
+from lstmcast.runs.layout import META_FILE
 from lstmcast.runs.load import open_run, run_data
+from lstmcast.runs.meta import read_meta
 
 HISTORY_SHOWN = 250  # rows of history a Forecast keeps for --plot
 MIN_SAMPLES, MAX_SAMPLES = 10, 1_000_000
-
-
-@dataclass
-class Forecast:
-    target: str
-    last_date: dt.date
-    last_value: float
-    dates: list[dt.date]
-    values: list[float]
-    calendar: str  # how the dates were found, in words
-    notices: list[str] = field(default_factory=list)
-    actual: Optional[list[Optional[float]]] = None  # with --as-of: the CSV's values at the forecast dates, if any
-    history_dates: list[dt.date] = field(default_factory=list)  # the last rows before the forecast, for --plot
-    history: list[float] = field(default_factory=list)
-    intervals: dict[str, tuple[list[Optional[float]], list[Optional[float]]]] = field(default_factory=dict)  # "80"
-    interval_method: Optional[str] = None  # how the intervals were made, in words
-
-    def as_json(self) -> dict:
-        rows = [{"date": str(d), "value": v} for d, v in zip(self.dates, self.values)]
-        if self.actual is not None:
-            for row, actual in zip(rows, self.actual):
-                row["actual"] = actual
-        for level, (lower, upper) in self.intervals.items():
-            for row, low, high in zip(rows, lower, upper):
-                row.setdefault("intervals", {})[level] = {"lower": low, "upper": high}
-        extra = {"interval_method": self.interval_method} if self.intervals else {}
-        return {"target": self.target, "last_date": str(self.last_date), "last_value": self.last_value,
-                "calendar": self.calendar, **extra, "forecast": rows}
 
 
 def predict_run(run_dir: Path, *, data_path: Optional[Path] = None, horizon: Optional[int] = None,
@@ -61,58 +35,77 @@ def predict_run(run_dir: Path, *, data_path: Optional[Path] = None, horizon: Opt
     before `as_of` (the rest of the CSV is not read by the model; it only fills `actual`). A probabilistic head's
     intervals come from `samples` paths drawn with `seed`."""
     run = open_run(run_dir)
+    if run.is_panel:
+        raise ConfigError(f"{run_dir} is a panel run (one model over {len(run.meta.panel.series)} series); "
+                          "forecast it with predict_panel, or on the command line with --series NAME[,NAME...]")
     _check_series(run.config.data.series, overrides or [], levels or [])
     _check_sampling(run, levels or [], samples)
-    full, prepared = run_data(run, data_path, overrides=overrides, command="predict")
+    full, _ = run_data(run, data_path, overrides=overrides, command="predict")
+    settings = _Settings(horizon, as_of, levels or [], samples, seed)
+    return forecast_series(run, full, run.scaler, run.meta.conformal, settings, notices=run.notices)
+
+
+@dataclass(frozen=True)
+class _Settings:
+    horizon: Optional[int]
+    as_of: Optional[dt.date]
+    levels: list[float]
+    samples: Optional[int]
+    seed: int
+
+
+def forecast_series(run, full, scaler, conformal, settings: _Settings, *, notices: list[str]) -> Forecast:
+    """One series' forecast from a run: `full` is the series as read (rows after --as-of give the actuals only),
+    `scaler` and `conformal` that series' own."""
     series = full
-    if as_of is not None:  # what was known then: the model reads nothing after it
-        series = full.until(pd.Timestamp(as_of))
+    if settings.as_of is not None:  # what was known then: the model reads nothing after it
+        series = full.until(pd.Timestamp(settings.as_of))
         if len(series.dates) == 0:
-            raise DataError(f"{full.path}: no rows on or before {as_of} (the data starts {full.dates[0].date()}); "
-                            "choose a later --as-of date")
-        prepared = prepare(series, run.config.data, scaler=run.scaler)
-    check_gaps(series.dates, run.calendar, steps=prepared.lookback, what=str(series.path))
-    steps = horizon or run.meta.horizon
+            raise DataError(f"{full.where}: no rows on or before {settings.as_of} (the data starts "
+                            f"{full.dates[0].date()}); choose a later --as-of date")
+    prepared = prepare(series, run.config.data, scaler=scaler)
+    check_gaps(series.dates, run.calendar, steps=prepared.lookback, what=series.where)
+    steps = settings.horizon or run.meta.horizon
     x = prepared.tensor()[-prepared.lookback:][None]  # [1, lookback, F]
     origin = np.array([len(prepared.dates) - 1])
     values = to_user_units(prepared, forecast_scaled(run.model, x, steps), origin)[0]
     paths = None
-    if levels and is_probabilistic(run.model):
-        paths = sample_paths(run.model, prepared, x, origin, samples=samples or _calibrated(run),
-                             steps=min(steps, run.meta.horizon), seed=seed)[0]  # [H, samples]
+    if settings.levels and is_probabilistic(run.model):
+        paths = sample_paths(run.model, prepared, x, origin, samples=settings.samples or _calibrated(conformal),
+                             steps=min(steps, run.meta.horizon), seed=settings.seed)[0]  # [H, samples]
     if not np.isfinite(values).all():
-        raise DataError(f"the forecast is not finite ({values.tolist()[:5]}); the input data may be extreme")
-    notices = run.notices + list(series.notices) + _notices(run, steps, series.dates[-1].date())
+        raise DataError(f"{series.where}: the forecast is not finite ({values.tolist()[:5]}); the input data may be "
+                        "extreme")
+    notices = notices + list(series.notices) + _notices(run, steps, series.dates[-1].date())
     dates = [d.date() for d in run.calendar.following(series.dates[-1], steps)]
     shown = slice(max(0, len(series.dates) - HISTORY_SHOWN), None)
     return Forecast(
         target=run.meta.target, last_date=series.dates[-1].date(), last_value=float(prepared.raw[-1, 0]),
         dates=dates, values=values.tolist(), calendar=run.calendar.describe(), notices=notices,
-        actual=_actuals(full, dates) if as_of is not None else None,
+        actual=_actuals(full, dates) if settings.as_of is not None else None,
         history_dates=[d.date() for d in series.dates[shown]], history=series.values.iloc[shown, 0].tolist(),
-        **_intervals(run, values, levels or [], paths),
+        series=full.name, **_intervals(run, conformal, values, settings.levels, paths),
     )
 
 
-def _intervals(run, values: np.ndarray, levels: list[float], paths: Optional[np.ndarray]) -> dict:
+def _intervals(run, conformal, values: np.ndarray, levels: list[float], paths: Optional[np.ndarray]) -> dict:
     """Forecast fields `intervals` and `interval_method`: conformal intervals from the evaluated model's validation
     scores (None past the trained horizon): split conformal around a point head's forecast; on a probabilistic head's
     sample paths, CQR at a quantile head's own level pairs and distributional conformal at any other level."""
-    meta = run.meta
-    if levels and meta.conformal is None:
+    if levels and conformal is None:
         raise ConfigError("--levels: this run records no validation residuals (trained by lstmcast before 0.2); "
                           "retrain it to get intervals")
-    result, trained, cqr = {}, min(len(values), meta.horizon), []
+    result, trained, cqr = {}, min(len(values), run.meta.horizon), []
     for level in levels:
         alpha, key = 1 - level / 100, f"{level:g}"
         if paths is None:
-            half = split_conformal(np.array(meta.conformal.scores).T[:, :trained], alpha)
-            lower, upper = interval(values[:trained], half, meta.conformal.scale)
+            half = split_conformal(np.array(conformal.scores).T[:, :trained], alpha)
+            lower, upper = interval(values[:trained], half, conformal.scale)
         else:
-            lower, upper = _on_paths(meta.conformal, paths, key, alpha, run.config.model.head.levels or (), trained)
-            cqr += [key] if meta.conformal.cqr and key in meta.conformal.cqr else []
+            lower, upper = _on_paths(conformal, paths, key, alpha, run.config.model.head.levels or (), trained)
+            cqr += [key] if conformal.cqr and key in conformal.cqr else []
         if not (np.isfinite(lower).all() and np.isfinite(upper).all()):
-            raise ConfigError(f"--levels {level:g}: {len(meta.conformal.scores[0])} validation windows are too few "
+            raise ConfigError(f"--levels {level:g}: {len(conformal.scores[0])} validation windows are too few "
                               f"for a {level:g}% interval; choose a lower level")
         pad = [None] * (len(values) - trained)
         result[key] = (lower.tolist() + pad, upper.tolist() + pad)
@@ -140,9 +133,9 @@ def _on_paths(conformal, paths: np.ndarray, key: str, alpha: float, head_levels,
                  for level in (low, high))
 
 
-def _calibrated(run) -> int:
-    """Paths per window the run's conformal scores were computed on: predict draws at least as many."""
-    return (run.meta.conformal and run.meta.conformal.samples) or DEFAULT_SAMPLES
+def _calibrated(conformal) -> int:
+    """Paths per window the conformal scores were computed on: predict draws at least as many."""
+    return (conformal and conformal.samples) or DEFAULT_SAMPLES
 
 
 def _check_sampling(run, levels: list[float], samples: Optional[int]) -> None:
@@ -150,15 +143,22 @@ def _check_sampling(run, levels: list[float], samples: Optional[int]) -> None:
         return
     if not MIN_SAMPLES <= samples <= MAX_SAMPLES:
         raise ConfigError(f"samples: {samples} is outside {MIN_SAMPLES}..{MAX_SAMPLES:,}; 1000 is the default")
-    if levels and is_probabilistic(run.model) and samples < _calibrated(run):
-        raise ConfigError(f"--samples {samples}: the intervals were calibrated on {_calibrated(run)} paths per "
+    calibrated = max([_calibrated(conformal) for conformal in _conformals(run)], default=DEFAULT_SAMPLES)
+    if levels and is_probabilistic(run.model) and samples < calibrated:
+        raise ConfigError(f"--samples {samples}: the intervals were calibrated on {calibrated} paths per "
                           "validation window; fewer paths put the outer levels on a few draws and make the intervals "
-                          f"too narrow; use at least {_calibrated(run)}")
+                          f"too narrow; use at least {calibrated}")
     if not is_probabilistic(run.model):
         raise ConfigError(f"--samples: {run.path.name} has a point head, so there are no paths to sample; its "
                           "--levels intervals are split conformal around the forecast (drop --samples)")
     if not levels:
         raise ConfigError("--samples sets how many paths the --levels intervals come from; add --levels, e.g. 80,95")
+
+
+def _conformals(run) -> list:
+    if run.meta.panel is None:
+        return [run.meta.conformal]
+    return [member.conformal for member in run.meta.panel.series.values()]
 
 
 def _method(run, paths: Optional[np.ndarray], cqr: list[str], count: int) -> str:
@@ -196,36 +196,43 @@ def _actuals(series, dates: list[dt.date]) -> list[Optional[float]]:
     return [float(known[d]) if d in known.index else None for d in dates]
 
 
-def check_outputs(out: Optional[Path], plot: Optional[Path], *, force: bool) -> None:
-    """Refuse now, before any work: an existing file that is not ours, a plot that is not a .png, one path twice."""
-    plots.check_png_path(plot)
-    chosen = [(absolute(path), what, recognise) for path, what, recognise in
-              ((out, "a forecast CSV", is_forecast_csv), (plot, "a plot", plots.is_plot))
-              if path is not None and str(path) != "-"]
-    if len({path for path, _, _ in chosen}) < len(chosen):
-        raise ConfigError("--out and --plot name the same file; give each its own")
-    for path, what, recognise in chosen:
-        check_output(path, force=force, what=what, recognise=recognise)
+def is_panel_run(run_dir: Path) -> bool:
+    """Whether a run directory holds a panel model (read from meta.json alone; open_run checks everything else)."""
+    return (run_dir / META_FILE).is_file() and read_meta(run_dir / META_FILE).panel is not None
 
 
-def forecast_text(forecast: Forecast) -> str:
-    """The forecast CSV (step,date,<target>[,lower_L,upper_L...]), for a file or for standard output (--out -)."""
-    return forecast_csv(forecast.target, forecast.dates, forecast.values, intervals=forecast.intervals)
-
-
-def write_forecast(path: Path, forecast: Forecast, *, force: bool) -> None:
-    write_text(path, forecast_text(forecast), force=force, what="a forecast CSV", recognise=is_forecast_csv)
-
-
-def write_forecast_plot(path: Path, forecast: Forecast, *, force: bool) -> None:
-    """--plot: the recent history and the dated forecast (and the actual values, when --as-of left some)."""
-    from lstmcast.files.atomic import atomic_output
-
-    with atomic_output(path, force=force, what="a plot", recognise=plots.is_plot, suffix=".png") as temp:
-        plots.forecast_with_history(
-            temp, history_dates=pd.DatetimeIndex(forecast.history_dates), history=np.array(forecast.history),
-            forecast_dates=pd.DatetimeIndex(forecast.dates), forecast=np.array(forecast.values),
-            target=forecast.target, actual=None if forecast.actual is None else np.array(
-                [np.nan if v is None else v for v in forecast.actual], dtype=np.float64), intervals=forecast.intervals,
-            title=f"{forecast.target}: {len(forecast.dates)} steps after {forecast.last_date} ({forecast.calendar})",
-        )
+def predict_panel(run_dir: Path, *, data_path: Optional[Path] = None, horizon: Optional[int] = None,
+                  overrides: Optional[list[str]] = None, as_of: Optional[dt.date] = None,
+                  levels: Optional[list[float]] = None, samples: Optional[int] = None, seed: int = 0,
+                  series: Optional[list[str]] = None) -> list[Forecast]:
+    """One forecast per series, in the panel's order (or the order of `series`)."""
+    run = open_run(run_dir)
+    if run.meta.panel is None:
+        raise ConfigError(f"{run_dir} holds a single-series model; --series NAME then reads another series of its "
+                          "long file (one name)")
+    trained = run.meta.panel.series
+    chosen = list(series or trained)
+    for name in chosen:
+        if name not in trained:
+            why = run.meta.panel.skipped.get(name)
+            reason = f"skipped in training: {why}" if why else "the model has no scaler for it"
+            raise ConfigError(f"--series {name}: not a series of this panel run, which holds "
+                              f"{', '.join(list(trained)[:20])} ({reason})")
+    _check_sampling(run, levels or [], samples)
+    data = run.config.data
+    if overrides:
+        data = build_config(with_data_overrides(run.config.model_dump(mode="json"), overrides, command="predict"),
+                            source="--set").data
+    try:
+        panel = load_panel(data, data_path or Path(run.meta.data.path), show_header=data_path is not None,
+                           only=chosen)
+    except DataError as exc:
+        raise DataError(f"{exc} (the model needs the columns {', '.join(run.meta.columns)})") from None
+    settings = _Settings(horizon, as_of, levels or [], samples, seed)
+    scalers, forecasts = run.scalers, []
+    for position, name in enumerate(chosen):
+        member = panel.members[name]
+        check_frequency(member.dates, run.calendar, what=member.where)
+        forecasts.append(forecast_series(run, member, scalers[name], trained[name].conformal, settings,
+                                         notices=run.notices if position == 0 else []))
+    return forecasts

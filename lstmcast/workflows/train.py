@@ -18,20 +18,17 @@ import torch
 
 from lstmcast import __version__
 from lstmcast.config import RunConfig, build_config, config_sha256, dump_config, parse_yaml
-from lstmcast.data.calendar import Calendar, describe_frequency, exchange_sessions, infer_frequency
+from lstmcast.data.calendar import Calendar, check_frequency, describe_frequency, exchange_sessions, infer_frequency
+from lstmcast.data.panel import Panel, load_panel
+from lstmcast.data.panelprep import PreparedPanel, prepare_panel
 from lstmcast.data.reading import Series, load_series_for
-from lstmcast.data.transforms import rows_consumed
 from lstmcast.data.windows import Prepared, prepare
 from lstmcast.errors import ConfigError, DataError, Interrupted, ModelFileError, OutputError
-from lstmcast.evaluation.backtest import Scores, score
-from lstmcast.evaluation.metrics import REFERENCE, actuals
+from lstmcast.evaluation.backtest import Scores
+from lstmcast.evaluation.metrics import REFERENCE
 from lstmcast.files.atomic import FULL_DISK_ADVICE, absolute, check_output, remove
 from lstmcast.files.locks import output_lock
 from lstmcast.files.reading import MiB, read_regular
-from lstmcast.forecasting.baselines import drift, random_walk
-from lstmcast.evaluation.conformal import head_pairs, path_conformity, residual_scale, residuals
-from lstmcast.forecasting.predict import predict_scaled, to_user_units
-from lstmcast.forecasting.sampling import DEFAULT_SAMPLES, is_probabilistic, split_paths
 from lstmcast.models.lstm import parameter_count
 from lstmcast.outputs import plots
 from lstmcast.runs import write
@@ -41,6 +38,8 @@ from lstmcast.runs.store import load_tensors
 from lstmcast.training.checkpoint import state_from_tensors, state_to_tensors
 from lstmcast.training.fit import Fitted, fit, fit_all
 from lstmcast.training.loop import Callbacks, StopRequested, TrainingState
+from lstmcast.scoring.panel import panel_meta, panel_plots, panel_test_scores
+from lstmcast.scoring.splits import test_scores, validation_residuals
 
 Notice = Callable[[str], None]
 
@@ -54,8 +53,9 @@ class TrainOutcome:
 
 def train_run(config: Optional[RunConfig], *, out: Path, force: bool = False, resume: bool = False,
               epochs: Optional[int] = None, callbacks: Optional[Callbacks] = None,
-              notice: Notice = lambda message: None) -> TrainOutcome:
-    """Train `config` into the run directory `out` (or, with `resume`, continue the run started there)."""
+              notice: Notice = lambda message: None, strict: bool = False) -> TrainOutcome:
+    """Train `config` into the run directory `out` (or, with `resume`, continue the run started there). A panel's
+    series too short for the splits are skipped with a notice, or refused with `strict`."""
     out = absolute(out)
     partial = partial_dir(out)
     with output_lock(out):
@@ -65,20 +65,21 @@ def train_run(config: Optional[RunConfig], *, out: Path, force: bool = False, re
             assert config is not None
             _check_new_run(out, partial, force=force)
             state, text, data_sha = None, dump_config(config), None
-        series = load_series_for(config.data)
+        series = load_panel(config.data) if config.data.is_panel else load_series_for(config.data)
         for message in series.notices:
             notice(message)
         if data_sha is not None and data_sha != series.sha256:
             raise DataError(f"{series.path} changed since the run started (its SHA-256 differs), so resuming would "
                             "train on other data; restore the file, or start over with --force")
-        prepared = prepare(series, config.data)
+        prepared = _prepare(config, series, notice, strict=strict)
         calendar = _calendar(config, series, notice)
         if not resume:
             write.start_partial(partial, text)
         try:
             fitted = _fit(config, prepared, state, callbacks, partial, series, text)
             final = _final_fit(config, series, fitted, callbacks, notice) if config.training.final else None
-            _write_run(partial, out, config, series, prepared, fitted, calendar, final=final, force=force)
+            write_run = _write_panel_run if isinstance(series, Panel) else _write_run
+            write_run(partial, out, config, series, prepared, fitted, calendar, final=final, force=force)
         except StopRequested as stop:
             raise _interrupted(partial, out, stop.args[0]) from None
         except Exception as exc:
@@ -131,12 +132,27 @@ def _resume_state(partial: Path, epochs: Optional[int],
     return config, state, text, metadata.get("data_sha256", "")
 
 
-def _calendar(config: RunConfig, series: Series, notice: Notice) -> Calendar:
+def _prepare(config: RunConfig, source: Series | Panel, notice: Notice, *, strict: bool = False,
+             final: bool = False) -> Prepared | PreparedPanel:
+    if isinstance(source, Series):
+        return prepare(source, config.data, final=final)
+    prepared, notices = prepare_panel(source, config.data, strict=strict, final=final)
+    for message in notices:
+        notice(message)
+    return prepared
+
+
+def _calendar(config: RunConfig, source: Series | Panel, notice: Notice) -> Calendar:
+    """The data's calendar (a panel's from its longest series; every series must be spaced like it)."""
+    members = [source] if isinstance(source, Series) else list(source.members.values())
+    series = max(members, key=lambda member: len(member.dates))
     calendar = Calendar(infer_frequency(series.dates), config.data.calendar)
     if calendar.exchange and calendar.frequency not in ("B", "D"):
         raise ConfigError(f"data.calendar: {calendar.exchange} dates forecasts by trading session, but "
                           f"{series.path.name} holds {describe_frequency(calendar.frequency)}, not daily rows; remove "
                           "data.calendar for this data")
+    for member in members if isinstance(source, Panel) else []:  # a panel's series are spaced like its longest
+        check_frequency(member.dates, calendar, what=member.where)
     if calendar.exchange:
         sessions = exchange_sessions(calendar.exchange, series.dates[0], series.dates[-1])
         strays = series.dates.difference(sessions)
@@ -160,16 +176,21 @@ def _fit(config: RunConfig, prepared: Prepared, state: Optional[TrainingState], 
     return fit(config, prepared, state=state, callbacks=callbacks)
 
 
-def _final_fit(config: RunConfig, series: Series, fitted: Fitted, callbacks: Optional[Callbacks],
-               notice: Notice) -> tuple[Fitted, Prepared]:
+def _final_fit(config: RunConfig, series: Series | Panel, fitted: Fitted, callbacks: Optional[Callbacks],
+               notice: Notice) -> tuple[Fitted, Prepared | PreparedPanel]:
     """training.final: after the evaluation, the same model on every row (scaler included) for the best epoch count.
     Not checkpointed: --resume after a kill here repeats it from the finished evaluation, to the same weights."""
-    prepared = prepare(series, config.data, final=True)
-    epochs = fitted.state.best_epoch
-    notice(f"final fit: refitting on all {len(prepared.origins('train'))} windows up to {series.dates[-1].date()} for "
+    prepared = _prepare(config, series, notice, final=True)
+    epochs, last = fitted.state.best_epoch, _last_date(series)
+    notice(f"final fit: refitting on all {len(prepared.origins('train'))} windows up to {last} for "
            f"{epochs} epoch{'s' if epochs != 1 else ''} (the evaluated best)")
     stop_only = Callbacks(should_stop=callbacks.should_stop) if callbacks else None
     return fit_all(config, prepared, epochs=epochs, callbacks=stop_only), prepared
+
+
+def _last_date(source: Series | Panel) -> dt.date:
+    members = [source] if isinstance(source, Series) else list(source.members.values())
+    return max(member.dates[-1] for member in members).date()
 
 
 def _interrupted(partial: Path, out: Path, number: int) -> Interrupted:
@@ -190,64 +211,14 @@ def _with_resume_hint(exc: OutputError, partial: Path, out: Path) -> OutputError
                        f"{cause}, then continue with `lstmcast train --resume {out}`")
 
 
-def test_scores(model: torch.nn.Module, series: Series, prepared: Prepared, config: RunConfig) -> tuple[Scores, Any]:
-    """The model and the naive baselines on the test windows, in the user's units and in raw-row coordinates (so
-    MASE's scale is the same as a backtest's over the same origins)."""
-    origins, raw_origins, predicted, actual = _on_split(model, series, prepared, config, "test")
-    history = series.values.iloc[:, 0].to_numpy()
-    forecasts = {"model": predicted, REFERENCE: random_walk(history, raw_origins, prepared.horizon),
-                 "drift": drift(history, raw_origins, prepared.horizon)}
-    scores = score(forecasts, actual, history[raw_origins], history=history[: raw_origins[0] + 1], step=1)
-    for name in forecasts:
-        test = scores.diebold_mariano.get(f"model vs {name}", {}).get("overall", {})
-        scores.overall[name]["dm_p_value"] = test.get("p_value")
-    return scores, (origins, actual, forecasts)
-
-
-def _on_split(model: torch.nn.Module, series: Series, prepared: Prepared, config: RunConfig,
-              split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """A split's origins (prepared rows and raw rows), the model's forecasts there in the user's units, and the
-    actual values they aimed at."""
-    origins = prepared.origins(split)
-    x, _ = prepared.windows(origins)
-    predicted = to_user_units(prepared, predict_scaled(model.cpu(), x), origins)
-    raw_origins = origins + rows_consumed(config.data)
-    return origins, raw_origins, predicted, actuals(series.values.iloc[:, 0].to_numpy(), raw_origins, prepared.horizon)
-
-
-def validation_residuals(model: torch.nn.Module, series: Series, prepared: Prepared,
-                         config: RunConfig) -> dict[str, Any]:
-    """The evaluated model's conformity scores on the validation windows (held out from its fit), per horizon step:
-    for a point head its residuals, as log ratios for prices (a ratio stays comparable as the level moves), for
-    split-conformal intervals; for a probabilistic head |PIT - 0.5| of its sample paths, for distributional
-    conformal intervals (and CQR scores at a quantile head's level pairs)."""
-    _, _, predicted, actual = _on_split(model, series, prepared, config, "validation")
-    scale = residual_scale(prepared.transforms[0])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        errors = residuals(predicted, actual, scale)
-    if not np.isfinite(errors).all():  # a ratio across zero: fall back to differences
-        scale, errors = "difference", residuals(predicted, actual, "difference")
-    if is_probabilistic(model):
-        paths, _ = split_paths(model, prepared, "validation", samples=DEFAULT_SAMPLES, seed=config.training.seed)
-        scale = "difference" if scale == "log_ratio" and not (paths > 0).all() else scale
-        return path_conformity(paths, actual, seed=config.training.seed, scale=scale,
-                               pairs=head_pairs(config.model.head.levels or ()))
-    return {"scale": scale, "scores": np.sort(np.abs(errors), axis=0).T.tolist()}
-
-
 def _write_run(partial: Path, out: Path, config: RunConfig, series: Series, prepared: Prepared, fitted: Fitted,
                calendar: Calendar, *, final: Optional[tuple[Fitted, Prepared]], force: bool) -> None:
     scores, plot_data = test_scores(fitted.model, series, prepared, config)
-    weights_sha = write.save_weights(partial, (final[0] if final else fitted).model.state_dict())
-    text = write.save_config(partial, dump_config(config))  # the config as run (--resume --epochs included)
+    weights_sha, text = _save_model(partial, config, fitted, final)
     meta = _run_meta(config, series, prepared, fitted, scores, calendar, config_sha256(text), weights_sha, final,
                      conformal=validation_residuals(fitted.model, series, prepared, config))
     write.write_meta(partial, meta)
-    history = fitted.state.history
-    write.write_history(partial, (vars(report) for report in history))
-    plots.loss_curves(partial / "loss.png", [r.epoch for r in history], [r.train_loss for r in history],
-                      [r.validation_loss for r in history], best_epoch=fitted.state.best_epoch,
-                      title=f"{config.model.kind}: training and validation loss")
+    _save_history(partial, config, fitted)
     origins, actual, forecasts = plot_data
     context = slice(max(0, origins[0] - len(origins)), origins[0] + 2)  # the overview: as much history as test
     plots.forecast_vs_actual(
@@ -258,6 +229,33 @@ def _write_run(partial: Path, out: Path, config: RunConfig, series: Series, prep
               f"test split ({len(origins)} dates)", ylabel=meta.target,
     )
     write.finish(partial, out, force=force)
+
+
+def _write_panel_run(partial: Path, out: Path, config: RunConfig, panel: Panel, prepared: PreparedPanel,
+                     fitted: Fitted, calendar: Calendar, *, final: Optional[tuple[Fitted, PreparedPanel]],
+                     force: bool) -> None:
+    scores = panel_test_scores(fitted.model, panel, prepared, config)
+    weights_sha, text = _save_model(partial, config, fitted, final)
+    write.write_meta(partial, panel_meta(config, panel, prepared, fitted, scores, calendar,
+                                         config_sha=config_sha256(text), weights_sha=weights_sha, final=final))
+    _save_history(partial, config, fitted)
+    panel_plots(partial, config, prepared, scores)
+    write.finish(partial, out, force=force)
+
+
+def _save_model(partial: Path, config: RunConfig, fitted: Fitted, final: Optional[tuple]) -> tuple[str, str]:
+    """The saved model's weights (the final fit's, with training.final) and the config as run (--resume --epochs
+    included); their hashes go into meta.json."""
+    weights_sha = write.save_weights(partial, (final[0] if final else fitted).model.state_dict())
+    return weights_sha, write.save_config(partial, dump_config(config))
+
+
+def _save_history(partial: Path, config: RunConfig, fitted: Fitted) -> None:
+    history = fitted.state.history
+    write.write_history(partial, (vars(report) for report in history))
+    plots.loss_curves(partial / "loss.png", [r.epoch for r in history], [r.train_loss for r in history],
+                      [r.validation_loss for r in history], best_epoch=fitted.state.best_epoch,
+                      title=f"{config.model.kind}: training and validation loss")
 
 
 def _run_meta(config: RunConfig, series: Series, prepared: Prepared, fitted: Fitted, scores: Scores,

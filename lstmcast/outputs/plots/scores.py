@@ -113,3 +113,22 @@ def pit_histograms(path: Path, pits: dict[str, np.ndarray], p_values: dict[str, 
             plain_numbers(ax.yaxis)
     fig.suptitle(f"{target}: PIT histograms (flat = calibrated; chi-square test of uniformity)", fontsize=10)
     return save(fig, path)
+
+
+def series_skill(path: Path, skills: dict[str, float], *, pooled: Optional[float], title: str) -> "Figure":
+    """A panel's skill against the random walk (1 - RMSE / RMSE of the walk) per series, as horizontal bars; zero is
+    the walk, the dashed line the pooled skill. Shown for at most the 40 series of largest |skill|."""
+    plt = pyplot()
+    shown = sorted(skills.items(), key=lambda item: -abs(item[1]))[:40]
+    shown.sort(key=lambda item: item[1])
+    fig, ax = plt.subplots(figsize=(7, 1.5 + 0.3 * len(shown)), dpi=110)
+    values = [100 * value for _, value in shown]
+    ax.barh([name for name, _ in shown], values, color=["tab:green" if v > 0 else "tab:red" for v in values])
+    ax.axvline(0, color="black", linewidth=0.8)
+    if pooled is not None:
+        ax.axvline(100 * pooled, color="grey", linestyle="--", label=f"pooled {100 * pooled:+.1f}%")
+        ax.legend(loc="best")
+    more = f" ({len(shown)} of {len(skills)} series)" if len(skills) > len(shown) else ""
+    ax.set(xlabel="skill against the random walk (%)", title=title + more)
+    fig.tight_layout()
+    return save(fig, path)

@@ -1,0 +1,115 @@
+"""Panels: several series read from one CSV for one global model, each checked exactly as a single series is and
+named in every message. A long file holds a row per series and date (`data.series_column`); a wide file a column per
+series (`data.layout: wide`). Series may start and end on different dates and have their own gaps."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from lstmcast.config import DataConfig
+from lstmcast.data.dates import parse_dates
+from lstmcast.data.reading import Series, series_from_frame
+from lstmcast.data.table import Table, read_table
+from lstmcast.errors import DataError, clean, quote
+
+MAX_SERIES = 100_000
+
+
+@dataclass(frozen=True)
+class Panel:
+    """Series by id, in panel order: sorted ids for `data.series: all`, else the order listed."""
+
+    members: dict[str, Series]
+    path: Path
+    sha256: str
+    notices: tuple[str, ...]
+
+    @property
+    def ids(self) -> list[str]:
+        return list(self.members)
+
+
+def load_panel(data: DataConfig, path: Path | None = None, *, show_header: bool = True,
+               only: list[str] | None = None) -> Panel:
+    """The panel a data config describes (from `path` instead of data.path when given); `only` keeps those ids."""
+    if data.layout == "wide":
+        table = read_table(path or data.path, wanted=_wide_wanted(data, only), sep=data.sep, show_header=show_header)
+        members = _wide_members(table, data, only)
+    else:
+        wanted = [data.date_column, *data.columns, str(data.series_column)]
+        table = read_table(path or data.path, wanted=wanted, sep=data.sep, show_header=show_header)
+        members = _long_members(table, data, only)
+    notices = tuple(notice for member in members.values() for notice in member.notices)
+    return Panel(members, table.path, table.sha256, notices)
+
+
+def _chosen(available: list[str], data: DataConfig, only: list[str] | None, path: Path, what: str) -> list[str]:
+    """The ids to read: all (sorted, so a file's row or column order cannot change a run) or the listed ones."""
+    listed = sorted(available) if data.series == "all" else list(data.series or ())
+    if only is not None:
+        listed = [name for name in only if name in listed] + [name for name in only if name not in listed]
+    missing = [name for name in listed if name not in set(available)]
+    if missing:
+        close = difflib.get_close_matches(missing[0], available, n=1)
+        hint = f"did you mean {quote(close[0])}? " if close else ""
+        shown = ", ".join(clean(name, limit=20) for name in sorted(available)[:20])
+        more = ", ..." if len(available) > 20 else ""
+        raise DataError(f"{path}: no {what} {quote(missing[0])}; {hint}the file holds {shown}{more}")
+    if len(listed) > MAX_SERIES:
+        raise DataError(f"{path}: {len(listed):,} series; lstmcast trains on at most {MAX_SERIES:,} at once")
+    return listed
+
+
+def _long_members(table: Table, data: DataConfig, only: list[str] | None) -> dict[str, Series]:
+    column = str(data.series_column)
+    ids = table.frame[column].str.strip()
+    if (ids == "").any():
+        raise DataError(f"{table.path}: column {quote(column)}: empty series ids on line(s) "
+                        f"{', '.join(map(str, ids.index[ids == ''][:5]))}; fill them in or remove those rows")
+    chosen = _chosen(list(dict.fromkeys(ids)), data, only, table.path, f"series with {clean(column)} =")
+    groups = table.frame.groupby(ids, sort=False).indices  # one pass over the rows, not one per series
+    return {name: series_from_frame(table.frame.iloc[groups[name]], table, date_column=data.date_column,
+                                    columns=data.columns, missing=data.missing, decimal=data.decimal,
+                                    date_format=data.date_format, name=name)
+            for name in chosen}
+
+
+def _wide_wanted(data: DataConfig, only: list[str] | None) -> list[str] | None:
+    if data.series == "all" and only is None:
+        return None  # every column
+    return [data.date_column, *(only if only is not None else data.series or ())]
+
+
+def _wide_members(table: Table, data: DataConfig, only: list[str] | None) -> dict[str, Series]:
+    """A column per series, named data.target in each; the blank cells before a series' first value and after its
+    last are not its rows (it started or ended then); a blank in between is a gap that data.missing handles."""
+    if data.date_column not in table.header:
+        raise DataError(f"{table.path}: no date column {quote(data.date_column)}; set data.date_column")
+    available = [name for name in table.header if name != data.date_column]
+    chosen = _chosen(available, data, only, table.path, "column")
+    dates, _ = parse_dates(table.frame[data.date_column], table.path, data.date_column, data.date_format)
+    order = np.argsort(dates.to_numpy(), kind="stable")
+    members = {}
+    for name in chosen:
+        cells = table.frame[name].iloc[order]
+        filled = np.flatnonzero((cells.str.strip() != "").to_numpy())
+        if len(filled) == 0:
+            raise DataError(f"{table.path}: column {quote(name)} holds no values; remove it or leave it out of "
+                            "data.series")
+        rows = table.frame.iloc[order[filled[0] : filled[-1] + 1]][[data.date_column, name]]
+        members[name] = series_from_frame(rows.rename(columns={name: data.target}), table,
+                                          date_column=data.date_column, columns=[data.target],
+                                          missing=data.missing, decimal=data.decimal, date_format=data.date_format,
+                                          name=name)
+    return members
+
+
+def panel_dates(members: dict[str, Series], *, skip: int = 0) -> pd.DatetimeIndex:
+    """Every date of any member (after each member's first `skip` rows), sorted: the panel's time axis."""
+    parts = [series.dates[skip:] for series in members.values()]
+    return pd.DatetimeIndex(np.unique(np.concatenate([part.to_numpy() for part in parts])), name="date")

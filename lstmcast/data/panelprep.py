@@ -1,0 +1,117 @@
+"""A panel prepared for one global model without look-ahead: one pair of cut-off dates for every series (so no series'
+future informs another's past), each series transformed and scaled on its own training rows, and the windows of all
+series indexed in one tensor (batches mix series; a window never crosses two)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+
+from lstmcast.config import DataConfig
+from lstmcast.data.panel import Panel, panel_dates
+from lstmcast.data.scalers import Scaler
+from lstmcast.data.transforms import rows_consumed
+from lstmcast.data.windows import Prepared, WindowSet, prepare, split_ends
+from lstmcast.errors import DataError
+
+Notice = list[str]
+
+
+@dataclass(frozen=True)
+class PreparedPanel:
+    """Each series prepared alone, in panel order, with the shared cut-offs; `skipped` says why a series is not."""
+
+    members: dict[str, Prepared]
+    skipped: dict[str, str]
+    validation_start: pd.Timestamp | None  # the first date of the validation split (None: a final fit on all rows)
+    test_start: pd.Timestamp | None
+    lookback: int
+    horizon: int
+
+    @property
+    def ids(self) -> list[str]:
+        return list(self.members)
+
+    @property
+    def columns(self) -> list[str]:
+        return next(iter(self.members.values())).columns
+
+    @property
+    def transforms(self) -> list[str]:
+        return next(iter(self.members.values())).transforms
+
+    def origins(self, split: str) -> np.ndarray:
+        """Every member's origins in `split`, end to end (their count is the panel's window count)."""
+        return np.concatenate([member.origins(split) for member in self.members.values()])
+
+    def split_windows(self, splits: tuple[str, ...], *, device: str = "cpu") -> dict[str, WindowSet]:
+        """The windows of several splits over one copy of every member's rows on `device`, end to end."""
+        values = torch.cat([member.tensor(device) for member in self.members.values()])
+        offsets = np.cumsum([0] + [len(member.dates) for member in self.members.values()])[:-1]
+        windows = {}
+        for split in splits:
+            ends = [offset + member.origins(split) for offset, member in zip(offsets, self.members.values())]
+            series = [np.full(len(part), position) for position, part in enumerate(ends)]
+            windows[split] = WindowSet.over(values, np.concatenate(ends), lookback=self.lookback,
+                                            horizon=self.horizon, series=np.concatenate(series))
+        return windows
+
+
+def cutoffs(panel: Panel, data: DataConfig) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The first validation and test dates of the whole panel: data.split's dates, or its fractions of every date
+    any series has (after the transform's first row)."""
+    union = panel_dates(panel.members, skip=rows_consumed(data))
+    validation, test = split_ends(union, data.split)
+    beyond = union[-1] + pd.Timedelta(days=1)  # an empty split starts after the last date
+    return (union[validation] if validation < len(union) else beyond, union[test] if test < len(union) else beyond)
+
+
+def prepare_panel(panel: Panel, data: DataConfig, *, final: bool = False, strict: bool = False,
+                  scalers: dict[str, Scaler] | None = None) -> tuple[PreparedPanel, Notice]:
+    """Prepare every series of the panel; a series too short for lookback + horizon and the splits is skipped with a
+    notice (refused with `strict`). With `scalers` (a trained run's) nothing is fitted and no split is made."""
+    offset = rows_consumed(data)
+    starts = (None, None) if final or scalers is not None else cutoffs(panel, data)
+    members, skipped = {}, {}
+    for name, series in panel.members.items():
+        if scalers is not None:
+            members[name] = prepare(series, data, scaler=scalers[name])
+            continue
+        ends = _ends(series.dates[offset:], starts)
+        problem = None if final else _too_short(len(series.dates) - offset, ends, data)
+        if problem is None:
+            members[name] = prepare(series, data, ends=ends, final=final)
+        elif strict:
+            raise DataError(f"{series.where}: {problem} (--strict refuses a panel with such a series; drop it from "
+                            "data.series, or leave out --strict to skip it)")
+        else:
+            skipped[name] = problem
+    if not members:
+        reasons = "; ".join(f"{name}: {why}" for name, why in list(skipped.items())[:5])
+        raise DataError(f"{panel.path}: no series is long enough for lookback {data.lookback} + horizon "
+                        f"{data.horizon} and the splits ({reasons}); use a smaller lookback or other data.split dates")
+    notices = [f"{panel.path}: series {name} skipped: {why}" for name, why in skipped.items()]
+    prepared = PreparedPanel(members, skipped, starts[0], starts[1], data.lookback, data.horizon)
+    return prepared, notices
+
+
+def _ends(dates: pd.DatetimeIndex, starts: tuple[pd.Timestamp | None, pd.Timestamp | None]) -> tuple[int, int]:
+    validation, test = starts
+    if validation is None or test is None:
+        return len(dates), len(dates)
+    return (int(np.searchsorted(dates.to_numpy(), validation.to_datetime64(), side="left")),
+            int(np.searchsorted(dates.to_numpy(), test.to_datetime64(), side="left")))
+
+
+def _too_short(rows: int, ends: tuple[int, int], data: DataConfig) -> str | None:
+    """Why a series cannot take part (the rule `prepare` applies to a single series), or None."""
+    train, validation, test = ends[0], ends[1] - ends[0], rows - ends[1]
+    need = data.lookback + data.horizon
+    if train < need or validation < data.horizon or test < data.horizon:
+        return (f"{train} training, {validation} validation and {test} test rows before and after the panel's "
+                f"cut-offs, but training needs {need} (lookback {data.lookback} + horizon {data.horizon}) and "
+                f"validation and test {data.horizon} each")
+    return None
