@@ -79,58 +79,42 @@ def predict(
         if to_stdout and json_:
             raise ConfigError("--out - and --json both write to standard output; choose one")
         check_outputs(out_file, plot, force=force)
-        if is_panel_run(run_dir):
-            _predict_panel(run_dir, data=data, horizon=horizon, as_of=as_date(as_of), levels=parse_levels(levels),
-                           samples=samples, seed=seed, series=series, set_=set_, out_file=out_file, plot=plot,
-                           force=force, json_=json_)
-            return
-        overrides = list(set_ or []) + ([f"data.series={series}"] if series is not None else [])
-        forecast = predict_run(run_dir, data_path=data, horizon=horizon, overrides=overrides, as_of=as_date(as_of),
-                               levels=parse_levels(levels), samples=samples, seed=seed)
-        for message in forecast.notices:
-            notice(message)
-        if out_file is not None and not to_stdout:
-            write_forecast(out_file, forecast, force=force)
-        if plot is not None:
-            write_forecast_plot(plot, forecast, force=force)
-        if to_stdout:
-            sys.stdout.write(forecast_text(forecast))
-        elif json_:
-            out.print_json(json.dumps(forecast.as_json()))
+        panel = is_panel_run(run_dir)
+        if panel:
+            forecasts = _panel_forecasts(run_dir, data=data, horizon=horizon, as_of=as_date(as_of),
+                                         levels=parse_levels(levels), samples=samples, seed=seed, series=series,
+                                         set_=set_, plot=plot)
         else:
-            out.print(forecast_table(forecast))
-        for written, what in ((None if to_stdout else out_file, "forecast"), (plot, "plot")):
+            overrides = list(set_ or []) + ([f"data.series={series}"] if series is not None else [])
+            forecasts = [predict_run(run_dir, data_path=data, horizon=horizon, overrides=overrides,
+                                     as_of=as_date(as_of), levels=parse_levels(levels), samples=samples, seed=seed)]
+        for forecast in forecasts:
+            for message in forecast.notices:
+                notice(f"{forecast.series}: {message}" if panel else message)
+        if out_file is not None and not to_stdout:
+            write_forecast(out_file, forecasts, panel=panel, force=force)
+        if plot is not None:
+            write_forecast_plot(plot, forecasts[0], force=force)
+        if to_stdout:
+            sys.stdout.write(forecast_text(forecasts, panel=panel))
+        elif json_:
+            printed = {"forecasts": [f.as_json() for f in forecasts]} if panel else forecasts[0].as_json()
+            out.print_json(json.dumps(printed))
+        else:
+            for forecast in forecasts:
+                out.print(forecast_table(forecast))
+        for written, what in ((None if to_stdout else out_file, "forecasts" if panel else "forecast"), (plot, "plot")):
             if written is not None:
                 say(f"{what} written to {written}")
 
 
-def _predict_panel(run_dir: Path, *, data, horizon, as_of, levels, samples, seed, series: Optional[str], set_,
-                   out_file: Optional[Path], plot: Optional[Path], force: bool, json_: bool) -> None:
-    """A panel run: a table per series (or one JSON object, or one CSV with a series column)."""
-    from lstmcast.outputs.forecastfiles import write_forecast_plot, write_panel_forecast
-    from lstmcast.outputs.tables import panel_forecast_csv
+def _panel_forecasts(run_dir: Path, *, data, horizon, as_of, levels, samples, seed, series: Optional[str], set_,
+                     plot: Optional[Path]) -> list:
+    """A panel run's forecasts: every series, or those named in --series A,B (one, with --plot)."""
     from lstmcast.workflows.predict import predict_panel
 
     names = [name.strip() for name in series.split(",") if name.strip()] if series else None
     if plot is not None and (names is None or len(names) != 1):
         raise ConfigError("--plot draws one series; name it with --series NAME")
-    forecasts = predict_panel(run_dir, data_path=data, horizon=horizon, overrides=list(set_ or []), as_of=as_of,
-                              levels=levels, samples=samples, seed=seed, series=names)
-    for forecast in forecasts:
-        for message in forecast.notices:
-            notice(f"{forecast.series}: {message}")
-    to_stdout = out_file is not None and str(out_file) == "-"
-    if out_file is not None and not to_stdout:
-        write_panel_forecast(out_file, forecasts, force=force)
-    if plot is not None:
-        write_forecast_plot(plot, forecasts[0], force=force)
-    if to_stdout:
-        sys.stdout.write(panel_forecast_csv(forecasts))
-    elif json_:
-        out.print_json(json.dumps({"forecasts": [forecast.as_json() for forecast in forecasts]}))
-    else:
-        for forecast in forecasts:
-            out.print(forecast_table(forecast))
-    for written, what in ((None if to_stdout else out_file, "forecasts"), (plot, "plot")):
-        if written is not None:
-            say(f"{what} written to {written}")
+    return predict_panel(run_dir, data_path=data, horizon=horizon, overrides=list(set_ or []), as_of=as_of,
+                         levels=levels, samples=samples, seed=seed, series=names)

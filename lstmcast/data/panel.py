@@ -50,9 +50,7 @@ def load_panel(data: DataConfig, path: Path | None = None, *, show_header: bool 
 
 def _chosen(available: list[str], data: DataConfig, only: list[str] | None, path: Path, what: str) -> list[str]:
     """The ids to read: all (sorted, so a file's row or column order cannot change a run) or the listed ones."""
-    listed = sorted(available) if data.series == "all" else list(data.series or ())
-    if only is not None:
-        listed = [name for name in only if name in listed] + [name for name in only if name not in listed]
+    listed = list(only) if only is not None else sorted(available) if data.series == "all" else list(data.series or ())
     missing = [name for name in listed if name not in set(available)]
     if missing:
         close = difflib.get_close_matches(missing[0], available, n=1)

@@ -14,10 +14,8 @@ from lstmcast.config import DataConfig
 from lstmcast.data.panel import Panel, panel_dates
 from lstmcast.data.scalers import Scaler
 from lstmcast.data.transforms import rows_consumed
-from lstmcast.data.windows import Prepared, WindowSet, prepare, split_ends
+from lstmcast.data.windows import Prepared, WindowSet, prepare, split_ends, split_sizes
 from lstmcast.errors import DataError
-
-Notice = list[str]
 
 
 @dataclass(frozen=True)
@@ -70,7 +68,7 @@ def cutoffs(panel: Panel, data: DataConfig) -> tuple[pd.Timestamp, pd.Timestamp]
 
 
 def prepare_panel(panel: Panel, data: DataConfig, *, final: bool = False, strict: bool = False,
-                  scalers: dict[str, Scaler] | None = None) -> tuple[PreparedPanel, Notice]:
+                  scalers: dict[str, Scaler] | None = None) -> tuple[PreparedPanel, list[str]]:
     """Prepare every series of the panel; a series too short for lookback + horizon and the splits is skipped with a
     notice (refused with `strict`). With `scalers` (a trained run's) nothing is fitted and no split is made."""
     offset = rows_consumed(data)
@@ -108,10 +106,9 @@ def _ends(dates: pd.DatetimeIndex, starts: tuple[pd.Timestamp | None, pd.Timesta
 
 def _too_short(rows: int, ends: tuple[int, int], data: DataConfig) -> str | None:
     """Why a series cannot take part (the rule `prepare` applies to a single series), or None."""
-    train, validation, test = ends[0], ends[1] - ends[0], rows - ends[1]
-    need = data.lookback + data.horizon
-    if train < need or validation < data.horizon or test < data.horizon:
-        return (f"{train} training, {validation} validation and {test} test rows before and after the panel's "
-                f"cut-offs, but training needs {need} (lookback {data.lookback} + horizon {data.horizon}) and "
-                f"validation and test {data.horizon} each")
-    return None
+    sizes, enough = split_sizes(rows, *ends, data)
+    if enough:
+        return None
+    return (f"{sizes['train']} training, {sizes['validation']} validation and {sizes['test']} test rows before and "
+            f"after the panel's cut-offs, but training needs {data.lookback + data.horizon} (lookback "
+            f"{data.lookback} + horizon {data.horizon}) and validation and test {data.horizon} each")

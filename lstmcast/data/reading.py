@@ -30,7 +30,7 @@ class Series:
     @property
     def where(self) -> str:
         """How messages name this series: the file, and the id within a panel."""
-        return f"{self.path} (series {clean(self.name, limit=40)})" if self.name else str(self.path)
+        return where(self.path, self.name)
 
     @property
     def target(self) -> str:
@@ -41,6 +41,11 @@ class Series:
         keep = self.dates <= last
         return Series(self.dates[keep], self.values[keep].reset_index(drop=True), self.path, self.sha256, self.notices,
                       self.name)
+
+
+def where(path: Path, name: str | None) -> str:
+    """How messages name a series: the file, and the id within a panel."""
+    return f"{path} (series {clean(name, limit=40)})" if name else str(path)
 
 
 def load_series_for(data: DataConfig, path: Path | None = None, *, show_header: bool = True) -> Series:
@@ -82,19 +87,19 @@ def series_from_frame(frame: pd.DataFrame, table: Table, *, date_column: str, co
                       decimal: str, date_format: str | None, name: str | None = None) -> Series:
     """One series from its rows of a table: dates parsed, values numeric, missing values handled, sorted, checked.
     Messages name the series (`name`) when the file holds several."""
-    where = f"{table.path} (series {clean(name, limit=40)})" if name else table.path
-    dates, notices = parse_dates(frame[date_column], where, date_column, date_format)
-    values = pd.DataFrame({col: numeric(frame[col], where, col, decimal) for col in columns}, index=frame.index)
-    values, dates, dropped = _apply_missing(values, dates, where, missing)
+    place = where(table.path, name)
+    dates, notices = parse_dates(frame[date_column], place, date_column, date_format)
+    values = pd.DataFrame({col: numeric(frame[col], place, col, decimal) for col in columns}, index=frame.index)
+    values, dates, dropped = _apply_missing(values, dates, place, missing)
     if dropped:
-        notices.append(f"{where}: {dropped} row(s) with missing values were handled by missing={missing}")
+        notices.append(f"{place}: {dropped} row(s) with missing values were handled by missing={missing}")
     order = np.argsort(dates.to_numpy(), kind="stable")
     if not (order == np.arange(len(order))).all():
-        notices.append(f"{where}: dates were not in order; sorted them (earliest first)")
+        notices.append(f"{place}: dates were not in order; sorted them (earliest first)")
         values, dates = values.iloc[order], dates[order]
-    _check_duplicates(values, dates, where, date_column, table.header)
+    _check_duplicates(values, dates, place, date_column, table.header)
     if values.empty:
-        raise DataError(f"{where}: no data rows left after cleaning; check data.missing")
+        raise DataError(f"{place}: no data rows left after cleaning; check data.missing")
     return Series(
         dates=pd.DatetimeIndex(dates, name="date"),
         values=values.set_axis(pd.RangeIndex(len(values))).astype("float64"),
@@ -132,9 +137,9 @@ def _apply_missing(
         return values, dates, 0
     if policy == "error":
         column = str(holes.any().idxmax())
-        where = values.index[holes[column]]
+        at = values.index[holes[column]]
         raise DataError(
-            f"{path}: column {quote(column)}: missing values on line(s) {lines(where)} ({int(holes[column].sum())} in "
+            f"{path}: column {quote(column)}: missing values on line(s) {lines(at)} ({int(holes[column].sum())} in "
             "all); fix the file, or set data.missing: ffill (carry the last value forward) or drop (remove those rows)"
         )
     rows = int(holes.any(axis=1).sum())

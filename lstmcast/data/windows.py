@@ -194,15 +194,25 @@ def _check_finite(scaled: np.ndarray, columns: list[str], dates: pd.DatetimeInde
         )
 
 
-def _check_lengths(dates, train_end, validation_end, data: DataConfig, series: Series, *, test_needed: bool,
-                   validation_needed: bool = True) -> None:
-    need = data.lookback + data.horizon
-    sizes = {"train": train_end, "validation": validation_end - train_end, "test": len(dates) - validation_end}
+def split_sizes(rows: int, train_end: int, validation_end: int, data: DataConfig, *, test_needed: bool = True,
+                validation_needed: bool = True) -> tuple[dict[str, int], bool]:
+    """The rows of each split that must hold windows, and whether they are enough: training lookback + horizon,
+    validation and test a horizon each (the rule for a single series and for every series of a panel)."""
+    sizes = {"train": train_end, "validation": validation_end - train_end, "test": rows - validation_end}
     for split, needed in (("test", test_needed), ("validation", validation_needed)):
         if not needed:
             sizes.pop(split)
-    lacking = {name: size for name, size in sizes.items() if size < (need if name == "train" else data.horizon)}
-    if lacking or train_end <= 0:
+    need = data.lookback + data.horizon
+    enough = train_end > 0 and all(size >= (need if name == "train" else data.horizon) for name, size in sizes.items())
+    return sizes, enough
+
+
+def _check_lengths(dates, train_end, validation_end, data: DataConfig, series: Series, *, test_needed: bool,
+                   validation_needed: bool = True) -> None:
+    need = data.lookback + data.horizon
+    sizes, enough = split_sizes(len(dates), train_end, validation_end, data, test_needed=test_needed,
+                                validation_needed=validation_needed)
+    if not enough:
         detail = ", ".join(f"{name} {size}" for name, size in sizes.items())
         raise DataError(
             f"{series.where}: too few rows for lookback {data.lookback} + horizon {data.horizon} and the splits "

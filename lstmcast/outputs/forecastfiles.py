@@ -60,13 +60,18 @@ def check_outputs(out: Optional[Path], plot: Optional[Path], *, force: bool) -> 
         check_output(path, force=force, what=what, recognise=recognise)
 
 
-def forecast_text(forecast: Forecast) -> str:
-    """The forecast CSV (step,date,<target>[,lower_L,upper_L...]), for a file or for standard output (--out -)."""
+def forecast_text(forecasts: list[Forecast], *, panel: bool = False) -> str:
+    """The forecast CSV, for a file or for standard output (--out -): step,date,<target>[,lower_L,upper_L...] for
+    one series; for a panel run the same with a leading series column."""
+    if panel:
+        return panel_forecast_csv(forecasts)
+    (forecast,) = forecasts
     return forecast_csv(forecast.target, forecast.dates, forecast.values, intervals=forecast.intervals)
 
 
-def write_forecast(path: Path, forecast: Forecast, *, force: bool) -> None:
-    write_text(path, forecast_text(forecast), force=force, what="a forecast CSV", recognise=is_forecast_csv)
+def write_forecast(path: Path, forecasts: list[Forecast], *, panel: bool = False, force: bool) -> None:
+    write_text(path, forecast_text(forecasts, panel=panel), force=force, what="a forecast CSV",
+               recognise=is_forecast_csv)
 
 
 def write_forecast_plot(path: Path, forecast: Forecast, *, force: bool) -> None:
@@ -81,7 +86,3 @@ def write_forecast_plot(path: Path, forecast: Forecast, *, force: bool) -> None:
                 [np.nan if v is None else v for v in forecast.actual], dtype=np.float64), intervals=forecast.intervals,
             title=f"{forecast.target}: {len(forecast.dates)} steps after {forecast.last_date} ({forecast.calendar})",
         )
-
-
-def write_panel_forecast(path: Path, forecasts: list[Forecast], *, force: bool) -> None:
-    write_text(path, panel_forecast_csv(forecasts), force=force, what="a forecast CSV", recognise=is_forecast_csv)

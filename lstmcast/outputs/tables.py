@@ -29,29 +29,34 @@ def forecast_csv(target: str, dates: Sequence[Any], values: Sequence[float], *,
                  intervals: Optional[dict[str, tuple[list, list]]] = None) -> str:
     """step,date,<target>, then lower_L,upper_L per interval level: one row per forecast step (values written
     exactly, with repr; an empty cell where a step has no interval)."""
-    intervals = intervals or {}
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([*FORECAST_HEADER, target, *(f"{side}_{level}" for level in intervals for side in SIDES)])
-    for index, (day, value) in enumerate(zip(dates, values)):
-        bounds = [_cell(bound[index]) for lower, upper in intervals.values() for bound in (lower, upper)]
-        writer.writerow([index + 1, str(day), repr(float(value)), *bounds])
-    return buffer.getvalue()
+    header, rows = _forecast_rows(target, dates, values, intervals or {})
+    return _csv_text([header, *rows])
 
 
 def panel_forecast_csv(forecasts: Sequence[Any]) -> str:
-    """A panel's forecasts in one file: `series,` then each series' forecast_csv rows (steps numbered from 1 for
-    each series)."""
-    lines = []
-    for index, forecast in enumerate(forecasts):
-        text = forecast_csv(forecast.target, forecast.dates, forecast.values, intervals=forecast.intervals)
-        rows = list(csv.reader(io.StringIO(text)))
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        for row in rows[0 if index == 0 else 1:]:
-            writer.writerow(["series" if row is rows[0] else forecast.series, *row])
-        lines.append(buffer.getvalue())
-    return "".join(lines)
+    """A panel's forecasts in one file: a `series` column, then each series' forecast_csv rows (steps numbered from
+    1 for each series)."""
+    table = []
+    for forecast in forecasts:
+        header, rows = _forecast_rows(forecast.target, forecast.dates, forecast.values, forecast.intervals)
+        table += [["series", *header]] if not table else []
+        table += [[forecast.series, *row] for row in rows]
+    return _csv_text(table)
+
+
+def _forecast_rows(target: str, dates: Sequence[Any], values: Sequence[float],
+                   intervals: dict[str, tuple[list, list]]) -> tuple[list[str], list[list[Any]]]:
+    header = [*FORECAST_HEADER, target, *(f"{side}_{level}" for level in intervals for side in SIDES)]
+    rows = [[index + 1, str(day), repr(float(value)),
+             *(_cell(bound[index]) for lower, upper in intervals.values() for bound in (lower, upper))]
+            for index, (day, value) in enumerate(zip(dates, values))]
+    return header, rows
+
+
+def _csv_text(rows: list[list[Any]]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(rows)
+    return buffer.getvalue()
 
 
 def _cell(value: Optional[float]) -> str:
@@ -68,33 +73,26 @@ def is_forecast_csv(path: Path) -> bool:
         rows = list(csv.reader(io.StringIO(raw.decode("utf-8")))) if raw is not None else []
     except (UnicodeDecodeError, csv.Error):
         return False
-    if rows and rows[0][:1] == ["series"]:
-        return _is_panel_forecast(rows)
-    if len(rows) < 2 or len(rows[0]) < 3 or len(rows[0]) % 2 == 0 or tuple(rows[0][:2]) != FORECAST_HEADER:
-        return False
-    names = rows[0][3:]
-    if names != [f"{side}_{name[6:]}" for name in names[::2] for side in SIDES] or \
-            not all(INTERVAL_COLUMN.fullmatch(name) for name in names):
-        return False
-    return all(_forecast_row(row, number, len(rows[0])) for number, row in enumerate(rows[1:], start=1))
-
-
-def _is_panel_forecast(rows: list[list[str]]) -> bool:
-    """panel_forecast_csv's output: a series column, then a forecast CSV's rows numbered from 1 within each series."""
-    if len(rows) < 2 or len(rows[0]) < 4 or len(rows[0]) % 2 == 1 or tuple(rows[0][1:3]) != FORECAST_HEADER:
-        return False
-    names = rows[0][4:]
-    if names != [f"{side}_{name[6:]}" for name in names[::2] for side in SIDES] or \
-            not all(INTERVAL_COLUMN.fullmatch(name) for name in names):
+    panel = bool(rows) and rows[0][:1] == ["series"]  # panel_forecast_csv's: steps count within each series
+    keys = [row[0] if row else "" for row in rows] if panel else [""] * len(rows)
+    body = [row[1:] for row in rows] if panel else rows
+    if len(body) < 2 or not _forecast_header(body[0]) or (panel and not all(keys[1:])):
         return False
     steps: dict[str, int] = {}
-    for row in rows[1:]:
-        if not row or not row[0]:
-            return False
-        steps[row[0]] = steps.get(row[0], 0) + 1
-        if not _forecast_row(row[1:], steps[row[0]], len(rows[0]) - 1):
+    for key, row in zip(keys[1:], body[1:]):
+        steps[key] = steps.get(key, 0) + 1
+        if not _forecast_row(row, steps[key], len(body[0])):
             return False
     return True
+
+
+def _forecast_header(header: list[str]) -> bool:
+    """step,date,<target>, then lower_L,upper_L pairs."""
+    if len(header) < 3 or len(header) % 2 == 0 or tuple(header[:2]) != FORECAST_HEADER:
+        return False
+    names = header[3:]
+    return names == [f"{side}_{name[6:]}" for name in names[::2] for side in SIDES] and \
+        all(INTERVAL_COLUMN.fullmatch(name) for name in names)
 
 
 def _forecast_row(row: list[str], number: int, width: int) -> bool:

@@ -7,13 +7,14 @@ import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional, TypeVar
 
 import torch
 from torch import nn
 
-from lstmcast.config import RunConfig, build_config, parse_yaml, with_data_overrides
+from lstmcast.config import DataConfig, RunConfig, build_config, parse_yaml, with_data_overrides
 from lstmcast.data.calendar import Calendar, check_frequency
+from lstmcast.data.panel import Panel, load_panel
 from lstmcast.data.reading import Series, load_series_for
 from lstmcast.data.scalers import Scaler
 from lstmcast.data.windows import Prepared, prepare
@@ -25,6 +26,7 @@ from lstmcast.runs.layout import CONFIG_FILE, META_FILE, MODEL_FILE, partial_dir
 from lstmcast.runs.meta import RunMeta, read_meta
 from lstmcast.runs.store import check_header, load_weights
 
+T = TypeVar("T")
 MAX_MODEL_BYTES = 4 * 2**30  # far beyond any LSTM forecaster; a larger "model" is something else
 
 
@@ -53,9 +55,9 @@ class Run:
 
     @property
     def scalers(self) -> dict[str, Scaler]:
-        """Each series' scaler: a panel's, or the one series of a single-series run under its id."""
+        """A panel run's scaler of each series."""
         if self.meta.panel is None:
-            return {str(self.config.data.series or ""): self.scaler}
+            raise ModelFileError(f"{self.path} is a single-series run: it has one scaler")
         return {name: _scaler(member.scaler) for name, member in self.meta.panel.series.items()}
 
 
@@ -157,14 +159,33 @@ def run_data(run: Run, data_path: Optional[Path] = None, *, overrides: Optional[
              command: str = "this command") -> tuple[Series, Prepared]:
     """A CSV with the run's columns (by name, any order), scaled with the run's own scaler. `overrides` may change
     how the CSV is read (--set data.sep=...), never what the model sees."""
-    data = run.config.data
-    if overrides:
-        raw = with_data_overrides(run.config.model_dump(mode="json"), overrides, command=command)
-        data = build_config(raw, source="--set").data
-    path = data_path or Path(run.meta.data.path)
-    try:
-        series = load_series_for(data, path, show_header=data_path is not None)
-    except DataError as exc:
-        raise DataError(f"{exc} (the model needs the columns {', '.join(run.meta.columns)})") from None
+    data = _reading(run, overrides, command)
+    series = _read(run, data_path, lambda path, show: load_series_for(data, path, show_header=show))
     check_frequency(series.dates, run.calendar, what=str(series.path))
     return series, prepare(series, data, scaler=run.scaler)
+
+
+def run_panel(run: Run, data_path: Optional[Path] = None, *, overrides: Optional[list[str]] = None,
+              command: str = "this command", only: list[str]) -> Panel:
+    """A panel run's series `only`, read as run_data reads one series (each checked against the run's calendar)."""
+    data = _reading(run, overrides, command)
+    panel = _read(run, data_path, lambda path, show: load_panel(data, path, show_header=show, only=only))
+    for member in panel.members.values():
+        check_frequency(member.dates, run.calendar, what=member.where)
+    return panel
+
+
+def _reading(run: Run, overrides: Optional[list[str]], command: str) -> DataConfig:
+    """The run's data config, with `overrides` of how to read the CSV."""
+    if not overrides:
+        return run.config.data
+    raw = with_data_overrides(run.config.model_dump(mode="json"), overrides, command=command)
+    return build_config(raw, source="--set").data
+
+
+def _read(run: Run, data_path: Optional[Path], reader: Callable[[Path, bool], T]) -> T:
+    """The CSV given (its first line may be shown in errors) or the run's own (it may not: meta.json named it)."""
+    try:
+        return reader(data_path or Path(run.meta.data.path), data_path is not None)
+    except DataError as exc:
+        raise DataError(f"{exc} (the model needs the columns {', '.join(run.meta.columns)})") from None

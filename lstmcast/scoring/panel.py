@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-import numpy as np
 import torch
 
 from lstmcast import __version__
@@ -17,17 +16,14 @@ from lstmcast.data.calendar import Calendar
 from lstmcast.data.panel import Panel
 from lstmcast.data.panelprep import PreparedPanel
 from lstmcast.data.transforms import rows_consumed
-from lstmcast.evaluation.backtest import score
-from lstmcast.evaluation.metrics import REFERENCE, actuals
+from lstmcast.evaluation.metrics import REFERENCE
 from lstmcast.evaluation.pooled import pooled_diebold_mariano, pooled_metrics, scaled_losses
-from lstmcast.forecasting.baselines import drift, random_walk
-from lstmcast.forecasting.predict import predict_scaled, to_user_units
 from lstmcast.models.lstm import parameter_count
 from lstmcast.outputs import plots
 from lstmcast.runs.layout import PANEL_FORMAT_VERSION
 from lstmcast.runs.meta import RunMeta
 from lstmcast.training.fit import Fitted
-from lstmcast.scoring.splits import validation_residuals
+from lstmcast.scoring.splits import test_forecast_plot, test_scores, validation_residuals
 
 SPLITS = ("train", "validation", "test")
 
@@ -37,39 +33,29 @@ class PanelScores:
     per_series: dict[str, dict[str, dict[str, Optional[float]]]]  # series -> forecaster -> metrics
     pooled: dict[str, dict[str, Any]]  # forecaster -> pooled metrics
     tests: dict[str, dict[str, Any]]  # "model vs random_walk" -> pooled Diebold-Mariano
-    first: tuple[str, np.ndarray, np.ndarray, dict[str, np.ndarray]]  # the first series' test origins, for the plot
+    first: dict[str, Any]  # the first series' name, test origins, actual values and forecasts, for the plot
 
 
 def panel_test_scores(model: torch.nn.Module, panel: Panel, prepared: PreparedPanel,
                       config: RunConfig) -> PanelScores:
-    """The model and the naive baselines on every series' test windows, in that series' units (each scored as a
-    single-series run is, DM included), then pooled across series."""
+    """The model and the naive baselines on every series' test windows, each scored exactly as a single-series run
+    is (in that series' units, DM included), then pooled across series. Every kept series has test windows
+    (prepare_panel skips the others)."""
     offset, horizon = rows_consumed(config.data), prepared.horizon
-    per_series, losses, first = {}, {}, None
+    per_series, losses, plotted = {}, {}, {}
     for name, member in prepared.members.items():
-        origins = member.origins("test")
-        if len(origins) == 0:
-            continue
-        predicted = to_user_units(member, predict_scaled(model.cpu(), member.windows(origins)[0]), origins)
-        history = panel.members[name].values.iloc[:, 0].to_numpy()
-        raw = origins + offset
-        forecasts = {"model": predicted, REFERENCE: random_walk(history, raw, horizon),
-                     "drift": drift(history, raw, horizon)}
-        actual = actuals(history, raw, horizon)
-        scores = score(forecasts, actual, history[raw], history=history[: raw[0] + 1], step=1)
-        for baseline in forecasts:
-            test = scores.diebold_mariano.get(f"model vs {baseline}", {}).get("overall", {})
-            scores.overall[baseline]["dm_p_value"] = test.get("p_value")
+        series = panel.members[name]
+        scores, (origins, actual, forecasts) = test_scores(model, series, member, config)
         per_series[name] = scores.overall
-        losses[name] = scaled_losses(forecasts, actual, member.dates[origins], history[: raw[0] + 1])
-        first = first or (name, origins, actual, forecasts)
+        history = series.values.iloc[: origins[0] + offset + 1, 0].to_numpy()  # the rows before the first origin
+        losses[name] = scaled_losses(forecasts, actual, member.dates[origins], history)
+        plotted = plotted or {"name": name, "origins": origins, "actual": actual, "forecasts": forecasts}
     pooled = pooled_metrics(per_series)
     tests = {f"model vs {b}": pooled_diebold_mariano(losses, "model", b, lags=horizon - 1) for b in (REFERENCE, "drift")}
     for baseline in (REFERENCE, "drift"):
         pooled[baseline]["dm_p_value"] = tests[f"model vs {baseline}"]["p_value"]
     pooled["model"]["dm_p_value"] = None
-    assert first is not None  # every kept series has test windows (prepare_panel checks it)
-    return PanelScores(per_series, pooled, tests, first)
+    return PanelScores(per_series, pooled, tests, plotted)
 
 
 def panel_meta(config: RunConfig, panel: Panel, prepared: PreparedPanel, fitted: Fitted, scores: PanelScores,
@@ -106,7 +92,7 @@ def panel_meta(config: RunConfig, panel: Panel, prepared: PreparedPanel, fitted:
                                               "last_date": last_date},
         panel={"layout": config.data.layout, "validation_start": prepared.validation_start.date(),
                "test_start": prepared.test_start.date(), "series": members, "skipped": prepared.skipped,
-               "tests": {key: {k: v for k, v in test.items()} for key, test in scores.tests.items()}},
+               "tests": scores.tests},
     )
 
 
@@ -127,16 +113,9 @@ def _target_dates(prepared: PreparedPanel) -> dict[str, list[str]]:
 def panel_plots(partial: Path, config: RunConfig, prepared: PreparedPanel, scores: PanelScores) -> None:
     """test_forecast.png for the first series (its name in the title) and skill.png: each series' skill against the
     random walk, so a reader sees at once where the global model helps."""
-    name, origins, actual, forecasts = scores.first
-    member = prepared.members[name]
-    context = slice(max(0, origins[0] - len(origins)), origins[0] + 2)
-    plots.forecast_vs_actual(
-        partial / "test_forecast.png", member.dates[origins + 1], actual[:, 0],
-        {"LSTM, 1 step ahead": forecasts["model"][:, 0], "random walk": forecasts[REFERENCE][:, 0]},
-        context_dates=member.dates[context], context=member.raw[context, 0], reference="random walk",
-        title=f"{name}: {config.data.target} (original units), one step ahead on the test split "
-              f"({len(origins)} dates)", ylabel=config.data.target,
-    )
+    first = scores.first
+    test_forecast_plot(partial / "test_forecast.png", first["name"], prepared.members[first["name"]],
+                       first["origins"], first["actual"], first["forecasts"])
     skills = {series: table["model"].get("skill") for series, table in scores.per_series.items()}
     plots.series_skill(partial / "skill.png", {k: v for k, v in skills.items() if v is not None},
                        pooled=scores.pooled["model"].get("skill"),

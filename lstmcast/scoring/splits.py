@@ -3,6 +3,7 @@ user's units), and the validation conformity scores that `predict --levels` cali
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,7 @@ from lstmcast.evaluation.metrics import REFERENCE, actuals
 from lstmcast.forecasting.baselines import drift, random_walk
 from lstmcast.forecasting.predict import predict_scaled, to_user_units
 from lstmcast.forecasting.sampling import DEFAULT_SAMPLES, is_probabilistic, split_paths
+from lstmcast.outputs import plots
 
 
 def test_scores(model: torch.nn.Module, series: Series, prepared: Prepared, config: RunConfig) -> tuple[Scores, Any]:
@@ -32,6 +34,21 @@ def test_scores(model: torch.nn.Module, series: Series, prepared: Prepared, conf
         test = scores.diebold_mariano.get(f"model vs {name}", {}).get("overall", {})
         scores.overall[name]["dm_p_value"] = test.get("p_value")
     return scores, (origins, actual, forecasts)
+
+
+def test_forecast_plot(path: Path, name: str, prepared: Prepared, origins: np.ndarray, actual: np.ndarray,
+                       forecasts: dict[str, np.ndarray]) -> None:
+    """test_forecast.png: one step ahead on the test split against the random walk, after as much history as the
+    test split is long."""
+    target = prepared.columns[0]
+    context = slice(max(0, origins[0] - len(origins)), origins[0] + 2)
+    plots.forecast_vs_actual(
+        path, prepared.dates[origins + 1], actual[:, 0],
+        {"LSTM, 1 step ahead": forecasts["model"][:, 0], "random walk": forecasts[REFERENCE][:, 0]},
+        context_dates=prepared.dates[context], context=prepared.raw[context, 0], reference="random walk",
+        title=f"{name}: {target} (original units), one step ahead on the test split ({len(origins)} dates)",
+        ylabel=target,
+    )
 
 
 def _on_split(model: torch.nn.Module, series: Series, prepared: Prepared, config: RunConfig,

@@ -11,9 +11,7 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from lstmcast.config import build_config, with_data_overrides
-from lstmcast.data.calendar import check_frequency, check_gaps
-from lstmcast.data.panel import load_panel
+from lstmcast.data.calendar import check_gaps
 from lstmcast.data.windows import prepare
 from lstmcast.errors import ConfigError, DataError
 from lstmcast.evaluation.conformal import cqr_interval, distributional_levels, head_pairs, interval, split_conformal
@@ -21,7 +19,7 @@ from lstmcast.forecasting.predict import forecast_scaled, to_user_units
 from lstmcast.forecasting.sampling import DEFAULT_SAMPLES, is_probabilistic, sample_paths
 from lstmcast.outputs.forecastfiles import Forecast
 from lstmcast.runs.layout import META_FILE
-from lstmcast.runs.load import open_run, run_data
+from lstmcast.runs.load import open_run, run_data, run_panel
 from lstmcast.runs.meta import read_meta
 
 HISTORY_SHOWN = 250  # rows of history a Forecast keeps for --plot
@@ -219,20 +217,8 @@ def predict_panel(run_dir: Path, *, data_path: Optional[Path] = None, horizon: O
             raise ConfigError(f"--series {name}: not a series of this panel run, which holds "
                               f"{', '.join(list(trained)[:20])} ({reason})")
     _check_sampling(run, levels or [], samples)
-    data = run.config.data
-    if overrides:
-        data = build_config(with_data_overrides(run.config.model_dump(mode="json"), overrides, command="predict"),
-                            source="--set").data
-    try:
-        panel = load_panel(data, data_path or Path(run.meta.data.path), show_header=data_path is not None,
-                           only=chosen)
-    except DataError as exc:
-        raise DataError(f"{exc} (the model needs the columns {', '.join(run.meta.columns)})") from None
+    panel = run_panel(run, data_path, overrides=overrides, command="predict", only=chosen)
     settings = _Settings(horizon, as_of, levels or [], samples, seed)
-    scalers, forecasts = run.scalers, []
-    for position, name in enumerate(chosen):
-        member = panel.members[name]
-        check_frequency(member.dates, run.calendar, what=member.where)
-        forecasts.append(forecast_series(run, member, scalers[name], trained[name].conformal, settings,
-                                         notices=run.notices if position == 0 else []))
-    return forecasts
+    scalers = run.scalers
+    return [forecast_series(run, panel.members[name], scalers[name], trained[name].conformal, settings,
+                            notices=run.notices if position == 0 else []) for position, name in enumerate(chosen)]

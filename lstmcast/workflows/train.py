@@ -25,7 +25,6 @@ from lstmcast.data.reading import Series, load_series_for
 from lstmcast.data.windows import Prepared, prepare
 from lstmcast.errors import ConfigError, DataError, Interrupted, ModelFileError, OutputError
 from lstmcast.evaluation.backtest import Scores
-from lstmcast.evaluation.metrics import REFERENCE
 from lstmcast.files.atomic import FULL_DISK_ADVICE, absolute, check_output, remove
 from lstmcast.files.locks import output_lock
 from lstmcast.files.reading import MiB, read_regular
@@ -39,7 +38,7 @@ from lstmcast.training.checkpoint import state_from_tensors, state_to_tensors
 from lstmcast.training.fit import Fitted, fit, fit_all
 from lstmcast.training.loop import Callbacks, StopRequested, TrainingState
 from lstmcast.scoring.panel import panel_meta, panel_plots, panel_test_scores
-from lstmcast.scoring.splits import test_scores, validation_residuals
+from lstmcast.scoring.splits import test_forecast_plot, test_scores, validation_residuals
 
 Notice = Callable[[str], None]
 
@@ -144,7 +143,7 @@ def _prepare(config: RunConfig, source: Series | Panel, notice: Notice, *, stric
 
 def _calendar(config: RunConfig, source: Series | Panel, notice: Notice) -> Calendar:
     """The data's calendar (a panel's from its longest series; every series must be spaced like it)."""
-    members = [source] if isinstance(source, Series) else list(source.members.values())
+    members = _members(source)
     series = max(members, key=lambda member: len(member.dates))
     calendar = Calendar(infer_frequency(series.dates), config.data.calendar)
     if calendar.exchange and calendar.frequency not in ("B", "D"):
@@ -188,9 +187,12 @@ def _final_fit(config: RunConfig, series: Series | Panel, fitted: Fitted, callba
     return fit_all(config, prepared, epochs=epochs, callbacks=stop_only), prepared
 
 
+def _members(source: Series | Panel) -> list[Series]:
+    return [source] if isinstance(source, Series) else list(source.members.values())
+
+
 def _last_date(source: Series | Panel) -> dt.date:
-    members = [source] if isinstance(source, Series) else list(source.members.values())
-    return max(member.dates[-1] for member in members).date()
+    return max(member.dates[-1] for member in _members(source)).date()
 
 
 def _interrupted(partial: Path, out: Path, number: int) -> Interrupted:
@@ -219,15 +221,8 @@ def _write_run(partial: Path, out: Path, config: RunConfig, series: Series, prep
                      conformal=validation_residuals(fitted.model, series, prepared, config))
     write.write_meta(partial, meta)
     _save_history(partial, config, fitted)
-    origins, actual, forecasts = plot_data
-    context = slice(max(0, origins[0] - len(origins)), origins[0] + 2)  # the overview: as much history as test
-    plots.forecast_vs_actual(
-        partial / "test_forecast.png", prepared.dates[origins + 1], actual[:, 0],
-        {"LSTM, 1 step ahead": forecasts["model"][:, 0], "random walk": forecasts[REFERENCE][:, 0]},
-        context_dates=prepared.dates[context], context=prepared.raw[context, 0], reference="random walk",
-        title=f"{config.data.series or series.path.name}: {meta.target} (original units), one step ahead on the "
-              f"test split ({len(origins)} dates)", ylabel=meta.target,
-    )
+    test_forecast_plot(partial / "test_forecast.png", str(config.data.series or series.path.name), prepared,
+                       *plot_data)
     write.finish(partial, out, force=force)
 
 
