@@ -10,7 +10,8 @@ from scipy import integrate, stats
 from lstmcast.evaluation.probabilistic import (
     coverage, crps_gaussian, crps_quantiles, crps_samples, pinball, pit_from_samples, pit_uniformity, winkler,
 )
-from lstmcast.evaluation.conformal import adaptive_conformal, split_conformal
+from lstmcast.evaluation.adaptive import adaptive_conformal
+from lstmcast.evaluation.conformal import split_conformal
 
 
 @pytest.mark.parametrize("mean, std, y", [(0.0, 1.0, 0.3), (2.0, 0.5, -1.0), (-3.0, 4.0, 10.0)])
@@ -60,35 +61,65 @@ def test_split_conformal_takes_the_finite_sample_rank():
     assert np.isinf(split_conformal(residuals[:5], 0.05)[0])  # too few for 95%
 
 
-def test_aci_adapts_to_a_variance_jump_where_split_conformal_does_not():
+@pytest.mark.parametrize("method, gamma", [("aci", 0.01), ("tracking", 0.2)])
+def test_adaptive_intervals_follow_a_variance_jump_where_split_conformal_does_not(method, gamma):
     rng = np.random.default_rng(2)
     actual = np.concatenate([rng.normal(0, 1, 1500), rng.normal(0, 3, 1500)])[:, None]
     forecast = np.zeros_like(actual)
     calibration = rng.normal(0, 1, (300, 1))
     rows = np.arange(len(actual))
-    lower, upper = adaptive_conformal(forecast, actual, rows, alpha=0.1, gamma=0.01, calibration=calibration)
-    after = slice(2000, None)  # once ACI has had time to react
-    aci = coverage(lower, upper, actual)[after].mean()
+    lower, upper = adaptive_conformal(forecast, actual, rows, alpha=0.1, method=method, gamma=gamma,
+                                      calibration=calibration)
+    after = slice(2000, None)  # once the intervals have had time to react
+    adaptive = coverage(lower, upper, actual)[after].mean()
     half = split_conformal(calibration, 0.1)
     split = coverage(-half, half, actual)[after].mean()
-    assert abs(aci - 0.9) < 0.03 and split < 0.5, (aci, split)
+    assert abs(adaptive - 0.9) < 0.03 and split < 0.5, (adaptive, split)
+    assert np.isfinite(upper).all()
+    assert np.median((upper - lower)[after]) > 2.5 * np.median((upper - lower)[500:1500])  # about 3x wider
 
 
-def test_aci_uses_only_errors_realised_by_each_origin():
+def test_quantile_tracking_keeps_its_long_run_miss_rate_bound():
+    """Quantile tracking of the log score misses at a rate within (B + gamma) / (gamma T) of alpha over T one-step
+    updates, B the range of the log scores, whatever the sequence: here heavy tails and volatility regimes."""
+    rng = np.random.default_rng(7)
+    spread = np.repeat(rng.choice([0.2, 1.0, 5.0], 20), 100)
+    actual = (spread * rng.standard_t(3, 2000))[:, None]
+    forecast, rows, gamma, alpha = np.zeros_like(actual), np.arange(2000), 0.2, 0.1
+    lower, upper = adaptive_conformal(forecast, actual, rows, alpha=alpha, gamma=gamma, calibration=actual[:50] * 0)
+    missed = 1 - coverage(lower, upper, actual)[1:].mean()  # the first origin has no realised error yet
+    logs = np.log(np.abs(actual[:, 0]))
+    bound = (logs.max() - logs.min() + gamma) / (gamma * (len(actual) - 1))
+    assert abs(missed - alpha) <= bound, (missed, bound)
+    assert abs(missed - alpha) < 0.02
+
+
+def test_quantile_tracking_starts_from_the_scores_and_restarts_after_exact_forecasts():
+    """No seed: unbounded until enough errors are realised for the level (4 at 80%: ceil((n + 1) 0.8) <= n), then
+    their conformal quantile; exact forecasts give width zero, which grows again (never stuck) once errors return."""
+    actual = np.concatenate([np.zeros(20), np.ones(20)])[:, None]
+    lower, upper = adaptive_conformal(np.zeros_like(actual), actual, np.arange(40), alpha=0.2)
+    width = (upper - lower)[:, 0]
+    assert np.isinf(width[:4]).all() and np.isfinite(width[4:]).all()
+    assert width[19] == 0 and width[39] > 0
+@pytest.mark.parametrize("method", ["aci", "tracking"])
+def test_adaptive_intervals_use_only_errors_realised_by_each_origin(method):
     """A 3-step target is known 3 rows after its origin: changing it changes no interval before then."""
     rng = np.random.default_rng(3)
     actual, forecast, calibration = rng.normal(size=(60, 3)), np.zeros((60, 3)), rng.normal(size=(20, 3))
     rows = np.arange(60)
-    _, base = adaptive_conformal(forecast, actual, rows, alpha=0.2, gamma=0.05, calibration=calibration)
+    _, base = adaptive_conformal(forecast, actual, rows, alpha=0.2, method=method, gamma=0.05,
+                                 calibration=calibration)
     changed = actual.copy()
     changed[40, 2] = 100.0  # origin 40's 3-step target, realised at row 43
-    _, moved = adaptive_conformal(forecast, changed, rows, alpha=0.2, gamma=0.05, calibration=calibration)
+    _, moved = adaptive_conformal(forecast, changed, rows, alpha=0.2, method=method, gamma=0.05,
+                                 calibration=calibration)
     np.testing.assert_array_equal(moved[:43], base[:43])
     assert (moved[43:, 2] != base[43:, 2]).any()
 
 
-def test_the_aci_scorecard_covers_nominal_on_a_random_walk_and_names_its_scale():
-    from lstmcast.evaluation.intervals import aci_scorecard
+def test_the_interval_scorecard_covers_nominal_on_a_random_walk_and_names_its_scale():
+    from lstmcast.evaluation.intervals import interval_scorecard
     from lstmcast.evaluation.metrics import actuals
 
     rng = np.random.default_rng(4)
@@ -96,7 +127,8 @@ def test_the_aci_scorecard_covers_nominal_on_a_random_walk_and_names_its_scale()
     rows = np.arange(1000, 2990)
     actual = actuals(prices, rows, 3)
     forecasts = {"random_walk": np.repeat(prices[rows][:, None], 3, axis=1), "bad": np.full((len(rows), 3), np.nan)}
-    card = aci_scorecard(forecasts, actual, rows, prices, levels=[80.0, 95.0], gamma=0.005)
+    card = interval_scorecard(forecasts, actual, rows, prices, levels=[80.0, 95.0])
+    assert card["method"] == "tracking" and card["gamma"] == 0.2
     assert card["scale"] == "log_ratio" and list(card["by_model"]) == ["random_walk"]  # no interval without forecasts
     for level, nominal in (("80", 0.80), ("95", 0.95)):
         scores = card["by_model"]["random_walk"][level]
@@ -114,16 +146,18 @@ def test_backtest_scores_intervals_for_every_forecaster(runner, trained_runs):
     result = runner.invoke(app, ["backtest", str(run), "--origins", "30", "--levels", "80,95", "--json"])
     assert result.exit_code == 0, result.output
     card = json.loads(result.stdout)["intervals"]
-    assert card["levels"] == ["80", "95"] and "seq2seq" in card["by_model"] and "random_walk" in card["by_model"]
-    table = runner.invoke(app, ["backtest", str(run), "--origins", "30", "--levels", "90"])
+    assert card["method"] == "tracking" and card["levels"] == ["80", "95"]
+    assert "seq2seq" in card["by_model"] and "random_walk" in card["by_model"]
+    table = runner.invoke(app, ["backtest", str(run), "--origins", "30", "--levels", "90", "--adaptive", "aci"])
     assert table.exit_code == 0 and "Prediction intervals" in table.output and "90%" in table.output
+    assert "ACI, gamma 0.005" in " ".join(table.output.split())
     assert runner.invoke(app, ["backtest", str(run), "--levels", "120"]).exit_code == 2
 
 
 def test_aci_seeds_each_forecaster_with_its_own_errors_before_the_first_origin():
     """A forecaster ten times better than the random walk starts with intervals of its own size, not the walk's;
     one without prior forecasts falls back to the walk's errors."""
-    from lstmcast.evaluation.intervals import aci_scorecard, prior_origins
+    from lstmcast.evaluation.intervals import interval_scorecard, prior_origins
     from lstmcast.evaluation.metrics import actuals
 
     rng = np.random.default_rng(5)
@@ -137,7 +171,8 @@ def test_aci_seeds_each_forecaster_with_its_own_errors_before_the_first_origin()
         return np.stack([prices[at + k] * np.exp(0.1 * rng.normal(0, 0.01, len(at))) for k in (1, 2)], axis=1)
 
     forecasts = {"oracle": oracle(rows), "unseeded": oracle(rows)}
-    card = aci_scorecard(forecasts, actuals(prices, rows, horizon), rows, prices, levels=[80.0], gamma=0.005,
+    card = interval_scorecard(forecasts, actuals(prices, rows, horizon), rows, prices, levels=[80.0], method="aci",
+                              gamma=0.005,
                          prior=(prior, {"oracle": oracle(prior)}))
     own, walk = card["by_model"]["oracle"], card["by_model"]["unseeded"]
     assert own["seed"] == "own" and walk["seed"] == "random walk"
@@ -147,7 +182,7 @@ def test_aci_seeds_each_forecaster_with_its_own_errors_before_the_first_origin()
 
 def test_a_shorter_aci_window_forgets_an_old_regime_sooner():
     """After volatility falls, intervals read from the latest 60 errors narrow sooner than from the latest 250."""
-    from lstmcast.evaluation.intervals import aci_scorecard
+    from lstmcast.evaluation.intervals import interval_scorecard
     from lstmcast.evaluation.metrics import actuals
 
     rng = np.random.default_rng(6)
@@ -156,7 +191,8 @@ def test_a_shorter_aci_window_forgets_an_old_regime_sooner():
     rows = np.arange(900, 1390)
     actual = actuals(prices, rows, 1)
     forecast = {"random_walk": prices[rows][:, None]}
-    wide = aci_scorecard(forecast, actual, rows, prices, levels=[80.0], gamma=0.005)
-    short = aci_scorecard(forecast, actual, rows, prices, levels=[80.0], gamma=0.005, window=60)
+    wide = interval_scorecard(forecast, actual, rows, prices, levels=[80.0], method="aci", gamma=0.005)
+    short = interval_scorecard(forecast, actual, rows, prices, levels=[80.0], method="aci", gamma=0.005,
+                               window=60)
     assert wide["window"] == 250 and short["window"] == 60
     assert short["by_model"]["random_walk"]["80"]["width"][0] < 0.9 * wide["by_model"]["random_walk"]["80"]["width"][0]

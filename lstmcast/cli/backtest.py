@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import json
 import re
 from pathlib import Path
@@ -17,6 +18,11 @@ from lstmcast.cli.common import (
 )
 from lstmcast.cli.render import distribution_table, dm_table, intervals_table, scores_table
 from lstmcast.errors import ConfigError
+
+
+class Adaptive(str, enum.Enum):
+    tracking = "tracking"
+    aci = "aci"
 
 
 def parse_refit(value: str) -> str:
@@ -53,12 +59,18 @@ def backtest(
     levels: Annotated[Optional[str], typer.Option(
         "--levels", metavar="L[,L...]", help="Also score prediction intervals at these levels in percent, e.g. 80,95: "
                                              "adaptive conformal intervals around every forecaster.")] = None,
-    gamma: Annotated[float, typer.Option("--gamma", min=0.0001, max=0.5, metavar="G",
-                                         help="Step size of adaptive conformal inference (0.02 suits monthly "
-                                              "data).")] = 0.005,
+    adaptive: Annotated[Adaptive, typer.Option("--adaptive",
+                                          help="How the intervals adapt after each realised error: tracking (the "
+                                               "log half-width moves by gamma per miss or hit; never unbounded) "
+                                               "or aci (Gibbs & Candes: the working level moves).")
+    ] = Adaptive.tracking,
+    gamma: Annotated[Optional[float], typer.Option(
+        "--gamma", min=0.0001, max=1.0, metavar="G",
+        help="Step size of the adaptive intervals (default 0.2 for tracking; 0.005 for aci, where 0.02 suits "
+             "monthly data).")] = None,
     window: Annotated[int, typer.Option("--window", min=10, max=100_000, metavar="N",
-                                        help="How many of the latest realised errors each ACI interval is read "
-                                             "from.")] = 250,
+                                        help="How many of the latest realised errors the intervals read: aci its "
+                                             "quantile, tracking its starting width.")] = 250,
     samples: Annotated[Optional[int], typer.Option(
         "--samples", min=10, max=100_000, metavar="N",
         help="Sample paths per origin for the probabilistic scorecard (CRPS, pinball, PIT) of probabilistic heads "
@@ -98,7 +110,8 @@ def backtest(
             sources=sources, data_path=data, origins=origins, date_from=as_date(date_from), step=step,
             refit=None if refit == "never" else 1 if refit == "every" else int(refit), season=season, out=out_dir,
             force=force, overrides=list(set_ or []), names=list(names or []), levels=parse_levels(levels),
-            gamma=gamma, window=window, samples=samples, seed=seed)
+            adaptive=adaptive.value, gamma=gamma, window=window, samples=samples,
+            seed=seed)
         with chunk_progress(enabled=not json_ and err.is_terminal, label="backtesting") as on_progress:
             outcome = run_backtest(request, on_progress=on_progress, notice=notice)
         if json_:

@@ -151,10 +151,12 @@ def forecast_table(forecast: Any) -> Table:
 
 
 def intervals_table(card: dict[str, Any]) -> Table:
-    """The ACI scorecard: per forecaster and level, coverage against nominal, mean width and Winkler score (over
-    the horizon steps; per step in report.json)."""
-    table = _compact(f"Prediction intervals (adaptive conformal along the origins, gamma {card['gamma']:g}, window "
-                     f"{card.get('window', 250)}, {card['scale'].replace('_', ' ')} scale)",
+    """The adaptive interval scorecard: per forecaster and level, coverage against nominal, mean width and Winkler
+    score (over the horizon steps; per step in report.json)."""
+    method = {"tracking": "quantile tracking"}.get(card["method"], "ACI")  # reports before 0.5 say "ACI"
+    reading = "" if card["method"] == "tracking" else f", window {card.get('window', 250)}"
+    table = _compact(f"Prediction intervals (adaptive conformal along the origins: {method}, gamma {card['gamma']:g}"
+                     f"{reading}, {card['scale'].replace('_', ' ')} scale)",
                      "cover %: share of targets inside; width and Winkler (width plus 2/alpha times any miss) in the "
                      "data's units, lower is better")
     table.add_column("model", no_wrap=True)

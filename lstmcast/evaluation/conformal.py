@@ -1,10 +1,9 @@
-"""Conformal prediction intervals around any forecast (numpy only): split conformal from held-out residuals, and
-adaptive conformal inference (ACI; Gibbs & Candes 2021) along walk-forward origins, which widens the intervals when
-volatility rises and narrows them when it falls, so coverage holds where split conformal's does not."""
+"""Conformal prediction intervals around any forecast (numpy only): split conformal from held-out residuals,
+conformalised quantiles (CQR) and distributional conformal prediction for probabilistic heads; the adaptive rules
+along walk-forward origins are in `adaptive`."""
 
 from __future__ import annotations
 
-import collections
 from typing import Sequence
 
 import numpy as np
@@ -33,54 +32,6 @@ def split_conformal(residuals: np.ndarray, alpha: float) -> np.ndarray:
     """Half-widths [H] of (1 - alpha) intervals per horizon step, from held-out residuals [N, H] (actual - forecast):
     the ceil((N + 1)(1 - alpha))-th smallest |residual| (infinite when N is too small for that level)."""
     return conformal_quantile(np.abs(residuals), alpha)
-
-
-def adaptive_conformal(forecast: np.ndarray, actual: np.ndarray, origin_rows: np.ndarray, *, alpha: float,
-                       gamma: float = 0.005, calibration: np.ndarray | None = None,
-                       window: int = 250) -> tuple[np.ndarray, np.ndarray]:
-    """ACI intervals [N, H] (lower, upper) around `forecast` at each walk-forward origin.
-
-    For each horizon step k the working level alpha_t follows alpha_{t+1} = alpha_t + gamma (alpha - err_t), and the
-    interval at an origin is the (1 - alpha_t) empirical quantile of the |residuals| realised by then. Causal: an
-    origin at row r uses only errors of earlier origins whose k-step target (row + k) is at most r, and the working
-    level is updated only as those errors become known. `calibration` [M, H] seeds the scores (e.g. validation
-    residuals), so the first origins are not unbounded; only the latest `window` scores count, so the seed gives way
-    to the forecaster's own errors, and old regimes to new ones."""
-    forecast, actual = np.asarray(forecast, dtype=np.float64), np.asarray(actual, dtype=np.float64)
-    count, horizon = forecast.shape
-    lower, upper = np.empty_like(forecast), np.empty_like(forecast)
-    for k in range(horizon):
-        seed = [] if calibration is None else list(np.abs(calibration[:, k]))
-        half = _aci_step(forecast[:, k], actual[:, k], origin_rows, k + 1, alpha, gamma, seed[-window:], window)
-        lower[:, k], upper[:, k] = forecast[:, k] - half, forecast[:, k] + half
-    return lower, upper
-
-
-def _aci_step(forecast: np.ndarray, actual: np.ndarray, rows: np.ndarray, step: int, alpha: float, gamma: float,
-              seed: list[float], window: int) -> np.ndarray:
-    """Half-widths along the origins for one horizon step."""
-    scores, level, pending = collections.deque(seed, maxlen=window), alpha, 0
-    widths = np.empty(len(forecast))
-    for t, row in enumerate(rows):
-        while pending < t and rows[pending] + step <= row:  # errors realised by this origin, in order
-            error = abs(actual[pending] - forecast[pending])
-            scores.append(error)
-            level += gamma * (alpha - float(error > widths[pending]))  # err_t: a miss of the interval used then
-            pending += 1
-        widths[t] = _quantile_width(scores, level)
-    return widths
-
-
-def _quantile_width(scores: Sequence[float], level: float) -> float:
-    """The (1 - level) quantile of the scores with the finite-sample correction; level <= 0 gives an unbounded
-    interval, level >= 1 an empty one (width 0), as ACI prescribes."""
-    if level <= 0 or not scores:
-        return np.inf
-    if level >= 1:
-        return 0.0
-    ordered = np.sort(scores)
-    rank = conformal_rank(len(ordered), 1 - level)
-    return float(ordered[rank - 1]) if rank <= len(ordered) else np.inf
 
 
 def residual_scale(transform: str) -> str:

@@ -1,7 +1,7 @@
-"""The interval scorecard of a backtest: every forecaster gets adaptive conformal (ACI) intervals built the same way
-along the walk-forward origins, each seeded with its own k-step errors at the PRIOR_ROWS origins just before the
-first one (all realised by then; the random walk's errors for a forecaster without them), and is scored per horizon
-step on coverage, mean width and the Winkler score, in the data's units."""
+"""The interval scorecard of a backtest: every forecaster gets adaptive conformal intervals (quantile tracking or ACI)
+built the same way along the walk-forward origins, each seeded with its own k-step errors at the PRIOR_ROWS origins
+just before the first one (all realised by then; the random walk's errors for a forecaster without them), and is
+scored per horizon step on coverage, mean width and the Winkler score, in the data's units."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from lstmcast.evaluation.conformal import adaptive_conformal, residuals
+from lstmcast.evaluation.adaptive import DEFAULT_GAMMA, adaptive_conformal
+from lstmcast.evaluation.conformal import residuals
 from lstmcast.evaluation.metrics import actuals
 from lstmcast.evaluation.probabilistic import coverage, winkler
 
@@ -23,14 +24,15 @@ def prior_origins(first: int, horizon: int, earliest: int) -> np.ndarray:
     return np.arange(max(earliest, first - horizon - PRIOR_ROWS + 1), first - horizon + 1)
 
 
-def aci_scorecard(forecasts: dict[str, np.ndarray], actual: np.ndarray, rows: np.ndarray, history: np.ndarray, *,
-                  levels: list[float], gamma: float, window: int = 250,
-                  prior: tuple[np.ndarray, dict[str, np.ndarray]] | None = None) -> dict[str, Any]:
-    """{"scale", "gamma", "levels", "by_model": {name: {"80": {"coverage": [per step], "width", "winkler",
+def interval_scorecard(forecasts: dict[str, np.ndarray], actual: np.ndarray, rows: np.ndarray, history: np.ndarray,
+                       *, levels: list[float], method: str = "tracking", gamma: float | None = None, window: int = 250,
+                       prior: tuple[np.ndarray, dict[str, np.ndarray]] | None = None) -> dict[str, Any]:
+    """{"method", "scale", "gamma", "window", "levels", "by_model": {name: {"80": {"coverage": [per step], "width",
+    "winkler",
     "overall": {...}}, "seed": "own" | "random walk"}}}. Log ratios for a positive series (a price's errors scale
     with its level), else differences; intervals are symmetric on that scale. `prior` is (prior_origins(...), each
     forecaster's forecasts [M, H] there)."""
-    horizon = actual.shape[1]
+    horizon, gamma = actual.shape[1], DEFAULT_GAMMA[method] if gamma is None else gamma
     known = history[: int(rows[-1]) + horizon + 1]  # the rows the scores read; none after the last target
     scale = "log_ratio" if (known > 0).all() else "difference"
     on_scale = np.log if scale == "log_ratio" else (lambda values: np.asarray(values, dtype=np.float64))
@@ -43,12 +45,12 @@ def aci_scorecard(forecasts: dict[str, np.ndarray], actual: np.ndarray, rows: np
         by_model[name] = {"seed": "random walk" if own is None else "own"}
         for level in levels:
             alpha = 1 - level / 100
-            low, high = adaptive_conformal(on_scale(forecast), on_scale(actual), rows, alpha=alpha, gamma=gamma,
-                                           calibration=walk if own is None else own, window=window)
+            low, high = adaptive_conformal(on_scale(forecast), on_scale(actual), rows, alpha=alpha, method=method,
+                                           gamma=gamma, calibration=walk if own is None else own, window=window)
             if scale == "log_ratio":
                 low, high = np.exp(low), np.exp(high)
             by_model[name][f"{level:g}"] = interval_scores(low, high, actual, alpha)
-    return {"method": "ACI", "scale": scale, "gamma": gamma, "window": window,
+    return {"method": method, "scale": scale, "gamma": gamma, "window": window,
             "levels": [f"{level:g}" for level in levels],
             "by_model": by_model}
 

@@ -22,7 +22,7 @@ from lstmcast.data.windows import Prepared, history_ends, prepare, split_ends
 from lstmcast.errors import ConfigError, DataError
 from lstmcast.evaluation.backtest import Schedule, Scores, default_season, schedule, score
 from lstmcast.evaluation.conformal import pit_scores, recalibrated_paths
-from lstmcast.evaluation.intervals import aci_scorecard, prior_origins
+from lstmcast.evaluation.intervals import interval_scorecard, prior_origins
 from lstmcast.evaluation.metrics import REFERENCE, actuals
 from lstmcast.evaluation.scorecard import distribution_scorecard
 from lstmcast.files.atomic import check_output
@@ -51,9 +51,10 @@ class BacktestRequest:
     force: bool = False
     overrides: list[str] = field(default_factory=list)
     names: list[str] = field(default_factory=list)  # --name, one per source in order (default: the file's name)
-    levels: list[float] = field(default_factory=list)  # interval levels in percent, scored with ACI along the origins
-    gamma: float = 0.005  # ACI's step size
-    window: int = 250  # ACI's latest realised errors
+    levels: list[float] = field(default_factory=list)  # interval levels in percent, adaptive along the origins
+    adaptive: str = "tracking"  # how they adapt (evaluation.adaptive): tracking or aci
+    gamma: Optional[float] = None  # its step size (None: the method's default)
+    window: int = 250  # the latest realised errors it reads
     samples: Optional[int] = None  # sample paths per origin for the probabilistic scorecard (default 1000)
     seed: int = 0  # of those paths
 
@@ -81,9 +82,8 @@ def backtest(request: BacktestRequest, *, on_progress: Callable[[int, int], None
     history = first.values.iloc[:, 0].to_numpy()
     plan = _schedule(sources[0], request, horizon)
     season = request.season or default_season(infer_frequency(first.dates))
-    forecasts: dict[str, np.ndarray] = {}
-    paths: dict[str, np.ndarray] = {}
-    prior: dict[str, np.ndarray] = {}  # forecasts at the origins before the first, which seed ACI's scores
+    # by forecaster: forecasts, sample paths, and forecasts at the origins before the first (the intervals' seed)
+    forecasts, paths, prior = {}, {}, {}
     prior_rows = prior_origins(int(plan.rows[0]), horizon, _earliest(sources)) if request.levels else plan.rows[:0]
     progress = _Progress(on_progress, sum(1 if s.run is not None and request.refit is None else len(plan.groups)
                                           for s in sources))
@@ -107,8 +107,9 @@ def backtest(request: BacktestRequest, *, on_progress: Callable[[int, int], None
     origin_dates = [str(d.date()) for d in first.dates[plan.rows]]
     report = _report(request, sources, first, origin_dates, horizon, season, scores)
     if request.levels:
-        report["intervals"] = aci_scorecard(forecasts, actual, plan.rows, history, levels=request.levels,
-                                            gamma=request.gamma, window=request.window, prior=(prior_rows, prior))
+        adaptive = {"method": request.adaptive, "gamma": request.gamma, "window": request.window}
+        report["intervals"] = interval_scorecard(forecasts, actual, plan.rows, history, levels=request.levels,
+                                                 prior=(prior_rows, prior), **adaptive)
     pits = None
     if draw is not None:
         paths |= _probabilistic_baselines(history, plan, horizon, draw, notice)
@@ -151,8 +152,7 @@ def _schedule(source: Source, request: BacktestRequest, horizon: int) -> Schedul
 
 
 def _draw(request: BacktestRequest, sources: list[Source]) -> Optional[tuple[int, int]]:
-    """(samples, seed) when the probabilistic scorecard is wanted: a probabilistic head is backtested, or --samples
-    asks for the probabilistic baselines alone."""
+    """(samples, seed) for the probabilistic scorecard: for a probabilistic head, or the baselines' (--samples)."""
     if request.samples is None and all(s.config.model.head.kind == "point" for s in sources):
         return None
     return request.samples or DEFAULT_SAMPLES, request.seed
@@ -169,8 +169,7 @@ def _probabilistic_baselines(history: np.ndarray, plan: Schedule, horizon: int, 
 
 @dataclass
 class _Made:
-    """One model's forecasts [origins, horizon] in the user's units; its sample paths [origins, horizon, samples]
-    when it has a probabilistic head and they were asked for; its forecasts at the prior origins (ACI's seed)."""
+    """A model's forecasts [origins, H] (user's units), sample paths [origins, H, S], forecasts at the prior origins."""
 
     point: np.ndarray
     paths: Optional[np.ndarray] = None
@@ -228,7 +227,7 @@ def _validation_pit(model, on_history: Prepared, draw: tuple[int, int]) -> np.nd
 
 
 def _prior_forecast(model, prepared: Prepared, dates: pd.DatetimeIndex, horizon: int) -> Optional[np.ndarray]:
-    """Forecasts at the prior origins, or None where there are none (ACI then seeds with the random walk's errors)."""
+    """Forecasts at the prior origins, or None where there are none (then the random walk's errors seed them)."""
     if len(dates) == 0:
         return None
     try:
