@@ -44,7 +44,7 @@ def epoch_times(repeats: int) -> dict[str, list[float]]:
     models = {}
     for name, head in HEADS.items():
         torch.manual_seed(0)  # the same LSTM weights for every head
-        models[name] = build_model(config.model.model_copy(update={"head": _head(head)}), input_size=1,
+        models[name] = build_model(config.model.model_copy(update={"head": _head(head)}), layout=1,
                                    horizon=prepared.horizon)
     initial = {name: {k: v.clone() for k, v in model.state_dict().items()} for name, model in models.items()}
     times: dict[str, list[float]] = {name: [] for name in HEADS}
@@ -70,7 +70,7 @@ def sampling_times(kind: str, calls: int = 20) -> list[float]:
     prepared = prepare(load_series_for(config.data), config.data)
     torch.manual_seed(0)
     model = build_model(config.model.model_copy(update={"head": _head("student_t")}),
-                        input_size=len(prepared.columns), horizon=prepared.horizon).eval()
+                        layout=len(prepared.columns), horizon=prepared.horizon).eval()
     x = prepared.tensor()[-prepared.lookback:][None]
     origin = np.array([len(prepared.dates) - 1])
     times = []

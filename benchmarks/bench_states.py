@@ -79,7 +79,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     torch.manual_seed(0)
-    model = build_model(ManyToOneConfig(kind="many_to_one", hidden_size=64, num_layers=2), input_size=1,
+    model = build_model(ManyToOneConfig(kind="many_to_one", hidden_size=64, num_layers=2), layout=1,
                         horizon=5).eval()
     series = torch.randn(args.windows + 63)
     x = series.unfold(0, 64, 1)[:, :, None]  # [windows, 64, 1] views, as lstmcast builds them

@@ -82,7 +82,7 @@ def main() -> None:
     xv, yv = prepared.windows(prepared.origins("validation"))
     windows = prepared.split_windows(("train", "validation"))
     torch.manual_seed(0)
-    initial = build_model(config.model, input_size=1, horizon=prepared.horizon)
+    initial = build_model(config.model, layout=1, horizon=prepared.horizon)
     settings = TrainingConfig(epochs=1, batch_size=256, learning_rate=1e-3, grad_clip=1.0, patience=0, seed=0)
 
     def ours():

@@ -78,7 +78,7 @@ def _model(kind: str, head: str, *, horizon: int = 4) -> torch.nn.Module:
     config = (ManyToOneConfig if kind == "many_to_one" else Seq2SeqConfig)(
         kind=kind, hidden_size=8, num_layers=2, head=head if head != "quantile" else {"kind": head, "levels": LEVELS})
     torch.manual_seed(4)
-    return build_model(config, input_size=2, horizon=horizon).eval()
+    return build_model(config, layout=2, horizon=horizon).eval()
 
 
 @pytest.mark.parametrize("kind", ["many_to_one", "seq2seq"])

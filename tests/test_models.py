@@ -9,7 +9,7 @@ from lstmcast.models.lstm import ManyToOne, Seq2Seq, build_model
 def test_many_to_one_head_reads_the_top_layers_last_output():
     torch.manual_seed(0)
     model = build_model(ManyToOneConfig(kind="many_to_one", hidden_size=8, num_layers=3, proj_size=4),
-                        input_size=2, horizon=5).eval()
+                        layout=2, horizon=5).eval()
     x = torch.randn(7, 11, 2)
     y, (h, c) = model(x)
     assert isinstance(model, ManyToOne) and y.shape == (7, 5)
@@ -21,7 +21,7 @@ def test_many_to_one_head_reads_the_top_layers_last_output():
 
 def test_seq2seq_decodes_step_by_step_from_the_encoder_state():
     torch.manual_seed(0)
-    model = build_model(Seq2SeqConfig(kind="seq2seq", hidden_size=8, num_layers=2), input_size=3, horizon=4).eval()
+    model = build_model(Seq2SeqConfig(kind="seq2seq", hidden_size=8, num_layers=2), layout=3, horizon=4).eval()
     assert isinstance(model, Seq2Seq)
     x = torch.randn(5, 9, 3)
     y, _ = model(x)
@@ -39,7 +39,7 @@ def test_seq2seq_decodes_step_by_step_from_the_encoder_state():
 
 def test_teacher_forcing_feeds_the_truth_only_when_asked():
     torch.manual_seed(0)
-    model = build_model(Seq2SeqConfig(kind="seq2seq", hidden_size=8, num_layers=1), input_size=1, horizon=3).eval()
+    model = build_model(Seq2SeqConfig(kind="seq2seq", hidden_size=8, num_layers=1), layout=1, horizon=3).eval()
     x, target = torch.randn(4, 6, 1), torch.randn(4, 3)
     free, _ = model(x)
     unforced, _ = model(x, target=target, teacher_forcing=0.0)

@@ -171,6 +171,12 @@ def test_refusals_name_the_series(tmp_path):
     csv = _long(tmp_path / "long.csv", frame)
     with pytest.raises(DataError, match=r"\(series CCC\): column 'Close': missing values on line"):
         load_panel(_data(csv, missing="error"))
+    frame = frame.astype({"Close": object})
+    frame.loc[frame.index[frame.Ticker == "BBB"][7], "Close"] = "12,5"  # the whole-file parse refuses it...
+    line = int(frame.index[frame.Ticker == "BBB"][7]) + 2
+    with pytest.raises(DataError, match=rf"\(series BBB\): column 'Close': not a number \(line {line}: '12,5'"):
+        load_panel(_data(_long(tmp_path / "bad.csv", frame), missing="drop"))  # ...and the series is named
+    assert list(load_panel(_data(tmp_path / "bad.csv", series=["AAA"])).members) == ["AAA"]  # BBB's cell not read
     with pytest.raises(DataError, match="no series with Ticker = 'AAB'; did you mean 'AAA'"):
         load_panel(_data(csv, series=["AAA", "AAB"]))
     with pytest.raises(ConfigError, match="a wide file holds one value per series"):

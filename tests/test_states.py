@@ -52,7 +52,7 @@ def test_recorded_states_equal_nn_lstm_and_an_independent_reference(kind, layers
     torch.manual_seed(layers + proj)
     config_class = ManyToOneConfig if kind == "many_to_one" else Seq2SeqConfig
     model = build_model(config_class(kind=kind, hidden_size=7, num_layers=layers, dropout=0.5, proj_size=proj),
-                        input_size=2, horizon=4).eval()
+                        layout=2, horizon=4).eval()
     x = torch.randn(9, 12, 2)
     recording = record.record(model, x)
     lstm = model.lstm if kind == "many_to_one" else model.encoder
@@ -81,7 +81,7 @@ def test_recorded_states_equal_nn_lstm_and_an_independent_reference(kind, layers
 
 def test_seq2seq_decoder_starts_from_the_encoders_handed_over_state():
     torch.manual_seed(0)
-    model = build_model(Seq2SeqConfig(kind="seq2seq", hidden_size=5, num_layers=2, proj_size=2), input_size=1,
+    model = build_model(Seq2SeqConfig(kind="seq2seq", hidden_size=5, num_layers=2, proj_size=2), layout=1,
                         horizon=3).eval()
     x = torch.randn(4, 6, 1)
     recording = record.record(model, x)
@@ -99,7 +99,7 @@ def test_seq2seq_decoder_starts_from_the_encoders_handed_over_state():
 
 def test_stream_mode_is_one_continuous_pass():
     torch.manual_seed(0)
-    model = build_model(ManyToOneConfig(kind="many_to_one", hidden_size=6, num_layers=2), input_size=1,
+    model = build_model(ManyToOneConfig(kind="many_to_one", hidden_size=6, num_layers=2), layout=1,
                         horizon=2).eval()
     x = torch.randn(1, 50, 1)
     recording = record.record_stream(model, x)[0]

@@ -28,7 +28,7 @@ def fit(kind="many_to_one", **training):
     torch.manual_seed(0)
     config = (ManyToOneConfig(kind="many_to_one", hidden_size=8, num_layers=2, dropout=0.3) if kind == "many_to_one"
               else Seq2SeqConfig(kind="seq2seq", hidden_size=8, num_layers=2, dropout=0.3, teacher_forcing=0.5))
-    model = build_model(config, input_size=1, horizon=3)
+    model = build_model(config, layout=1, horizon=3)
     settings = TrainingConfig(**{"epochs": 3, "batch_size": 32, "seed": 0, **training})
     state = train(model, windows(200), windows(60, seed=1), settings,
                   teacher_forcing=getattr(config, "teacher_forcing", 0.0))
@@ -59,7 +59,7 @@ def test_training_reduces_the_loss():
 def test_a_non_finite_loss_stops_with_a_clear_error():
     with pytest.raises(TrainingDiverged, match="the loss became nan"):
         torch.manual_seed(0)
-        model = build_model(ManyToOneConfig(kind="many_to_one", hidden_size=4, num_layers=1), input_size=1, horizon=3)
+        model = build_model(ManyToOneConfig(kind="many_to_one", hidden_size=4, num_layers=1), layout=1, horizon=3)
         train(model, windows(64, hole=22), windows(20), TrainingConfig(epochs=1, batch_size=64))
 
 

@@ -10,6 +10,13 @@ from typing import Annotated, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Transform = Literal["none", "log", "log_return", "pct_change", "diff"]
+FutureCovariate = Literal["day_of_week", "month", "days_to_month_end", "holiday"]
+FUTURE_COLUMNS = {  # the columns each future-known covariate takes per date
+    "day_of_week": ("day_of_week_sin", "day_of_week_cos"),  # a point on a circle: Friday sits next to Monday
+    "month": ("month_sin", "month_cos"),
+    "days_to_month_end": ("days_to_month_end",),
+    "holiday": ("holiday_after", "holiday_before"),  # the session follows, or precedes, a closed weekday
+}
 Scaler = Literal["standard", "minmax", "robust", "none"]
 
 
@@ -49,6 +56,9 @@ class DataConfig(_Frozen):
     series_column: str | None = Field(default=None, max_length=200)
     series: str | tuple[Annotated[str, Field(min_length=1, max_length=200)], ...] | None = None
     layout: Literal["long", "wide"] = "long"
+    future_covariates: tuple[FutureCovariate, ...] = Field(default=(), max_length=4)
+    static_covariates: tuple[Annotated[str, Field(min_length=1, max_length=200)], ...] = Field(default=(),
+                                                                                              max_length=20)
     missing: Literal["error", "ffill", "drop"] = "error"
     transform: Transform = "log_return"
     feature_transform: Transform = "none"
@@ -95,6 +105,7 @@ class DataConfig(_Frozen):
                 raise ValueError("data.layout: wide needs data.series: all, or a list of the columns to use")
         elif self.series is not None and self.series_column is None:
             raise ValueError("data.series needs data.series_column (the column that holds the ids, e.g. Ticker)")
+        self._check_covariates()
         if self.target in self.features:
             raise ValueError(f"the target {self.target!r} is always an input; remove it from data.features")
         if len(set(self.features)) != len(self.features):
@@ -103,6 +114,27 @@ class DataConfig(_Frozen):
             raise ValueError("data.sep and data.decimal must differ")
         return self
 
+    def _check_covariates(self) -> None:
+        if len(set(self.future_covariates)) != len(self.future_covariates):
+            raise ValueError("data.future_covariates lists a feature twice")
+        if "holiday" in self.future_covariates and self.calendar is None:
+            raise ValueError("the holiday covariate reads the exchange's trading calendar: set data.calendar (e.g. "
+                             "XNYS)")
+        statics = self.static_covariates
+        if len(set(statics)) != len(statics):
+            raise ValueError("data.static_covariates lists a covariate twice")
+        if statics and not self.is_panel:
+            raise ValueError("static covariates describe each series of a panel (data.series: all or a list); a "
+                             "single series has nothing to tell apart")
+        columns = [name for name in statics if name != "series"]
+        if columns and self.layout == "wide":
+            raise ValueError(f"a wide file has no column {columns[0]!r} per series; a wide panel takes "
+                             "static_covariates: [series] only (use a long file for sector and the like)")
+        taken = {self.date_column, self.target, *self.features, self.series_column}
+        if any(name in taken for name in columns):
+            raise ValueError("a static covariate is a column of its own, not the date, the target, a feature or the "
+                             "series column")
+
     @property
     def is_panel(self) -> bool:
         """Several series for one global model: a list of ids, all of them, or a wide file."""
@@ -110,8 +142,13 @@ class DataConfig(_Frozen):
 
     @property
     def columns(self) -> list[str]:
-        """The model's input columns in order: the target first, then the extra features."""
+        """The model's value columns in order: the target first, then the extra features (past covariates)."""
         return [self.target, *self.features]
+
+    @property
+    def known_columns(self) -> list[str]:
+        """One date's future-known calendar columns (K); a window row holds them for its date and the next horizon."""
+        return [column for name in self.future_covariates for column in FUTURE_COLUMNS[name]]
 
 
 HeadKind = Literal["point", "normal", "student_t", "quantile"]
@@ -154,6 +191,7 @@ class _LSTMConfig(_Frozen):
     num_layers: int = Field(default=2, gt=0, le=16)
     dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
     proj_size: int = Field(default=0, ge=0)
+    embedding_size: int = Field(default=4, gt=0, le=256)
     head: HeadConfig = HeadConfig()
 
     @model_validator(mode="after")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from lstmcast.errors import DataError, quote
@@ -40,6 +41,18 @@ def parse_dates(cells: pd.Series, path: Path, column: str, date_format: str | No
         index = index.tz_localize(None)
     index, more = _daily(index, text, path, column)
     return index, notices + more
+
+
+def parse_date_values(cells: pd.Series, path: Path, column: str,
+                      date_format: str | None) -> tuple[pd.DatetimeIndex, list[str]] | None:
+    """parse_dates over the distinct cells of a long column (a panel's dates repeat once per series): each distinct
+    cell parsed once, messages naming the first line that holds it. None when the cells cannot be factorised."""
+    codes, _ = pd.factorize(cells, sort=False)
+    if len(codes) == 0 or (codes < 0).any():
+        return None
+    first = np.unique(codes, return_index=True)[1]  # codes number the cells in order of first appearance
+    distinct, notices = parse_dates(cells.iloc[first], path, column, date_format)
+    return pd.DatetimeIndex(distinct[codes]), notices
 
 
 def _daylight_saving(offsets: pd.Series) -> bool:

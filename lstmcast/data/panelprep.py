@@ -4,7 +4,7 @@ series indexed in one tensor (batches mix series; a window never crosses two).""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -12,10 +12,11 @@ import torch
 
 from lstmcast.config import DataConfig
 from lstmcast.data.panel import Panel, panel_dates
+from lstmcast.data.calendar import Calendar
 from lstmcast.data.scalers import Scaler
 from lstmcast.data.transforms import rows_consumed
 from lstmcast.data.windows import Prepared, WindowSet, prepare, split_ends, split_sizes
-from lstmcast.errors import DataError
+from lstmcast.errors import DataError, quote
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class PreparedPanel:
     test_start: pd.Timestamp | None
     lookback: int
     horizon: int
+    statics: dict[str, list[str]] = field(default_factory=dict)  # each static covariate's values in code order
 
     @property
     def ids(self) -> list[str]:
@@ -36,6 +38,11 @@ class PreparedPanel:
     @property
     def columns(self) -> list[str]:
         return next(iter(self.members.values())).columns
+
+    @property
+    def categories(self) -> tuple[int, ...]:
+        """How many values each static covariate takes, in data.static_covariates order."""
+        return tuple(len(values) for values in self.statics.values())
 
     @property
     def transforms(self) -> list[str]:
@@ -68,20 +75,25 @@ def cutoffs(panel: Panel, data: DataConfig) -> tuple[pd.Timestamp, pd.Timestamp]
 
 
 def prepare_panel(panel: Panel, data: DataConfig, *, final: bool = False, strict: bool = False,
-                  scalers: dict[str, Scaler] | None = None) -> tuple[PreparedPanel, list[str]]:
+                  scalers: dict[str, Scaler] | None = None, calendar: Calendar | None = None,
+                  statics: dict[str, list[str]] | None = None) -> tuple[PreparedPanel, list[str]]:
     """Prepare every series of the panel; a series too short for lookback + horizon and the splits is skipped with a
-    notice (refused with `strict`). With `scalers` (a trained run's) nothing is fitted and no split is made."""
+    notice (refused with `strict`). With `scalers` (a trained run's) nothing is fitted and no split is made, and
+    `statics` gives the trained run's static covariate values (else they are the panel's)."""
     offset = rows_consumed(data)
     starts = (None, None) if final or scalers is not None else cutoffs(panel, data)
+    statics = statics if statics is not None else static_values(panel, data)
+    codes_of = static_codes(panel, statics, data)
     members, skipped = {}, {}
     for name, series in panel.members.items():
+        codes = codes_of[name]
         if scalers is not None:
-            members[name] = prepare(series, data, scaler=scalers[name])
+            members[name] = prepare(series, data, scaler=scalers[name], calendar=calendar, statics=codes)
             continue
         ends = _ends(series.dates[offset:], starts)
         problem = None if final else _too_short(len(series.dates) - offset, ends, data)
         if problem is None:
-            members[name] = prepare(series, data, ends=ends, final=final)
+            members[name] = prepare(series, data, ends=ends, final=final, calendar=calendar, statics=codes)
         elif strict:
             raise DataError(f"{series.where}: {problem} (--strict refuses a panel with such a series; drop it from "
                             "data.series, or leave out --strict to skip it)")
@@ -92,8 +104,37 @@ def prepare_panel(panel: Panel, data: DataConfig, *, final: bool = False, strict
         raise DataError(f"{panel.path}: no series is long enough for lookback {data.lookback} + horizon "
                         f"{data.horizon} and the splits ({reasons}); use a smaller lookback or other data.split dates")
     notices = [f"{panel.path}: series {name} skipped: {why}" for name, why in skipped.items()]
-    prepared = PreparedPanel(members, skipped, starts[0], starts[1], data.lookback, data.horizon)
+    prepared = PreparedPanel(members, skipped, starts[0], starts[1], data.lookback, data.horizon, statics)
     return prepared, notices
+
+
+def static_values(panel: Panel, data: DataConfig) -> dict[str, list[str]]:
+    """Each static covariate's values, sorted (the order of its embedding's rows): the ids for "series"."""
+    return {name: list(panel.ids) if name == "series" else sorted({values[name] for values in panel.statics.values()})
+            for name in data.static_covariates}
+
+
+def static_codes(panel: Panel, statics: dict[str, list[str]],
+                 data: DataConfig) -> dict[str, tuple[tuple[int, int], ...]]:
+    """Each series' (code, number of codes) per static covariate, codes by position in `statics`."""
+    positions = {covariate: {value: code for code, value in enumerate(values)} for covariate, values in statics.items()}
+    return {name: _codes(panel, name, positions, data) for name in panel.members}
+
+
+def _codes(panel: Panel, name: str, positions: dict[str, dict[str, int]],
+           data: DataConfig) -> tuple[tuple[int, int], ...]:
+    """(code, number of codes) of each static covariate of series `name`; a value the model never saw is refused."""
+    codes = []
+    for covariate in data.static_covariates:
+        value = name if covariate == "series" else panel.statics[name][covariate]
+        known = positions[covariate]
+        if value not in known:
+            what = "series" if covariate == "series" else f"{quote(covariate)} value {quote(value)} of series"
+            shown = ", ".join(list(known)[:10]) + (", ..." if len(known) > 10 else "")
+            raise DataError(f"{panel.path}: {what} {quote(name)} was not in the panel the model was trained on, so "
+                            f"it has no learned embedding; the model knows {shown}")
+        codes.append((known[value], len(known)))
+    return tuple(codes)
 
 
 def _ends(dates: pd.DatetimeIndex, starts: tuple[pd.Timestamp | None, pd.Timestamp | None]) -> tuple[int, int]:

@@ -90,6 +90,13 @@ def series_from_frame(frame: pd.DataFrame, table: Table, *, date_column: str, co
     place = where(table.path, name)
     dates, notices = parse_dates(frame[date_column], place, date_column, date_format)
     values = pd.DataFrame({col: numeric(frame[col], place, col, decimal) for col in columns}, index=frame.index)
+    return assemble(values, dates, table, notices=notices, date_column=date_column, missing=missing, name=name)
+
+
+def assemble(values: pd.DataFrame, dates: pd.DatetimeIndex, table: Table, *, notices: list[str], date_column: str,
+             missing: str, name: str | None = None) -> Series:
+    """A series from its parsed rows (values indexed by CSV line): missing values handled, sorted, checked."""
+    place, notices = where(table.path, name), list(notices)
     values, dates, dropped = _apply_missing(values, dates, place, missing)
     if dropped:
         notices.append(f"{place}: {dropped} row(s) with missing values were handled by missing={missing}")

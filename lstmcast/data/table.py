@@ -115,12 +115,28 @@ def _check_columns(header: list[str], wanted: list[str], path: Path, sep: str, s
         raise DataError(f"{path}: no column {quote(name)}; {hint}the columns are: {names}")
 
 
+def _ascii_rows(text: str, sep: str, fields: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Line numbers and field counts of every line at once, on the bytes (millions of rows per second); whether a
+    line is blank is looked at only where the count is off."""
+    raw = np.frombuffer(text.encode("ascii"), dtype=np.uint8)
+    newlines = np.flatnonzero(raw == ord("\n"))
+    lines_at = np.searchsorted(newlines, np.flatnonzero(raw == ord(sep)))  # each separator's line
+    counts = np.bincount(lines_at, minlength=len(newlines) + 1) + 1
+    bounds = np.concatenate([[-1], newlines, [len(raw)]])
+    blank = np.zeros(len(counts), dtype=bool)
+    for line in np.flatnonzero(counts != fields):
+        blank[line] = not text[bounds[line] + 1 : bounds[line + 1]].strip()
+    return np.arange(1, len(counts) + 1), counts, blank
+
+
 def _check_ragged(text: str, path: Path, sep: str, fields: int) -> None:
     """Every row must have as many fields as the header (pandas would pad short rows with NaN silently)."""
-    text_lines = text.split("\n")
-    if '"' in text:  # a quoted cell may hold the separator, or span lines
-        starts, counts, blank = _quoted_rows(text_lines, path, sep)
+    if '"' not in text and text.isascii() and sep.isascii():
+        starts, counts, blank = _ascii_rows(text, sep, fields)
+    elif '"' in text:  # a quoted cell may hold the separator, or span lines
+        starts, counts, blank = _quoted_rows(text.split("\n"), path, sep)
     else:
+        text_lines = text.split("\n")
         starts = np.arange(1, len(text_lines) + 1)
         counts = np.fromiter((line.count(sep) + 1 for line in text_lines), dtype=np.int64, count=len(text_lines))
         blank = np.fromiter((not line.strip() for line in text_lines), dtype=bool, count=len(text_lines))

@@ -9,6 +9,8 @@ import pandas as pd
 import torch
 
 from lstmcast.config import DataConfig, SplitConfig
+from lstmcast.data.calendar import Calendar
+from lstmcast.data.covariates import covariate_columns
 from lstmcast.data.reading import Series
 from lstmcast.data.scalers import Scaler
 from lstmcast.data.transforms import apply_transform, rows_consumed
@@ -23,14 +25,16 @@ class Prepared:
 
     dates: pd.DatetimeIndex  # [M]
     raw: np.ndarray  # [M, F] the user's values, aligned with the transformed rows
-    scaled: np.ndarray  # [M, F] float32 model inputs; column 0 is the target
-    columns: list[str]
+    scaled: np.ndarray  # [M, F + C] float32 model inputs: the scaled values (column 0 the target), then covariates
+    columns: list[str]  # the F value columns
     transforms: list[str]
     scaler: Scaler
     lookback: int
     horizon: int
     train_end: int  # rows [0, train_end) are training rows
     validation_end: int  # rows [train_end, validation_end) validate; the rest test
+    covariates: tuple[str, ...] = ()  # the C columns after the values: calendar leads, then static codes
+    categories: tuple[int, ...] = ()  # how many values each static covariate takes (its code's range)
 
     def origins(self, split: str) -> np.ndarray:
         """Row index of each window's last input step, for the windows whose targets all lie in `split`."""
@@ -141,8 +145,11 @@ def _start(dates: pd.DatetimeIndex, value: float | object, from_fraction: int) -
 
 
 def prepare(series: Series, data: DataConfig, *, scaler: Scaler | None = None,
-            ends: tuple[int, int] | None = None, final: bool = False) -> Prepared:
+            ends: tuple[int, int] | None = None, final: bool = False, calendar: Calendar | None = None,
+            statics: tuple[tuple[int, int], ...] = ()) -> Prepared:
     """Transform, split and scale; the scaler sees the training rows only (with `final`, every row is training).
+    Covariates follow the values: the calendar's (dated by `calendar`, else the frequency the dates show) and each
+    static covariate's (code, number of codes) in `statics`.
 
     With a `scaler` (a trained run's), nothing is fitted and the series need only be long enough for one window.
     With `ends` (train_end, validation_end) the split is given in rows and the test split may be empty (refitting
@@ -177,9 +184,12 @@ def prepare(series: Series, data: DataConfig, *, scaler: Scaler | None = None,
     with np.errstate(over="ignore", invalid="ignore"):
         scaled = scaler.transform(transformed).astype(np.float32)
     _check_finite(scaled, columns, dates, series)
+    extra, names = covariate_columns(dates, data, calendar, [code for code, _ in statics])
     return Prepared(
-        dates=dates, raw=raw, scaled=scaled, columns=columns, transforms=transforms, scaler=scaler,
-        lookback=data.lookback, horizon=data.horizon, train_end=train_end, validation_end=validation_end,
+        dates=dates, raw=raw, scaled=scaled if extra is None else np.concatenate([scaled, extra], axis=1),
+        columns=columns, transforms=transforms, scaler=scaler, lookback=data.lookback, horizon=data.horizon,
+        train_end=train_end, validation_end=validation_end, covariates=tuple(names),
+        categories=tuple(count for _, count in statics),
     )
 
 

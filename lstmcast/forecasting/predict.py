@@ -27,6 +27,10 @@ def forecast_scaled(model: nn.Module, x: torch.Tensor, steps: int) -> np.ndarray
     with extra inputs cannot go further, since their future is unknown."""
     model.eval()
     trained = model.horizon
+    if steps > trained and model.inputs.layout.known:
+        raise ConfigError(f"--horizon {steps}: the model reads the calendar of the {trained} dates it was trained to "
+                          f"forecast (data.future_covariates), no further; ask for at most {trained} steps, or train "
+                          "with a longer horizon")
     if steps <= trained or model.decoder is not None:
         return model(x, horizon=steps)[0].double().cpu().numpy()
     if x.shape[2] != 1:

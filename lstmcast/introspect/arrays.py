@@ -54,7 +54,7 @@ def chunk_arrays(recording: Recording, rows: np.ndarray, keep: np.ndarray, conte
         "h": _host(_select(recording.encoder.h, pick, stream)), "c": _host(_select(recording.encoder.c, pick, stream)),
         "step_date": context.dates[steps],
         "inputs_raw": prepared.raw[steps],
-        "inputs_scaled": prepared.scaled[steps],
+        "inputs_scaled": prepared.scaled[:, : len(prepared.columns)][steps],  # the values (covariates aside)
         "prediction_scaled": scaled.astype(np.float32),
         "prediction": invert_target(scaled, target[ends], kind=prepared.transforms[0],
                                     center=float(prepared.scaler.center[0]), scale=float(prepared.scaler.scale[0])),

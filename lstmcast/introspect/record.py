@@ -43,7 +43,8 @@ class Recording:
     prediction_scaled: Tensor  # [W, K] (stream: [M, K], the forecast from every step's state)
     head_input: Tensor  # many_to_one: [W, P] (top layer's last output); seq2seq: [W, K, P] (decoder top output)
     decoder: Optional[Trajectory] = None
-    decoder_input: Optional[Tensor] = None  # [W, K]: what each decoder step was fed
+    decoder_input: Optional[Tensor] = None  # [W, K]: the value each decoder step was fed
+    decoder_extra: Optional[Tensor] = None  # [W, K, E]: fed beside it (the step's calendar, static embeddings)
     initial: Optional[LSTMState] = None  # the encoder state the chunk started from (stream chunks after the first)
 
 
@@ -77,23 +78,25 @@ def step_lstm(lstm: nn.LSTM, x: Tensor, state: Optional[LSTMState] = None) -> tu
 def record(model: nn.Module, x: Tensor) -> Recording:
     """Record a chunk of windows x [W, T, F] through the model (in eval mode), encoder and decoder alike."""
     model.eval()
-    encoder, state = step_lstm(model.encoder, x)
+    encoder, state = step_lstm(model.encoder, model.inputs.encoder(x))
     if model.decoder is None:
         head_input = state[0][-1]  # == output[:, -1]: the top layer's last step
         return Recording(encoder, model.point_from(head_input), head_input)
-    return decode(model, encoder, x[:, -1, :1], state)
+    return decode(model, encoder, x[:, -1], state)
 
 
 @torch.inference_mode()
-def decode(model: nn.Module, encoder: Trajectory, previous: Tensor, state: LSTMState) -> Recording:
-    """Run the model's own decode loop from the handed-over state, keeping every step's states."""
-    recorder = _Recorder(model.decoder, previous.shape[0], model.horizon, previous)
+def decode(model: nn.Module, encoder: Trajectory, last: Tensor, state: LSTMState) -> Recording:
+    """Run the model's own decode loop from the handed-over state and each window's last row [W, C], keeping every
+    step's states."""
+    recorder = _Recorder(model.decoder, last.shape[0], model.horizon, last)
+    extra = model.inputs.decoder(last, model.horizon)
     steps = []
-    for k, step in enumerate(model.decode(previous, state, steps=model.horizon)):
+    for k, step in enumerate(model.decode(last[:, :1], state, steps=model.horizon, extra=extra)):
         recorder.keep(k, step.state)
         steps.append(step)
     return Recording(encoder, torch.cat([s.prediction for s in steps], 1), torch.stack([s.output for s in steps], 1),
-                     recorder.trajectory(), torch.cat([s.fed for s in steps], 1))
+                     recorder.trajectory(), torch.cat([s.fed for s in steps], 1), extra)
 
 
 @torch.inference_mode()
@@ -102,13 +105,13 @@ def record_stream(model: nn.Module, x: Tensor, state: Optional[LSTMState] = None
     the forecast the head (or the decoder) would make from every step's state: prediction_scaled [M, K]. Returns the
     state to carry into the next stretch, so a series cut into chunks is recorded exactly as in one pass."""
     model.eval()
-    trajectory, carried = step_lstm(model.encoder, x, state)
+    trajectory, carried = step_lstm(model.encoder, model.inputs.encoder(x), state)
     h, c = trajectory.h[0], trajectory.c[0]  # [M, L, P], [M, L, U]
     if model.decoder is None:
         recording = Recording(trajectory, model.point_from(h[:, -1]), h[:, -1])
     else:
         every_step = (h.transpose(0, 1).contiguous(), c.transpose(0, 1).contiguous())  # each step's state, a batch
-        recording = decode(model, trajectory, x[0, :, :1], every_step)
+        recording = decode(model, trajectory, x[0], every_step)
     recording.initial = state
     return recording, carried
 
@@ -127,11 +130,17 @@ def _with_gates(model: nn.Module, x: Tensor, recording: Recording, *, gates: boo
                 started: float) -> Recorded:
     middle = time.perf_counter()
     if gates:
-        add_gates(model.encoder, recording.encoder, x, recording.initial)
+        add_gates(model.encoder, recording.encoder, model.inputs.encoder(x), recording.initial)
         if recording.decoder is not None:  # the decoder starts from each window's last state (stream: every step's)
             handed = _every_step_state(recording.encoder) if stream else recording.encoder.last()
-            add_gates(model.decoder, recording.decoder, recording.decoder_input[:, :, None], handed)
+            add_gates(model.decoder, recording.decoder, decoder_inputs(recording), handed)
     return Recorded(x, recording, middle - started, time.perf_counter() - middle)
+
+
+def decoder_inputs(recording: Recording) -> Tensor:
+    """[W, K, 1 + E]: everything each decoder step read (the fed value, then any extra)."""
+    fed = recording.decoder_input[:, :, None]
+    return fed if recording.decoder_extra is None else torch.cat([fed, recording.decoder_extra], dim=-1)
 
 
 def _every_step_state(trajectory: Trajectory) -> LSTMState:

@@ -15,6 +15,7 @@ from torch import Tensor, nn
 
 from lstmcast.config import ManyToOneConfig, Seq2SeqConfig
 from lstmcast.models.heads import Head, PointHead, head_for
+from lstmcast.models.inputs import InputLayout, ModelInputs
 
 LSTMState = tuple[Tensor, Tensor]  # (h [L, B, P], c [L, B, U])
 
@@ -40,12 +41,13 @@ class ManyToOne(nn.Module):
 
     decoder = None
 
-    def __init__(self, config: ManyToOneConfig, *, input_size: int, horizon: int,
+    def __init__(self, config: ManyToOneConfig, *, layout: InputLayout, horizon: int,
                  distribution: Optional[Head] = None) -> None:
         super().__init__()
         self.horizon = horizon
         self.distribution = distribution or PointHead()
-        self.lstm = lstm_for(config, input_size)  # the name keeps weight files of every version loadable
+        self.inputs = ModelInputs(layout, horizon)
+        self.lstm = lstm_for(config, self.inputs.encoder_size)  # the name keeps weight files of every version loadable
         self.head = nn.Linear(output_units(config), horizon * self.distribution.width)
 
     @property
@@ -65,7 +67,7 @@ class ManyToOne(nn.Module):
         """x [B, T, F] -> the head's raw numbers [B, H, width]. target, teacher_forcing and generator are accepted
         for a uniform call and unused: the head emits the whole horizon at once. horizon (<= the trained one) keeps
         the first steps."""
-        output, state = self.lstm(x, state)  # output [B, T, P]: the top layer's h_t at every step
+        output, state = self.lstm(self.inputs.encoder(x), state)  # output [B, T, P]: the top layer's h_t at every step
         return self.outputs(output[:, -1])[:, :horizon], state  # output[:, -1] is h_n[-1]
 
     def forward(self, x: Tensor, state: Optional[LSTMState] = None, **options: object) -> tuple[Tensor, LSTMState]:
@@ -80,26 +82,29 @@ class ManyToOne(nn.Module):
 
 
 class DecodedStep(NamedTuple):
-    """One decoder step: what it was fed [B, 1], its top-layer output [B, P], its prediction [B, 1] (a point, or a
-    draw when sampling), its state, and the head's raw numbers [B, 1, width]."""
+    """One decoder step: the value it was fed [B, 1], its top-layer output [B, P], its prediction [B, 1] (a point, or
+    a draw when sampling), its state, the head's raw numbers [B, 1, width], and its whole input [B, 1 + E]."""
 
     fed: Tensor
     output: Tensor
     prediction: Tensor
     state: LSTMState
     raw: Tensor
+    input: Tensor
 
 
 class Seq2Seq(nn.Module):
     """An encoder's final (h, c) seeds a decoder that feeds back its own prediction, one step at a time."""
 
-    def __init__(self, config: Seq2SeqConfig, *, input_size: int, horizon: int,
+    def __init__(self, config: Seq2SeqConfig, *, layout: InputLayout, horizon: int,
                  distribution: Optional[Head] = None) -> None:
         super().__init__()
         self.horizon = horizon
         self.distribution = distribution or PointHead()
-        self.encoder = lstm_for(config, input_size)
-        self.decoder = lstm_for(config, 1)  # input: the previous step's (scaled) target
+        self.inputs = ModelInputs(layout, horizon)
+        self.encoder = lstm_for(config, self.inputs.encoder_size)
+        # input: the previous step's (scaled) target, then that step's calendar and the static embeddings if any
+        self.decoder = lstm_for(config, 1 + self.inputs.decoder_extra)
         self.head = nn.Linear(output_units(config), self.distribution.width)
 
     def point_from(self, features: Tensor) -> Tensor:
@@ -112,9 +117,10 @@ class Seq2Seq(nn.Module):
         """x [B, T, F] -> the head's raw numbers [B, H, width]. With `target` [B, H] and teacher_forcing > 0, each
         step feeds the true previous value instead of the point prediction with that probability (one draw per step
         and batch). `horizon` may exceed the trained one: the decoder is autoregressive."""
-        _, state = self.encoder(x, state)
-        steps = list(self.decode(x[:, -1, :1], state, steps=horizon or self.horizon, target=target,
-                                 teacher_forcing=teacher_forcing, generator=generator))
+        _, state = self.encoder(self.inputs.encoder(x), state)
+        count = horizon or self.horizon
+        steps = list(self.decode(x[:, -1, :1], state, steps=count, target=target, teacher_forcing=teacher_forcing,
+                                 generator=generator, extra=self.inputs.decoder(x[:, -1], count)))
         return torch.cat([step.raw for step in steps], dim=1), steps[-1].state
 
     def forward(self, x: Tensor, state: Optional[LSTMState] = None, **options: object) -> tuple[Tensor, LSTMState]:
@@ -125,35 +131,40 @@ class Seq2Seq(nn.Module):
     def sample_paths(self, x: Tensor, samples: int, *, horizon: Optional[int] = None) -> Tensor:
         """[B, samples, H] sample paths: every path's decoder is fed its own previous draw, so the steps of a path
         depend on each other as the model says."""
-        _, (h, c) = self.encoder(x)
+        _, (h, c) = self.encoder(self.inputs.encoder(x))
         state = (h.repeat_interleave(samples, dim=1), c.repeat_interleave(samples, dim=1))
-        previous = x[:, -1, :1].repeat_interleave(samples, dim=0)
-        steps = self.decode(previous, state, steps=horizon or self.horizon, sample=True)
+        last = x[:, -1].repeat_interleave(samples, dim=0)
+        count = horizon or self.horizon
+        steps = self.decode(last[:, :1], state, steps=count, sample=True, extra=self.inputs.decoder(last, count))
         return torch.cat([step.prediction for step in steps], dim=1).view(len(x), samples, -1)
 
     def decode(self, previous: Tensor, state: LSTMState, *, steps: int, target: Optional[Tensor] = None,
                teacher_forcing: float = 0.0, generator: Optional[torch.Generator] = None,
-               sample: bool = False) -> Iterator[DecodedStep]:
+               sample: bool = False, extra: Optional[Tensor] = None) -> Iterator[DecodedStep]:
         """The decode loop, one step at a time from the handed-over state (also what introspection records); with
-        `sample`, each step emits and feeds back a draw from its predictive distribution instead of its point."""
+        `sample`, each step emits and feeds back a draw from its predictive distribution instead of its point.
+        `extra` [B, steps, E] is fed beside the previous value (the step's calendar, the static embeddings)."""
         for k in range(steps):
-            output, state = self.decoder(previous[:, None, :], state)  # output [B, 1, P]
+            fed = previous if extra is None else torch.cat([previous, extra[:, k]], dim=-1)
+            output, state = self.decoder(fed[:, None, :], state)  # output [B, 1, P]
             raw = self.head(output[:, 0])[:, None]  # [B, 1, width]
             prediction = self.distribution.sample(raw) if sample else self.distribution.point(raw)
-            yield DecodedStep(previous, output[:, 0], prediction, state, raw)
+            yield DecodedStep(previous, output[:, 0], prediction, state, raw, fed)
             use_truth = target is not None and teacher_forcing > 0 and (
                 torch.rand((), generator=generator).item() < teacher_forcing
             )
             previous = target[:, k : k + 1] if use_truth else prediction
 
 
-def build_model(config: ManyToOneConfig | Seq2SeqConfig, *, input_size: int, horizon: int,
+def build_model(config: ManyToOneConfig | Seq2SeqConfig, *, layout: InputLayout | int, horizon: int,
                 loss: Optional[str] = None) -> nn.Module:
+    """The configured model over windows of `layout` (or that many plain columns)."""
     distribution = head_for(config.head.kind, levels=config.head.levels or (), loss=loss)
+    layout = InputLayout(plain=layout) if isinstance(layout, int) else layout
     if config.kind == "many_to_one":
-        return ManyToOne(config, input_size=input_size, horizon=horizon, distribution=distribution)
+        return ManyToOne(config, layout=layout, horizon=horizon, distribution=distribution)
     if config.kind == "seq2seq":
-        return Seq2Seq(config, input_size=input_size, horizon=horizon, distribution=distribution)
+        return Seq2Seq(config, layout=layout, horizon=horizon, distribution=distribution)
     raise ValueError(f"unknown model kind {config.kind!r}")
 
 

@@ -21,6 +21,7 @@ from lstmcast.data.windows import Prepared, prepare
 from lstmcast.errors import ConfigError, DataError, ModelFileError
 from lstmcast.files.atomic import recover
 from lstmcast.files.reading import MiB, read_regular
+from lstmcast.models.inputs import InputLayout
 from lstmcast.models.lstm import build_model
 from lstmcast.runs.layout import CONFIG_FILE, META_FILE, MODEL_FILE, partial_dir
 from lstmcast.runs.meta import RunMeta, read_meta
@@ -143,7 +144,9 @@ def _check_consistent(run_dir: Path, config: RunConfig, meta: RunMeta) -> None:
 
 def _model(path: Path, config: RunConfig, meta: RunMeta) -> nn.Module:
     weights = load_weights(path)
-    model = build_model(config.model, input_size=len(meta.columns), horizon=meta.horizon, loss=config.training.loss)
+    statics = meta.panel.statics if meta.panel else {}
+    layout = InputLayout.of(config, tuple(len(statics[name]) for name in config.data.static_covariates))
+    model = build_model(config.model, layout=layout, horizon=meta.horizon, loss=config.training.loss)
     try:
         model.load_state_dict(weights, strict=True)
     except RuntimeError as exc:
@@ -162,7 +165,7 @@ def run_data(run: Run, data_path: Optional[Path] = None, *, overrides: Optional[
     data = _reading(run, overrides, command)
     series = _read(run, data_path, lambda path, show: load_series_for(data, path, show_header=show))
     check_frequency(series.dates, run.calendar, what=str(series.path))
-    return series, prepare(series, data, scaler=run.scaler)
+    return series, prepare(series, data, scaler=run.scaler, calendar=run.calendar)
 
 
 def run_panel(run: Run, data_path: Optional[Path] = None, *, overrides: Optional[list[str]] = None,

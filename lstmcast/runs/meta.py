@@ -108,6 +108,8 @@ class PanelMeta(_Record):
     series: dict[str, PanelSeriesMeta] = Field(min_length=1, max_length=100_000)
     skipped: dict[str, str] = Field(default_factory=dict, max_length=100_000)
     tests: dict[str, dict[str, Optional[float | int | str]]] = Field(default_factory=dict)
+    # each static covariate's values in code order ("series": the ids): what the model's embeddings are indexed by
+    statics: dict[str, list[str]] = Field(default_factory=dict, max_length=20)
 
     @model_validator(mode="after")
     def _ordered(self) -> "PanelMeta":

@@ -92,7 +92,7 @@ def panel_meta(config: RunConfig, panel: Panel, prepared: PreparedPanel, fitted:
                                               "last_date": last_date},
         panel={"layout": config.data.layout, "validation_start": prepared.validation_start.date(),
                "test_start": prepared.test_start.date(), "series": members, "skipped": prepared.skipped,
-               "tests": scores.tests},
+               "tests": scores.tests, "statics": prepared.statics},
     )
 
 

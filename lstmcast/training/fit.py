@@ -12,6 +12,7 @@ from torch import nn
 from lstmcast.config import RunConfig
 from lstmcast.data.windows import Prepared
 from lstmcast.errors import DataError
+from lstmcast.models.inputs import InputLayout
 from lstmcast.models.lstm import build_model
 from lstmcast.training.device import check_memory, resolve_device, seed_and_threads
 from lstmcast.training.loop import Callbacks, TrainingState, train
@@ -54,10 +55,10 @@ def fit_all(config: RunConfig, prepared: Prepared, *, epochs: int, callbacks: Op
 def _ready(config: RunConfig, prepared: Prepared) -> torch.device:
     """Seed, threads, the memory check and the device: the same for every fit."""
     seed_and_threads(config.training)
-    check_memory(config, len(prepared.columns))
+    check_memory(config, InputLayout.of(config, prepared.categories).plain)
     return resolve_device(config.training)
 
 
 def _model(config: RunConfig, prepared: Prepared, device: torch.device) -> nn.Module:
-    return build_model(config.model, input_size=len(prepared.columns), horizon=prepared.horizon,
+    return build_model(config.model, layout=InputLayout.of(config, prepared.categories), horizon=prepared.horizon,
                        loss=config.training.loss).to(device)

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from lstmcast.data.calendar import check_gaps
+from lstmcast.data.panelprep import static_codes
 from lstmcast.data.windows import prepare
 from lstmcast.errors import ConfigError, DataError
 from lstmcast.evaluation.conformal import cqr_interval, distributional_levels, head_pairs, interval, split_conformal
@@ -52,16 +53,17 @@ class _Settings:
     seed: int
 
 
-def forecast_series(run, full, scaler, conformal, settings: _Settings, *, notices: list[str]) -> Forecast:
+def forecast_series(run, full, scaler, conformal, settings: _Settings, *, notices: list[str],
+                    statics: tuple[tuple[int, int], ...] = ()) -> Forecast:
     """One series' forecast from a run: `full` is the series as read (rows after --as-of give the actuals only),
-    `scaler` and `conformal` that series' own."""
+    `scaler`, `conformal` and static covariate codes that series' own."""
     series = full
     if settings.as_of is not None:  # what was known then: the model reads nothing after it
         series = full.until(pd.Timestamp(settings.as_of))
         if len(series.dates) == 0:
             raise DataError(f"{full.where}: no rows on or before {settings.as_of} (the data starts "
                             f"{full.dates[0].date()}); choose a later --as-of date")
-    prepared = prepare(series, run.config.data, scaler=scaler)
+    prepared = prepare(series, run.config.data, scaler=scaler, calendar=run.calendar, statics=statics)
     check_gaps(series.dates, run.calendar, steps=prepared.lookback, what=series.where)
     steps = settings.horizon or run.meta.horizon
     x = prepared.tensor()[-prepared.lookback:][None]  # [1, lookback, F]
@@ -219,6 +221,7 @@ def predict_panel(run_dir: Path, *, data_path: Optional[Path] = None, horizon: O
     _check_sampling(run, levels or [], samples)
     panel = run_panel(run, data_path, overrides=overrides, command="predict", only=chosen)
     settings = _Settings(horizon, as_of, levels or [], samples, seed)
-    scalers = run.scalers
+    scalers, codes = run.scalers, static_codes(panel, run.meta.panel.statics, run.config.data)
     return [forecast_series(run, panel.members[name], scalers[name], trained[name].conformal, settings,
-                            notices=run.notices if position == 0 else []) for position, name in enumerate(chosen)]
+                            notices=run.notices if position == 0 else [], statics=codes[name])
+            for position, name in enumerate(chosen)]

@@ -70,13 +70,13 @@ def train_run(config: Optional[RunConfig], *, out: Path, force: bool = False, re
         if data_sha is not None and data_sha != series.sha256:
             raise DataError(f"{series.path} changed since the run started (its SHA-256 differs), so resuming would "
                             "train on other data; restore the file, or start over with --force")
-        prepared = _prepare(config, series, notice, strict=strict)
         calendar = _calendar(config, series, notice)
+        prepared = _prepare(config, series, calendar, notice, strict=strict)
         if not resume:
             write.start_partial(partial, text)
         try:
             fitted = _fit(config, prepared, state, callbacks, partial, series, text)
-            final = _final_fit(config, series, fitted, callbacks, notice) if config.training.final else None
+            final = _final_fit(config, series, calendar, fitted, callbacks, notice) if config.training.final else None
             write_run = _write_panel_run if isinstance(series, Panel) else _write_run
             write_run(partial, out, config, series, prepared, fitted, calendar, final=final, force=force)
         except StopRequested as stop:
@@ -131,11 +131,11 @@ def _resume_state(partial: Path, epochs: Optional[int],
     return config, state, text, metadata.get("data_sha256", "")
 
 
-def _prepare(config: RunConfig, source: Series | Panel, notice: Notice, *, strict: bool = False,
+def _prepare(config: RunConfig, source: Series | Panel, calendar: Calendar, notice: Notice, *, strict: bool = False,
              final: bool = False) -> Prepared | PreparedPanel:
     if isinstance(source, Series):
-        return prepare(source, config.data, final=final)
-    prepared, notices = prepare_panel(source, config.data, strict=strict, final=final)
+        return prepare(source, config.data, final=final, calendar=calendar)
+    prepared, notices = prepare_panel(source, config.data, strict=strict, final=final, calendar=calendar)
     for message in notices:
         notice(message)
     return prepared
@@ -175,11 +175,11 @@ def _fit(config: RunConfig, prepared: Prepared, state: Optional[TrainingState], 
     return fit(config, prepared, state=state, callbacks=callbacks)
 
 
-def _final_fit(config: RunConfig, series: Series | Panel, fitted: Fitted, callbacks: Optional[Callbacks],
-               notice: Notice) -> tuple[Fitted, Prepared | PreparedPanel]:
+def _final_fit(config: RunConfig, series: Series | Panel, calendar: Calendar, fitted: Fitted,
+               callbacks: Optional[Callbacks], notice: Notice) -> tuple[Fitted, Prepared | PreparedPanel]:
     """training.final: after the evaluation, the same model on every row (scaler included) for the best epoch count.
     Not checkpointed: --resume after a kill here repeats it from the finished evaluation, to the same weights."""
-    prepared = _prepare(config, series, notice, final=True)
+    prepared = _prepare(config, series, calendar, notice, final=True)
     epochs, last = fitted.state.best_epoch, _last_date(series)
     notice(f"final fit: refitting on all {len(prepared.origins('train'))} windows up to {last} for "
            f"{epochs} epoch{'s' if epochs != 1 else ''} (the evaluated best)")
