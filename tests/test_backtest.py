@@ -172,7 +172,7 @@ def test_a_backtest_forecast_equals_predict_on_the_data_cut_at_its_origin(runner
 
 
 def test_refit_every_k_origins_trains_once_per_group_with_the_configs_own_split(runner, tmp_path, monkeypatch):
-    import lstmcast.workflows.backtest as workflow
+    import lstmcast.scoring.walkforward as workflow
 
     seen = []
     real_fit = workflow.fit

@@ -204,10 +204,22 @@ def test_predict_forecasts_every_series_and_writes_one_csv(runner, tmp_path):
     assert is_forecast_csv(out)
     again = runner.invoke(app, ["predict", str(tmp_path / "run"), "--out", str(out), "--force"])
     assert again.exit_code == 0, again.output  # recognised as a forecast lstmcast wrote, so --force replaces it
-    for command in (["backtest", str(tmp_path / "run")], ["dump-states", str(tmp_path / "run"), "--out",
-                                                           str(tmp_path / "d")]):
-        refused = runner.invoke(app, command)
-        assert refused.exit_code != 0 and "panel" in refused.output and "Traceback" not in refused.output
+    refused = runner.invoke(app, ["dump-states", str(tmp_path / "run"), "--out", str(tmp_path / "d.npz")])
+    assert refused.exit_code != 0 and "--series" in refused.output and "Traceback" not in refused.output
+
+
+def test_dump_states_records_one_series_of_a_panel_as_the_model_saw_it(runner, tmp_path):
+    csv = _long(tmp_path / "long.csv", _panel_frame())
+    _train(runner, _config(tmp_path / "c.yaml", csv, static_covariates=["series"]), tmp_path / "run")
+    dump = runner.invoke(app, ["dump-states", str(tmp_path / "run"), "--series", "CCC", "--gates", "--json",
+                               "--out", str(tmp_path / "d.npz")])
+    assert dump.exit_code == 0, dump.output
+    meta = json.loads(dump.stdout)["meta"]
+    assert meta["series"] == "CCC" and meta["self_check"]["max_abs_error"] < 1e-5
+    forecast = runner.invoke(app, ["predict", str(tmp_path / "run"), "--series", "CCC", "--json"])
+    values = [row["value"] for row in json.loads(forecast.stdout)["forecasts"][0]["forecast"]]
+    with np.load(tmp_path / "d.npz") as arrays:  # the last window's forecast is predict's, in prices
+        np.testing.assert_allclose(arrays["prediction"][-1], values, rtol=1e-6)
 
 
 def test_pooled_metrics_are_scale_free_means():

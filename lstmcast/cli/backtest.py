@@ -16,6 +16,7 @@ from lstmcast.cli.common import (
     DataSetOption, DebugOption, ForceOption, JsonOption, as_date, chunk_progress, date_option, err, notice, out,
     parse_levels, reported, say,
 )
+from lstmcast.cli.panelbacktest import is_panel, run_panel_backtest
 from lstmcast.cli.render import distribution_table, dm_table, intervals_table, scores_table
 from lstmcast.errors import ConfigError
 
@@ -78,6 +79,9 @@ def backtest(
              "backtested; give it to score the baselines alone).")] = None,
     seed: Annotated[int, typer.Option("--seed", min=0, max=2**32 - 1,
                                       help="Seed of those sample paths.")] = 0,
+    per_series: Annotated[bool, typer.Option(
+        "--per-series", help="Panels: also train each config on each series alone (same config and epochs) and "
+                             "compare it with the global model, per series and pooled.")] = False,
     set_: DataSetOption = None,
     force: ForceOption = False,
     json_: JsonOption = False,
@@ -97,6 +101,8 @@ def backtest(
       lstmcast backtest configs/msft_many_to_one.yaml --from 2015-01-02 --levels 80,95
 
       lstmcast backtest runs/msft_student_t --from 2015-01-02 --out reports/t   # CRPS vs GARCH, PIT plot
+
+      lstmcast backtest configs/stocks_panel.yaml --from 2016-01-04 --per-series   # global vs one per series
     """
     from lstmcast.workflows.backtest import BacktestRequest, backtest as run_backtest  # torch loads here
 
@@ -106,12 +112,17 @@ def backtest(
                               "print the report on standard output")
         if origins is not None and date_from is not None:
             raise ConfigError("give --origins or --from, not both")
-        request = BacktestRequest(
-            sources=sources, data_path=data, origins=origins, date_from=as_date(date_from), step=step,
-            refit=None if refit == "never" else 1 if refit == "every" else int(refit), season=season, out=out_dir,
-            force=force, overrides=list(set_ or []), names=list(names or []), levels=parse_levels(levels),
-            adaptive=adaptive.value, gamma=gamma, window=window, samples=samples,
-            seed=seed)
+        common = dict(sources=sources, data_path=data, origins=origins, date_from=as_date(date_from), step=step,
+                      refit=None if refit == "never" else 1 if refit == "every" else int(refit), season=season,
+                      out=out_dir, force=force, overrides=list(set_ or []), names=list(names or []))
+        if is_panel(sources):
+            unsupported = {"--levels": levels is not None, "--samples": samples is not None}
+            return run_panel_backtest(common | {"per_series": per_series}, json_=json_, unsupported=unsupported)
+        if per_series:
+            raise ConfigError("--per-series compares a panel's global model with one model per series; these "
+                              "sources are single series")
+        request = BacktestRequest(**common, levels=parse_levels(levels), adaptive=adaptive.value, gamma=gamma,
+                                  window=window, samples=samples, seed=seed)
         with chunk_progress(enabled=not json_ and err.is_terminal, label="backtesting") as on_progress:
             outcome = run_backtest(request, on_progress=on_progress, notice=notice)
         if json_:

@@ -15,7 +15,7 @@ from lstmcast.data.panel import Panel, panel_dates
 from lstmcast.data.calendar import Calendar
 from lstmcast.data.scalers import Scaler
 from lstmcast.data.transforms import rows_consumed
-from lstmcast.data.windows import Prepared, WindowSet, prepare, split_ends, split_sizes
+from lstmcast.data.windows import Prepared, WindowSet, history_ends, prepare, split_ends, split_sizes
 from lstmcast.errors import DataError, quote
 
 
@@ -65,23 +65,24 @@ class PreparedPanel:
         return windows
 
 
-def cutoffs(panel: Panel, data: DataConfig) -> tuple[pd.Timestamp, pd.Timestamp]:
+def cutoffs(panel: Panel, data: DataConfig, *, history: bool = False) -> tuple[pd.Timestamp, pd.Timestamp]:
     """The first validation and test dates of the whole panel: data.split's dates, or its fractions of every date
-    any series has (after the transform's first row)."""
+    any series has (after the transform's first row). With `history` (refitting up to a backtest origin) there is
+    no test split, and validation takes the same fraction of the history, or starts at the validation date."""
     union = panel_dates(panel.members, skip=rows_consumed(data))
-    validation, test = split_ends(union, data.split)
+    validation, test = (history_ends if history else split_ends)(union, data.split)
     beyond = union[-1] + pd.Timedelta(days=1)  # an empty split starts after the last date
     return (union[validation] if validation < len(union) else beyond, union[test] if test < len(union) else beyond)
 
 
 def prepare_panel(panel: Panel, data: DataConfig, *, final: bool = False, strict: bool = False,
                   scalers: dict[str, Scaler] | None = None, calendar: Calendar | None = None,
-                  statics: dict[str, list[str]] | None = None) -> tuple[PreparedPanel, list[str]]:
+                  statics: dict[str, list[str]] | None = None, history: bool = False) -> tuple[PreparedPanel, list[str]]:
     """Prepare every series of the panel; a series too short for lookback + horizon and the splits is skipped with a
     notice (refused with `strict`). With `scalers` (a trained run's) nothing is fitted and no split is made, and
     `statics` gives the trained run's static covariate values (else they are the panel's)."""
     offset = rows_consumed(data)
-    starts = (None, None) if final or scalers is not None else cutoffs(panel, data)
+    starts = (None, None) if final or scalers is not None else cutoffs(panel, data, history=history)
     statics = statics if statics is not None else static_values(panel, data)
     codes_of = static_codes(panel, statics, data)
     members, skipped = {}, {}
@@ -91,7 +92,7 @@ def prepare_panel(panel: Panel, data: DataConfig, *, final: bool = False, strict
             members[name] = prepare(series, data, scaler=scalers[name], calendar=calendar, statics=codes)
             continue
         ends = _ends(series.dates[offset:], starts)
-        problem = None if final else _too_short(len(series.dates) - offset, ends, data)
+        problem = None if final else _too_short(len(series.dates) - offset, ends, data, test=not history)
         if problem is None:
             members[name] = prepare(series, data, ends=ends, final=final, calendar=calendar, statics=codes)
         elif strict:
@@ -145,11 +146,12 @@ def _ends(dates: pd.DatetimeIndex, starts: tuple[pd.Timestamp | None, pd.Timesta
             int(np.searchsorted(dates.to_numpy(), test.to_datetime64(), side="left")))
 
 
-def _too_short(rows: int, ends: tuple[int, int], data: DataConfig) -> str | None:
+def _too_short(rows: int, ends: tuple[int, int], data: DataConfig, *, test: bool = True) -> str | None:
     """Why a series cannot take part (the rule `prepare` applies to a single series), or None."""
-    sizes, enough = split_sizes(rows, *ends, data)
+    sizes, enough = split_sizes(rows, *ends, data, test_needed=test)
     if enough:
         return None
-    return (f"{sizes['train']} training, {sizes['validation']} validation and {sizes['test']} test rows before and "
-            f"after the panel's cut-offs, but training needs {data.lookback + data.horizon} (lookback "
-            f"{data.lookback} + horizon {data.horizon}) and validation and test {data.horizon} each")
+    counts = ", ".join(f"{size} {'training' if name == 'train' else name}" for name, size in sizes.items())
+    return (f"{counts} rows before and after the panel's cut-offs, but training needs {data.lookback + data.horizon} "
+            f"(lookback {data.lookback} + horizon {data.horizon}) and {' and '.join(list(sizes)[1:])} "
+            f"{data.horizon} each")

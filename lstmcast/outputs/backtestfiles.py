@@ -42,3 +42,29 @@ def write_backtest(out: Path, report: dict[str, Any], scores: Any, series: Any, 
             card = report["distribution"]["by_model"]
             plots.pit_histograms(temp / "pit.png", pits, {name: card[name]["pit_p_value"] for name in pits},
                                  target=series.target)
+
+
+def write_panel_backtest(out: Path, report: dict[str, Any], detail: dict[str, tuple], *, force: bool) -> None:
+    """A panel backtest's directory: forecasts.csv with a series column, metrics.csv per series and pooled,
+    report.json, and skill.png (each model's skill per series, its pooled skill dashed)."""
+    frames = []
+    for name, (dates, rows, actual, made) in detail.items():
+        horizon = actual.shape[1]
+        steps = np.arange(1, horizon + 1)
+        frames.append(pd.DataFrame({
+            "series": name, "origin": np.repeat(dates[rows].strftime("%Y-%m-%d"), horizon),
+            "step": np.tile(steps, len(rows)),
+            "date": dates[(rows[:, None] + steps[None, :]).reshape(-1)].strftime("%Y-%m-%d"),
+            "actual": actual.reshape(-1), **{model: values.reshape(-1) for model, values in made.items()}}))
+    table = [{"series": "pooled", "model": model, **{k: v for k, v in row.items() if k != "series"}}
+             for model, row in report["pooled"].items()]  # (a pooled row's own "series" counts the series)
+    table += [{"series": name, "model": model, **row} for name, entry in report["series"].items()
+              for model, row in entry["overall"].items()]
+    model = report["models"][0]
+    with atomic_output(out, force=force, what="a backtest report", recognise=is_report, directory=True) as temp:
+        write_report(temp, report, pd.concat(frames, ignore_index=True), pd.DataFrame(table))
+        plots.series_skill(temp / "skill.png", {name: entry["overall"][model]["skill"]
+                                                for name, entry in report["series"].items()
+                                                if entry["overall"][model]["skill"] is not None},
+                           pooled=report["pooled"][model]["skill"],
+                           title=f"{model}: skill by series over {report['origins']} origins")

@@ -22,7 +22,7 @@ SIDES = ("lower", "upper")
 INTERVAL_COLUMN = re.compile(r"(lower|upper)_\d{1,2}(\.\d{1,2})?")
 ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 REPORT_FILES = frozenset({MARKER, "forecasts.csv", "metrics.csv", "report.json", "error_by_step.png", "forecasts.png",
-                          "pit.png"})
+                          "pit.png", "skill.png"})
 
 
 def forecast_csv(target: str, dates: Sequence[Any], values: Sequence[float], *,

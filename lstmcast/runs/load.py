@@ -17,6 +17,7 @@ from lstmcast.data.calendar import Calendar, check_frequency
 from lstmcast.data.panel import Panel, load_panel
 from lstmcast.data.reading import Series, load_series_for
 from lstmcast.data.scalers import Scaler
+from lstmcast.data.panelprep import static_codes
 from lstmcast.data.windows import Prepared, prepare
 from lstmcast.errors import ConfigError, DataError, ModelFileError
 from lstmcast.files.atomic import recover
@@ -176,6 +177,15 @@ def run_panel(run: Run, data_path: Optional[Path] = None, *, overrides: Optional
     for member in panel.members.values():
         check_frequency(member.dates, run.calendar, what=member.where)
     return panel
+
+
+def run_member(run: Run, name: str, data_path: Optional[Path] = None, *, overrides: Optional[list[str]] = None,
+               command: str = "this command") -> tuple[Series, Prepared]:
+    """One series of a panel run, prepared as the model saw it: its own scaler and static covariate codes."""
+    panel = run_panel(run, data_path, overrides=overrides, command=command, only=[name])
+    codes = static_codes(panel, run.meta.panel.statics, run.config.data)[name]  # type: ignore[union-attr]
+    series = panel.members[name]
+    return series, prepare(series, run.config.data, scaler=run.scalers[name], calendar=run.calendar, statics=codes)
 
 
 def _reading(run: Run, overrides: Optional[list[str]], command: str) -> DataConfig:

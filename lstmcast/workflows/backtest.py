@@ -18,22 +18,21 @@ from lstmcast import faults
 from lstmcast.data.calendar import infer_frequency
 from lstmcast.data.reading import Series
 from lstmcast.data.transforms import rows_consumed
-from lstmcast.data.windows import Prepared, history_ends, prepare, split_ends
-from lstmcast.errors import ConfigError, DataError
+from lstmcast.data.windows import prepare, split_ends
+from lstmcast.errors import ConfigError
 from lstmcast.evaluation.backtest import Schedule, Scores, default_season, schedule, score
-from lstmcast.evaluation.conformal import pit_scores, recalibrated_paths
 from lstmcast.evaluation.intervals import interval_scorecard, prior_origins
 from lstmcast.evaluation.metrics import REFERENCE, actuals
 from lstmcast.evaluation.scorecard import distribution_scorecard
 from lstmcast.files.atomic import check_output
-from lstmcast.forecasting import baselines
 from lstmcast.forecasting.distributions import PROBABILISTIC_BASELINES, probabilistic_baselines
-from lstmcast.forecasting.predict import predict_scaled, to_user_units
-from lstmcast.forecasting.sampling import DEFAULT_SAMPLES, sample_paths, split_paths
+from lstmcast.forecasting.sampling import DEFAULT_SAMPLES
 from lstmcast.outputs.backtestfiles import write_backtest
 from lstmcast.outputs.tables import is_report
 from lstmcast.runs.sources import Source, open_sources
-from lstmcast.training.fit import fit
+from lstmcast.scoring.walkforward import (
+    Made, baseline_forecasts, forecast_at, prior_forecast, refit_until, rows_for, validation_pit,
+)
 
 BASELINES = ("random_walk", "drift", "seasonal_naive", "historical_mean", "ets", *PROBABILISTIC_BASELINES)
 
@@ -98,9 +97,9 @@ def backtest(request: BacktestRequest, *, on_progress: Callable[[int, int], None
             paths[f"{source.name}, calibrated"] = made.calibrated
         if made.prior is not None:
             prior[source.name] = made.prior
-    forecasts |= _baselines(history, plan, horizon, season, notice)
+    forecasts |= baseline_forecasts(history, plan, horizon, season, notice)
     if len(prior_rows):  # the baselines at the prior origins too, quietly (their notices were given)
-        prior |= _baselines(history, Schedule(prior_rows, [np.arange(len(prior_rows))]), horizon, season,
+        prior |= baseline_forecasts(history, Schedule(prior_rows, [np.arange(len(prior_rows))]), horizon, season,
                             lambda message: None)
     actual = actuals(history, plan.rows, horizon)
     scores = score(forecasts, actual, history[plan.rows], history=history[: plan.rows[0] + 1], step=request.step)
@@ -167,16 +166,6 @@ def _probabilistic_baselines(history: np.ndarray, plan: Schedule, horizon: int, 
     return paths
 
 
-@dataclass
-class _Made:
-    """A model's forecasts [origins, H] (user's units), sample paths [origins, H, S], forecasts at the prior origins."""
-
-    point: np.ndarray
-    paths: Optional[np.ndarray] = None
-    prior: Optional[np.ndarray] = None
-    calibrated: Optional[np.ndarray] = None  # the paths recalibrated on validation PIT, as predict --levels does
-
-
 def _earliest(sources: list[Source]) -> int:
     """The first row every model can forecast from (a full window after the rows its transform consumes)."""
     return max(s.config.data.lookback - 1 + rows_consumed(s.config.data) for s in sources)
@@ -184,7 +173,7 @@ def _earliest(sources: list[Source]) -> int:
 
 def _model_forecasts(source: Source, origin_dates: pd.DatetimeIndex, prior_dates: pd.DatetimeIndex, plan: Schedule,
                      refit: Optional[int], horizon: int, notice: Callable[[str], None], progress: _Progress,
-                     draw: Optional[tuple[int, int]]) -> _Made:
+                     draw: Optional[tuple[int, int]]) -> Made:
     """The model's forecasts at the origins (and at the prior origins, by the model of the first origin)."""
     draw = draw if source.config.model.head.kind != "point" else None
     data = source.config.data
@@ -200,90 +189,24 @@ def _model_forecasts(source: Source, origin_dates: pd.DatetimeIndex, prior_dates
                    "their targets; start later (--from) for an honest score")
         conformal = source.run.meta.conformal
         recorded = np.array(conformal.scores).T if conformal is not None and conformal.scale == "pit" else None
-        made = _forecast(source.run.model, prepared, _rows_for(prepared, origin_dates, source.name), horizon, draw,
+        made = forecast_at(source.run.model, prepared, rows_for(prepared, origin_dates, source.name), horizon, draw,
                          lambda: recorded)
         progress()
-        return replace(made, prior=_prior_forecast(source.run.model, prepared, prior_dates, horizon))
+        return replace(made, prior=prior_forecast(source.run.model, prepared, prior_dates, horizon))
     parts, prior = [], None
     for number, group in enumerate(plan.groups):
-        model, prepared, on_history = _refit(source, origin_dates[group[0]])
-        rows = _rows_for(prepared, origin_dates[group], source.name)
-        parts.append(_forecast(model, prepared, rows, horizon, draw and (draw[0], draw[1] + number),
-                               lambda: _validation_pit(model, on_history, draw)))
-        prior = prior if number else _prior_forecast(model, prepared, prior_dates, horizon)
+        model, prepared, on_history = refit_until(source, origin_dates[group[0]])
+        rows = rows_for(prepared, origin_dates[group], source.name)
+        parts.append(forecast_at(model, prepared, rows, horizon, draw and (draw[0], draw[1] + number),
+                               lambda: validation_pit(model, on_history, draw)))
+        prior = prior if number else prior_forecast(model, prepared, prior_dates, horizon)
         progress()
 
     def joined(name: str) -> Optional[np.ndarray]:
         values = [getattr(part, name) for part in parts]
         return None if values[0] is None else np.concatenate(values)
 
-    return _Made(joined("point"), joined("paths"), prior, joined("calibrated"))
-
-
-def _validation_pit(model, on_history: Prepared, draw: tuple[int, int]) -> np.ndarray:
-    """|PIT - 0.5| [M, H] of a refit model's paths on its own validation windows, as `train` records them."""
-    paths, actual = split_paths(model, on_history, "validation", samples=draw[0], seed=draw[1])
-    return pit_scores(paths, actual, seed=draw[1])
-
-
-def _prior_forecast(model, prepared: Prepared, dates: pd.DatetimeIndex, horizon: int) -> Optional[np.ndarray]:
-    """Forecasts at the prior origins, or None where there are none (then the random walk's errors seed them)."""
-    if len(dates) == 0:
-        return None
-    try:
-        rows = _rows_for(prepared, dates, "")
-    except DataError:
-        return None
-    return _forecast(model, prepared, rows, horizon).point
-
-
-def _refit(source: Source, until: pd.Timestamp) -> tuple[Any, Prepared, Prepared]:
-    """Train the config on rows up to and including `until` (an expanding window: scaler and weights alike); return
-    the model, the whole series prepared with that scaler (windows ending at an origin see nothing after it), and the
-    history it was fitted on (its validation split calibrates a probabilistic head)."""
-    data = source.config.data
-    history = source.series.until(until)
-    ends = history_ends(history.dates[rows_consumed(data):], data.split)
-    on_history = prepare(history, data, ends=ends)
-    fitted = fit(source.config, on_history)
-    return fitted.model.cpu(), prepare(source.series, data, scaler=on_history.scaler), on_history
-
-
-def _rows_for(prepared: Prepared, origin_dates: pd.DatetimeIndex, name: str) -> np.ndarray:
-    rows = np.searchsorted(prepared.dates.to_numpy(), origin_dates.to_numpy())
-    inside = (rows < len(prepared.dates)) & (rows >= prepared.lookback - 1)
-    if not inside.all() or not (prepared.dates[rows] == origin_dates).all():
-        raise DataError(f"{name}: some origins are not rows of its data (or come before its first full window)")
-    return rows
-
-
-def _forecast(model, prepared: Prepared, rows: np.ndarray, horizon: int, draw: Optional[tuple[int, int]] = None,
-              held_out: Callable[[], Optional[np.ndarray]] = lambda: None) -> _Made:
-    """One batched pass over all origins' windows (views into one tensor, gathered once); with `draw` (samples,
-    seed) the sample paths too, raw and recalibrated on the held-out |PIT - 0.5| that `held_out` gives."""
-    x, _ = prepared.windows(np.arange(rows[0], rows[-1] + 1))
-    x = x[rows - rows[0]]
-    point = to_user_units(prepared, predict_scaled(model, x, batch_size=2048)[:, :horizon], rows)
-    if draw is None:
-        return _Made(point)
-    paths = sample_paths(model, prepared, x, rows, samples=draw[0], steps=horizon, seed=draw[1])
-    scores = held_out()
-    return _Made(point, paths, calibrated=None if scores is None else recalibrated_paths(paths, scores[:, :horizon]))
-
-
-def _baselines(history: np.ndarray, plan: Schedule, horizon: int, season: int,
-               notice: Callable[[str], None]) -> dict[str, np.ndarray]:
-    rows = plan.rows
-    out = {REFERENCE: baselines.random_walk(history, rows, horizon), "drift": baselines.drift(history, rows, horizon),
-           "seasonal_naive": baselines.seasonal_naive(history, rows, horizon, season),
-           "historical_mean": baselines.historical_mean(history, rows, horizon)}
-    if not baselines.ets_available():
-        notice("statsmodels is not installed: the ETS baseline is skipped (pip install 'lstmcast[stats]')")
-        return out
-    # ETS is refitted on the models' schedule: parameters from history up to each group's first origin
-    out["ets"] = np.concatenate([baselines.ets(history, rows[group], horizon, fit_until=int(rows[group[0]]))
-                                 for group in plan.groups])
-    return out
+    return Made(joined("point"), joined("paths"), prior, joined("calibrated"))
 
 
 def _report(request: BacktestRequest, sources: list[Source], series: Series, origin_dates: list[str], horizon: int,

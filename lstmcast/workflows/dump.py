@@ -25,7 +25,7 @@ from lstmcast.outputs import dumpfiles, plots
 from lstmcast.outputs.dumpread import is_dump
 from lstmcast.outputs.lstmvis import WORDS, LstmvisWriter, word_edges
 from lstmcast.outputs.dumplayout import Shape, axes, specs
-from lstmcast.runs.load import Run, open_run, run_data
+from lstmcast.runs.load import Run, open_run, run_data, run_member
 
 CHUNK_BYTES = 64 * 2**20  # output bytes per chunk (a few chunks are in flight): bounds the working set
 PLOT_POINTS = 2000  # dates kept for --plot (evenly spaced): a heatmap shows no more, and memory stays bounded
@@ -48,6 +48,7 @@ class DumpRequest:
     chunk_size: int = 1024
     overrides: list[str] = field(default_factory=list)
     plot: Optional[Path] = None  # also draw a PNG there (checked before any work, drawn after the dump)
+    series: Optional[str] = None  # which series of a panel run
 
 
 @dataclass
@@ -59,20 +60,31 @@ class DumpOutcome:
     plot_data: dict[str, Any]
 
 
-def _refuse_panel(run: Run) -> None:
-    if run.is_panel:
-        raise ConfigError(f"{run.path} is a panel run; dump-states records one series at a time and does not take "
-                          "panel runs yet")
+def _series_data(run: Run, request: DumpRequest) -> tuple[Any, Any]:
+    """The series to record, prepared as the model saw it: the run's own, or the chosen one of a panel run."""
+    if not run.is_panel:
+        if request.series is not None:
+            raise ConfigError(f"--series picks a series of a panel run; {run.path} holds one series (to read another "
+                              "series of its long file, use --set data.series=NAME)")
+        return run_data(run, request.data_path, overrides=request.overrides, command="dump-states")
+    trained = list(run.meta.panel.series)
+    name = request.series or (trained[0] if len(trained) == 1 else None)
+    if name is None or name not in trained:
+        why = run.meta.panel.skipped.get(name or "")
+        shown = ", ".join(trained[:20]) + (", ..." if len(trained) > 20 else "")
+        raise ConfigError(f"--series {name}: skipped in training ({why})" if why else
+                          f"{run.path} is a panel run; dump-states records one series at a time: choose it with "
+                          f"--series (one of {shown})")
+    return run_member(run, name, request.data_path, overrides=request.overrides, command="dump-states")
 
 
 def dump_states(request: DumpRequest, *, on_progress: Callable[[int, int], None] = lambda done, total: None,
                 notice: Callable[[str], None] = lambda message: None) -> DumpOutcome:
     _check_plot_path(request)
     run = open_run(request.run_dir)
-    _refuse_panel(run)
     for message in run.notices:
         notice(message)
-    series, prepared = run_data(run, request.data_path, overrides=request.overrides, command="dump-states")
+    series, prepared = _series_data(run, request)
     following = run.calendar.following(prepared.dates[-1], run.meta.horizon)
     context = Context.build(prepared, following, stream=request.mode == "stream")
     written = _written_rows(context, request)
@@ -151,7 +163,7 @@ def _meta(request: DumpRequest, run: Run, series, context: Context, shape: Shape
         "format": "lstmcast-states", "format_version": dumpfiles.FORMAT_VERSION, "lstmcast_version": __version__,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "run_dir": str(request.run_dir), "data": {"path": str(series.path), "sha256": series.sha256},
-        "model_kind": run.meta.model_kind, "mode": request.mode, "target": run.meta.target,
+        "model_kind": run.meta.model_kind, "mode": request.mode, "target": run.meta.target, "series": series.name,
         "columns": run.meta.columns, "lookback": context.lookback, "horizon": shape.horizon,
         "num_layers": shape.layers, "hidden_size": shape.c_units, "proj_size": encoder.proj_size,
         "h_units": shape.h_units, "c_units": shape.c_units, "windows": shape.windows, "steps": shape.steps,
