@@ -204,8 +204,9 @@ def test_predict_forecasts_every_series_and_writes_one_csv(runner, tmp_path):
     assert is_forecast_csv(out)
     again = runner.invoke(app, ["predict", str(tmp_path / "run"), "--out", str(out), "--force"])
     assert again.exit_code == 0, again.output  # recognised as a forecast lstmcast wrote, so --force replaces it
-    refused = runner.invoke(app, ["dump-states", str(tmp_path / "run"), "--out", str(tmp_path / "d.npz")])
-    assert refused.exit_code != 0 and "--series" in refused.output and "Traceback" not in refused.output
+    refused = runner.invoke(app, ["dump-states", str(tmp_path / "run"), "--series", "ZZZ"])
+    assert refused.exit_code != 0 and "not a series of this panel run" in refused.output
+    assert "Traceback" not in refused.output
 
 
 def test_dump_states_records_one_series_of_a_panel_as_the_model_saw_it(runner, tmp_path):
@@ -215,7 +216,7 @@ def test_dump_states_records_one_series_of_a_panel_as_the_model_saw_it(runner, t
                                "--out", str(tmp_path / "d.npz")])
     assert dump.exit_code == 0, dump.output
     meta = json.loads(dump.stdout)["meta"]
-    assert meta["series"] == "CCC" and meta["self_check"]["max_abs_error"] < 1e-5
+    assert meta["series"] == ["CCC"] and meta["self_check"]["max_abs_error"] < 1e-5
     forecast = runner.invoke(app, ["predict", str(tmp_path / "run"), "--series", "CCC", "--json"])
     values = [row["value"] for row in json.loads(forecast.stdout)["forecasts"][0]["forecast"]]
     with np.load(tmp_path / "d.npz") as arrays:  # the last window's forecast is predict's, in prices
@@ -243,3 +244,39 @@ def test_the_pooled_test_of_one_series_is_its_own_test_on_scaled_losses():
     direct = diebold_mariano(((forecasts["model"] - actual) ** 2).mean(1), ((forecasts["random_walk"] - actual)
                                                                               ** 2).mean(1), lags=1)
     assert pooled["p_value"] == pytest.approx(direct["p_value"], rel=1e-9) and pooled["series"] == 1
+
+
+def test_one_dump_holds_every_series_with_a_series_index_in_every_format(runner, tmp_path):
+    """Windows of all series end to end, each marked with its series; each series' part equals its own dump. Stream
+    mode restarts the state at each series' first row; parquet and LSTMVis carry the series too."""
+    csv = _long(tmp_path / "long.csv", _panel_frame())
+    run = tmp_path / "run"
+    _train(runner, _config(tmp_path / "c.yaml", csv, static_covariates=["series"]), run)
+
+    def dump(out: Path, *args: str) -> dict:
+        result = runner.invoke(app, ["dump-states", str(run), "--json", "--out", str(out), *args])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)["meta"]
+
+    meta = dump(tmp_path / "all.npz", "--from", "2016-01-04")
+    assert meta["series"] == ["AAA", "BBB", "CCC"] and meta["self_check"]["max_abs_error"] < 1e-5
+    alone = dump(tmp_path / "ccc.npz", "--from", "2016-01-04", "--series", "CCC")
+    with np.load(tmp_path / "all.npz") as both, np.load(tmp_path / "ccc.npz") as one:
+        counts = np.bincount(both["series"], minlength=3)
+        assert counts.tolist() == [meta["series_counts"][name] for name in meta["series"]]
+        ccc = both["series"] == 2
+        assert ccc.sum() == alone["windows"] and np.all(np.diff(both["series"]) >= 0)
+        for name in ("h", "c", "prediction", "origin_date"):
+            np.testing.assert_array_equal(both[name][ccc], one[name])
+    stream = dump(tmp_path / "stream.parquet", "--mode", "stream", "--series", "BBB,AAA")
+    frame = pd.read_parquet(tmp_path / "stream.parquet")
+    assert stream["series"] == ["BBB", "AAA"] and list(frame.series.unique()) == ["BBB", "AAA"]
+    assert (frame.series == "AAA").sum() > 0 and stream["self_check"]["max_abs_error"] < 1e-5
+    dump(tmp_path / "vis", "--mode", "stream", "--format", "lstmvis")
+    import h5py
+
+    with h5py.File(tmp_path / "vis" / "series.h5", "r") as handle:
+        ids = handle["series_ids"][()]
+    assert set(ids.tolist()) == {1, 2, 3} and np.all(np.diff(ids) >= 0)
+    assert (tmp_path / "vis" / "series.dict").read_text().split() == ["AAA", "1", "BBB", "2", "CCC", "3"]
+    assert yaml.safe_load((tmp_path / "vis" / "lstm.yml").read_text())["meta"]["series"]["path"] == "series_ids"

@@ -170,6 +170,7 @@ def test_states_overview_lines_up_the_price_and_every_heatmap_on_one_time_axis(t
 
 
 def test_dump_states_plot_draws_the_gates_it_recorded(runner, trained_runs, tmp_path, monkeypatch):
+    import lstmcast.outputs.plots.states as drawing
     import lstmcast.workflows.dump as dump
 
     drawn = {}
@@ -180,7 +181,7 @@ def test_dump_states_plot_draws_the_gates_it_recorded(runner, trained_runs, tmp_
         return drawn["figure"]
 
     real = plots.states_overview
-    monkeypatch.setattr(dump.plots, "states_overview", spy)
+    monkeypatch.setattr(drawing, "states_overview", spy)
     monkeypatch.setattr(dump, "PLOT_POINTS", 100)
     result = runner.invoke(app, ["dump-states", str(trained_runs["many_to_one"]), "--gates", "--out",
                                  str(tmp_path / "d.npz"), "--plot", str(tmp_path / "s.png"), "--chunk-size", "64"])

@@ -50,8 +50,10 @@ def dump_states(
                                                  "and c heatmaps.")] = None,
     chunk_size: Annotated[int, typer.Option(min=1, max=65536, metavar="N", help="Windows (stream: steps) per "
                                             "chunk; bounds memory.")] = 1024,
-    series: Annotated[Optional[str], typer.Option("--series", metavar="ID", help="Panel runs: the series to "
-                                                  "record (its own scaler and embeddings).")] = None,
+    series: Annotated[Optional[str], typer.Option("--series", metavar="ID[,ID...]", help="Panel runs: the series "
+                                                  "to record (default: all), each with its own scaler and "
+                                                  "embeddings; the dump's `series` array says whose each window "
+                                                  "is.")] = None,
     set_: DataSetOption = None,
     force: ForceOption = False,
     json_: JsonOption = False,
@@ -67,7 +69,7 @@ def dump_states(
 
       lstmcast dump-states runs/msft_many_to_one --mode stream --format lstmvis --out lstmvis/
 
-      lstmcast dump-states runs/stocks_panel --series AAPL --from 2017-01-03
+      lstmcast dump-states runs/stocks_panel --series AAPL,MSFT --from 2012-01-03
     """
     from lstmcast.workflows.dump import DumpRequest, dump_states as run_dump  # torch loads here
 
@@ -78,7 +80,8 @@ def dump_states(
         request = DumpRequest(
             run_dir=run_dir, out=out_path, data_path=data, fmt=fmt.value if fmt else None, mode=mode.value,
             gates=gates, date_from=as_date(date_from), date_to=as_date(date_to), force=force, chunk_size=chunk_size,
-            overrides=list(set_ or []), plot=plot, series=series)
+            overrides=list(set_ or []), plot=plot,
+            series=None if series is None else [name.strip() for name in series.split(",") if name.strip()])
         with chunk_progress(enabled=not json_ and err.is_terminal, label="recording states") as on_progress:
             outcome = run_dump(request, on_progress=on_progress, notice=notice)
         if json_:

@@ -80,3 +80,34 @@ class Summaries:
 
     def result(self, h_units: int, c_units: int) -> list[LayerSummary]:
         return [m.summary(layer, phase, h_units, c_units) for (phase, layer), m in self.moments.items()]
+
+
+class PlotSamples:
+    """What --plot draws, at no more than `points` evenly spaced dates: each window's last-step states and, with
+    --gates, its forget and input gates (or the stream's), and the one-step forecasts. Copies, not views (a view
+    would keep its whole chunk alive)."""
+
+    KEYS = ("dates", "last_h", "last_c", "prediction", "actual", "last_f", "last_i")
+
+    def __init__(self, total: int, *, wanted: bool, points: int = 2000) -> None:
+        self.stride, self.wanted, self.seen = max(1, -(-total // points)), wanted, 0
+        self.parts: dict[str, list[np.ndarray]] = {key: [] for key in self.KEYS}
+
+    def add(self, arrays: dict[str, np.ndarray], stream: bool) -> None:
+        if not self.wanted:
+            return
+        if stream:
+            picks = {"dates": arrays["step_date"][0], "last_h": arrays["h"][0], "last_c": arrays["c"][0],
+                     "prediction": arrays["prediction"][0, :, 0], "actual": arrays["target"][0, :, 0]}
+            picks |= {f"last_{g}": arrays[f"gate_{g}"][0] for g in "fi" if f"gate_{g}" in arrays}
+        else:
+            picks = {"dates": arrays["origin_date"], "last_h": arrays["h"][:, -1], "last_c": arrays["c"][:, -1],
+                     "prediction": arrays["prediction"][:, 0], "actual": arrays["target"][:, 0]}
+            picks |= {f"last_{g}": arrays[f"gate_{g}"][:, -1] for g in "fi" if f"gate_{g}" in arrays}
+        keep = (self.seen + np.arange(len(picks["dates"]))) % self.stride == 0
+        self.seen += len(picks["dates"])
+        for key, value in picks.items():
+            self.parts[key].append(value[keep].copy())
+
+    def result(self) -> dict[str, np.ndarray]:
+        return {key: np.concatenate(parts) if parts else np.zeros(0) for key, parts in self.parts.items()}

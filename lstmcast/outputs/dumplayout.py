@@ -25,6 +25,7 @@ class Shape:
     stream: bool
     gates: bool
     decoder: bool
+    series: bool = False  # a panel's dump: each window (stream: step) says its series
 
 
 def specs(s: Shape) -> dict[str, Spec]:
@@ -44,6 +45,8 @@ def specs(s: Shape) -> dict[str, Spec]:
     }
     if not s.stream:
         out["origin_date"] = Spec((s.windows,), "datetime64[s]")
+    if s.series:
+        out["series"] = Spec((s.windows, s.steps) if s.stream else (s.windows,), "int32")
     if s.gates:
         out |= {f"gate_{g}": Spec((s.windows, s.steps, s.layers, s.c_units), "float32") for g in GATE_NAMES}
     if s.decoder:
@@ -55,7 +58,7 @@ def specs(s: Shape) -> dict[str, Spec]:
     return out
 
 
-def axes(*, decoder: bool) -> dict[str, str]:
+def axes(*, decoder: bool, series: bool = False) -> dict[str, str]:
     described = {
         "h": "[window, step, layer, unit] hidden state h_t (= the layer's output) after each step",
         "c": "[window, step, layer, unit] cell state c_t",
@@ -71,6 +74,9 @@ def axes(*, decoder: bool) -> dict[str, str]:
         "stream mode": "window axis of length 1; every step is an origin: prediction, target, target_date, "
                        "head_input and the decoder arrays carry a step axis after it ([1, step, horizon, ...])",
     }
+    if series:
+        described["series"] = ("[window] (stream: [window, step]) the position of its series in meta's `series` list; "
+                               "each series' windows (stream: its steps from its own first row) follow the last's")
     if decoder:
         described["decoder_h / decoder_c / decoder_gate_*"] = "[window, horizon, layer, unit] decoder states per step"
         described["decoder_input"] = "[window, horizon] what each decoder step was fed (its previous prediction)"

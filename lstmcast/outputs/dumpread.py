@@ -17,7 +17,7 @@ from lstmcast.files.reading import holds_only, peek_json
 from lstmcast.outputs.dumpfiles import DUMP_KIND
 
 DUMP_DIR_FILES = frozenset({MARKER, "meta.json", "lstm.yml", "states.h5", "train.h5", "words.dict", "dates.h5",
-                            "dates.dict"})
+                            "dates.dict", "series.h5", "series.dict"})
 
 MAX_META_BYTES = 64 * 2**20
 
@@ -109,6 +109,9 @@ def _read_lstmvis(path: Path) -> Dump:
     with h5py.File(path / "states.h5", "r") as states, h5py.File(path / "train.h5", "r") as words:
         arrays = {name: states[name][()] for name in states}
         arrays["word_ids"] = words["word_ids"][()]
+    if (path / "series.h5").is_file():
+        with h5py.File(path / "series.h5", "r") as series:
+            arrays["series_ids"] = series["series_ids"][()]
     return Dump(meta, arrays)
 
 

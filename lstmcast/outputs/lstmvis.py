@@ -42,10 +42,13 @@ class LstmvisWriter:
         self.stream = meta["mode"] == "stream"
         windows, steps, self.layers = specs["h"].shape[:3]
         total = windows * steps
-        self.files = {name: h5py.File(folder / f"{name}.h5", "w") for name in ("states", "train", "dates")}
+        tracks = ("states", "train", "dates") + (("series",) if "series" in specs else ())
+        self.files = {name: h5py.File(folder / f"{name}.h5", "w") for name in tracks}
         self.sources = self._datasets(specs, total)
         self.files["train"].create_dataset("word_ids", (total,), dtype="int32")
         self.files["dates"].create_dataset("date_ids", (total,), dtype="int32")
+        if "series" in self.files:  # a panel's dump: which series each position belongs to, as a meta track
+            self.files["series"].create_dataset("series_ids", (total,), dtype="int32")
         self.position, self.dates = 0, []
 
     def _datasets(self, specs: dict[str, Spec], total: int) -> dict[str, tuple[str, int, int | None]]:
@@ -73,6 +76,9 @@ class LstmvisWriter:
         self.files["train"]["word_ids"][rows] = np.digitize(chunk["inputs_scaled"][:, :, 0].reshape(-1),
                                                             self.edges) + 1
         self.files["dates"]["date_ids"][rows] = np.arange(rows.start, rows.stop) + 1
+        if "series" in self.files:  # dictionary ids start at 1
+            codes = chunk["series"].reshape(-1) if self.stream else np.repeat(chunk["series"], steps)
+            self.files["series"]["series_ids"][rows] = codes + 1
         self.dates.append(np.datetime_as_string(chunk["step_date"].reshape(-1), unit="D"))
         self.position = rows.stop
 
@@ -81,6 +87,9 @@ class LstmvisWriter:
         (self.folder / "words.dict").write_text("".join(f"{word} {i + 1}\n" for i, word in enumerate(WORDS)))
         dates = np.concatenate(self.dates) if self.dates else np.array([], dtype=str)
         (self.folder / "dates.dict").write_text("".join(f"{day} {i + 1}\n" for i, day in enumerate(dates)))
+        if "series" in self.files:
+            (self.folder / "series.dict").write_text("".join(f"{name} {i + 1}\n" for i, name in
+                                                             enumerate(meta["series"])))
         (self.folder / "lstm.yml").write_text(yaml.safe_dump(self._config(meta), sort_keys=False))
         (self.folder / "meta.json").write_text(json.dumps(meta, indent=2))
         write_marker(self.folder, DUMP_KIND)
@@ -98,16 +107,22 @@ class LstmvisWriter:
                 if array == "gate_g":
                     entry.pop("unsigned")
             types.append(entry)
+        tracks = {"date": {"file": "dates", "path": "date_ids", "dict": "dates_dict",
+                           "vis": {"type": "discrete", "range": "dict"}}}
+        files = {"states": "states.h5", "train": "train.h5", "words": "words.dict", "dates": "dates.h5",
+                 "dates_dict": "dates.dict"}
+        if "series" in self.files:
+            tracks["series"] = {"file": "series", "path": "series_ids", "dict": "series_dict",
+                                "vis": {"type": "discrete", "range": "dict"}}
+            files |= {"series": "series.h5", "series_dict": "series.dict"}
         return {
             "name": f"lstmcast {meta['model_kind']} {meta['target']}",
             "description": f"LSTM states from lstmcast dump-states ({meta['mode']} mode); words bin the scaled target "
                            "input at each step by the quantiles of the dumped series",
-            "files": {"states": "states.h5", "train": "train.h5", "words": "words.dict", "dates": "dates.h5",
-                      "dates_dict": "dates.dict"},
+            "files": files,
             "word_sequence": {"file": "train", "path": "word_ids", "dict_file": "words"},
             "states": {"file": "states", "types": types},
-            "meta": {"date": {"file": "dates", "path": "date_ids", "dict": "dates_dict",
-                              "vis": {"type": "discrete", "range": "dict"}}},
+            "meta": tracks,
         }
 
     def discard(self) -> None:

@@ -29,6 +29,9 @@ def tidy_rows(chunk: dict[str, np.ndarray], meta: dict[str, Any], *, start: int)
         "date": chunk["step_date"].reshape(rows),
         "origin_date": chunk["step_date"][0] if stream else np.repeat(chunk["origin_date"], steps),
     }
+    if "series" in chunk:  # a panel's dump: each row names its series
+        ids = np.asarray(meta["series"])
+        columns["series"] = ids[chunk["series"].reshape(-1)] if stream else np.repeat(ids[chunk["series"]], steps)
     for index, name in enumerate(meta["columns"]):
         columns[f"input_{name}"] = chunk["inputs_raw"][:, :, index].reshape(rows)
         columns[f"scaled_{name}"] = chunk["inputs_scaled"][:, :, index].reshape(rows)
@@ -41,8 +44,12 @@ def tidy_rows(chunk: dict[str, np.ndarray], meta: dict[str, Any], *, start: int)
             columns[f"target_{k + 1}"] = chunk["target"][0, :, k]
         origins = {name: chunk[name][0] for name in PER_ORIGIN if name in chunk}  # every step is an origin
         ahead = _horizon_rows(origins, np.zeros(steps, dtype=np.int64), chunk["step_date"][0])
+        per_origin = columns.get("series")
     else:
         ahead = _horizon_rows(chunk, np.arange(start, start + windows), chunk["origin_date"])
+        per_origin = np.asarray(meta["series"])[chunk["series"]] if "series" in chunk else None
+    if per_origin is not None:
+        ahead.insert(0, "series", np.repeat(per_origin, chunk["prediction"].shape[-1]))
     return pd.concat([pd.DataFrame(columns), ahead], ignore_index=True)
 
 

@@ -179,13 +179,15 @@ def run_panel(run: Run, data_path: Optional[Path] = None, *, overrides: Optional
     return panel
 
 
-def run_member(run: Run, name: str, data_path: Optional[Path] = None, *, overrides: Optional[list[str]] = None,
-               command: str = "this command") -> tuple[Series, Prepared]:
-    """One series of a panel run, prepared as the model saw it: its own scaler and static covariate codes."""
-    panel = run_panel(run, data_path, overrides=overrides, command=command, only=[name])
-    codes = static_codes(panel, run.meta.panel.statics, run.config.data)[name]  # type: ignore[union-attr]
-    series = panel.members[name]
-    return series, prepare(series, run.config.data, scaler=run.scalers[name], calendar=run.calendar, statics=codes)
+def run_members(run: Run, names: list[str], data_path: Optional[Path] = None, *,
+                overrides: Optional[list[str]] = None,
+                command: str = "this command") -> dict[str, tuple[Series, Prepared]]:
+    """Series of a panel run (the CSV read once), each prepared as the model saw it: its own scaler and static
+    covariate codes."""
+    panel = run_panel(run, data_path, overrides=overrides, command=command, only=names)
+    codes = static_codes(panel, run.meta.panel.statics, run.config.data)  # type: ignore[union-attr]
+    return {name: (series, prepare(series, run.config.data, scaler=run.scalers[name], calendar=run.calendar,
+                                   statics=codes[name])) for name, series in panel.members.items()}
 
 
 def _reading(run: Run, overrides: Optional[list[str]], command: str) -> DataConfig:

@@ -20,12 +20,12 @@ from lstmcast.files.atomic import atomic_output, check_free_space, check_output
 from lstmcast.introspect import check
 from lstmcast.introspect.arrays import Context, chunk_arrays
 from lstmcast.introspect.record import Recorded, record_chunks, record_stream_chunks
-from lstmcast.introspect.summary import LayerSummary, Summaries
+from lstmcast.introspect.summary import LayerSummary, PlotSamples, Summaries
 from lstmcast.outputs import dumpfiles, plots
 from lstmcast.outputs.dumpread import is_dump
 from lstmcast.outputs.lstmvis import WORDS, LstmvisWriter, word_edges
 from lstmcast.outputs.dumplayout import Shape, axes, specs
-from lstmcast.runs.load import Run, open_run, run_data, run_member
+from lstmcast.runs.load import Run, open_run, run_data, run_members
 
 CHUNK_BYTES = 64 * 2**20  # output bytes per chunk (a few chunks are in flight): bounds the working set
 PLOT_POINTS = 2000  # dates kept for --plot (evenly spaced): a heatmap shows no more, and memory stays bounded
@@ -48,7 +48,7 @@ class DumpRequest:
     chunk_size: int = 1024
     overrides: list[str] = field(default_factory=list)
     plot: Optional[Path] = None  # also draw a PNG there (checked before any work, drawn after the dump)
-    series: Optional[str] = None  # which series of a panel run
+    series: Optional[list[str]] = None  # which series of a panel run (None: all)
 
 
 @dataclass
@@ -60,22 +60,55 @@ class DumpOutcome:
     plot_data: dict[str, Any]
 
 
-def _series_data(run: Run, request: DumpRequest) -> tuple[Any, Any]:
-    """The series to record, prepared as the model saw it: the run's own, or the chosen one of a panel run."""
+@dataclass
+class _Member:
+    """One series to record: its position in meta["series"] (None for a single-series run), its data and rows."""
+
+    code: Optional[int]
+    series: Any
+    context: Context
+    written: np.ndarray
+
+
+def _members(run: Run, request: DumpRequest, notice: Callable[[str], None]) -> tuple[list[_Member], Optional[list]]:
+    """The series to record, each prepared as the model saw it, and (panel runs) their ids in dump order."""
+    stream = request.mode == "stream"
+
+    def member(code: Optional[int], series: Any, prepared: Any) -> _Member:
+        context = Context.build(prepared, run.calendar.following(prepared.dates[-1], run.meta.horizon), stream=stream)
+        return _Member(code, series, context, _written_rows(context, request))
+
     if not run.is_panel:
         if request.series is not None:
-            raise ConfigError(f"--series picks a series of a panel run; {run.path} holds one series (to read another "
+            raise ConfigError(f"--series picks series of a panel run; {run.path} holds one series (to read another "
                               "series of its long file, use --set data.series=NAME)")
-        return run_data(run, request.data_path, overrides=request.overrides, command="dump-states")
+        return [member(None, *run_data(run, request.data_path, overrides=request.overrides,
+                                        command="dump-states"))], None
+    names = _chosen(run, request)
+    if request.plot is not None and len(names) > 1:
+        raise ConfigError("--plot draws one series; add --series ID (the dump itself may hold several)")
+    loaded = run_members(run, names, request.data_path, overrides=request.overrides, command="dump-states")
+    members, empty = [], None
+    for code, name in enumerate(names):
+        try:
+            members.append(member(code, *loaded[name]))
+        except DataError as exc:  # nothing of this series in the --from/--to range
+            empty = empty or exc
+            notice(f"series {name}: {exc}; left out of the dump")
+    if not members:
+        raise empty  # type: ignore[misc]
+    return members, names
+
+
+def _chosen(run: Run, request: DumpRequest) -> list[str]:
     trained = list(run.meta.panel.series)
-    name = request.series or (trained[0] if len(trained) == 1 else None)
-    if name is None or name not in trained:
-        why = run.meta.panel.skipped.get(name or "")
-        shown = ", ".join(trained[:20]) + (", ..." if len(trained) > 20 else "")
-        raise ConfigError(f"--series {name}: skipped in training ({why})" if why else
-                          f"{run.path} is a panel run; dump-states records one series at a time: choose it with "
-                          f"--series (one of {shown})")
-    return run_member(run, name, request.data_path, overrides=request.overrides, command="dump-states")
+    for name in request.series or []:
+        if name not in trained:
+            why = run.meta.panel.skipped.get(name)
+            shown = ", ".join(trained[:20]) + (", ..." if len(trained) > 20 else "")
+            raise ConfigError(f"--series {name}: skipped in training ({why})" if why else
+                              f"--series {name}: not a series of this panel run, which holds {shown}")
+    return list(request.series or trained)
 
 
 def dump_states(request: DumpRequest, *, on_progress: Callable[[int, int], None] = lambda done, total: None,
@@ -84,11 +117,8 @@ def dump_states(request: DumpRequest, *, on_progress: Callable[[int, int], None]
     run = open_run(request.run_dir)
     for message in run.notices:
         notice(message)
-    series, prepared = _series_data(run, request)
-    following = run.calendar.following(prepared.dates[-1], run.meta.horizon)
-    context = Context.build(prepared, following, stream=request.mode == "stream")
-    written = _written_rows(context, request)
-    shape = _shape(run, context, written, request)
+    members, names = _members(run, request, notice)
+    shape = _shape(run, members, request, series=names is not None)
     layout = specs(shape)
     size = sum(spec.nbytes for spec in layout.values())
     fmt = dumpfiles.format_for(request.out, request.fmt, size=size)
@@ -96,23 +126,24 @@ def dump_states(request: DumpRequest, *, on_progress: Callable[[int, int], None]
     need = dumpfiles.estimate_bytes(layout, fmt)
     check_free_space(out, need, hint="narrow it with --from/--to, drop --gates, or write elsewhere with --out")
     notice(f"writing about {need / 2**20:,.1f} MiB ({fmt}) to {out}")
-    meta = _meta(request, run, series, context, shape, layout, written)
+    meta = _meta(request, run, members, names, shape, layout)
     if fmt == "lstmvis":
-        meta["lstmvis_words"] = {"edges": word_edges(prepared.scaled[:, 0]), "words": list(WORDS),
+        scaled = np.concatenate([m.context.prepared.scaled[:, 0] for m in members])
+        meta["lstmvis_words"] = {"edges": word_edges(scaled), "words": list(WORDS),
                                  "of": "the scaled target input, by quantile of the dumped series (percent)"}
         if not shape.stream:
             notice("LSTMVis reads one sequence: windows mode concatenates overlapping windows (and leaves out the "
                    "decoder); --mode stream gives it the series as it is")
-    per_unit = size / max(len(written), 1)  # bytes per window (stream: per step)
-    chunk = max(16, min(request.chunk_size, int(CHUNK_BYTES / per_unit)))  # windows (stream: steps) per chunk
+    total = sum(len(m.written) for m in members)
+    chunk = max(16, min(request.chunk_size, int(CHUNK_BYTES * total / size)))  # windows (stream: steps) per chunk
     summaries = Summaries(shape.layers, decoder=shape.decoder)
-    plot = _PlotSamples(len(written), wanted=request.plot is not None)
+    plot = PlotSamples(total, wanted=request.plot is not None, points=PLOT_POINTS)
     with atomic_output(out, force=request.force, what="a state dump", recognise=is_dump,
                        directory=fmt in ("npy", "lstmvis"), suffix=out.suffix if fmt in ("npz", "parquet") else ""
                        ) as temp:
         writer = WRITERS[fmt](temp, layout, meta)
         try:
-            timings, checks = _record_all(run, context, request, written, chunk, writer, summaries, plot, on_progress)
+            timings, checks = _record_members(run, members, request, chunk, writer, summaries, plot, on_progress)
             meta["self_check"] = {"max_abs_error": max(checks.values()), **checks,
                                   "windows_checked": "all" if shape.stream else "first and last chunk"}
             meta["summary"] = [vars(s) for s in summaries.result(shape.h_units, shape.c_units)]
@@ -122,12 +153,30 @@ def dump_states(request: DumpRequest, *, on_progress: Callable[[int, int], None]
             timings["write_s"] = round(timings["write_s"] + time.perf_counter() - started, 4)
         finally:
             writer.discard()
+    prepared = members[0].context.prepared
     plot_data = plot.result() | {"target": run.meta.target, "history_dates": prepared.dates,
                                  "history": prepared.raw[:, 0]}
     outcome = DumpOutcome(out, fmt, meta, summaries.result(shape.h_units, shape.c_units), plot_data)
     if request.plot is not None:
-        _write_plot(request.plot, outcome, force=request.force)
+        plots.write_states_plot(request.plot, outcome.plot_data, outcome.meta, force=request.force)
     return outcome
+
+
+def _record_members(run: Run, members: list[_Member], request: DumpRequest, chunk: int, writer,
+                    summaries: Summaries, plot: PlotSamples,
+                    on_progress: Callable[[int, int], None]) -> tuple[dict, dict]:
+    """Each series recorded in turn into the same writer (its windows, or its stream from its own first row)."""
+    counts = [len(_chunks(m.context, m.written, chunk)) for m in members]
+    timings: dict[str, float] = {}
+    checks: dict[str, float] = {}
+    for number, member in enumerate(members):
+        done = sum(counts[:number])
+        times, found = _record_all(run, member.context, request, member.written, chunk, writer, summaries, plot,
+                                   lambda index, _, done=done: on_progress(done + index, sum(counts)),
+                                   code=member.code)
+        timings = {key: round(timings.get(key, 0.0) + value, 4) for key, value in times.items()}
+        checks = {key: max(checks.get(key, 0.0), found.get(key, 0.0)) for key in checks.keys() | found.keys()}
+    return timings, checks
 
 
 def _written_rows(context: Context, request: DumpRequest) -> np.ndarray:
@@ -148,32 +197,37 @@ def _written_rows(context: Context, request: DumpRequest) -> np.ndarray:
     return rows[keep]
 
 
-def _shape(run: Run, context: Context, written: np.ndarray, request: DumpRequest) -> Shape:
-    encoder = run.model.encoder
-    return Shape(windows=1 if context.stream else len(written), steps=len(written) if context.stream else
-                 context.lookback, layers=encoder.num_layers, h_units=encoder.proj_size or encoder.hidden_size,
+def _shape(run: Run, members: list[_Member], request: DumpRequest, *, series: bool) -> Shape:
+    encoder, stream = run.model.encoder, request.mode == "stream"
+    written = sum(len(m.written) for m in members)  # windows (stream: steps) of every series, end to end
+    return Shape(windows=1 if stream else written, steps=written if stream else members[0].context.lookback,
+                 layers=encoder.num_layers, h_units=encoder.proj_size or encoder.hidden_size,
                  c_units=encoder.hidden_size, features=len(run.meta.columns), horizon=run.meta.horizon,
-                 stream=context.stream, gates=request.gates, decoder=run.model.decoder is not None)
+                 stream=stream, gates=request.gates, decoder=run.model.decoder is not None, series=series)
 
 
-def _meta(request: DumpRequest, run: Run, series, context: Context, shape: Shape, layout: dict,
-          written: np.ndarray) -> dict[str, Any]:
-    encoder = run.model.encoder
+def _meta(request: DumpRequest, run: Run, members: list[_Member], names: Optional[list[str]], shape: Shape,
+          layout: dict) -> dict[str, Any]:
+    encoder, first = run.model.encoder, members[0]
     meta = {
         "format": "lstmcast-states", "format_version": dumpfiles.FORMAT_VERSION, "lstmcast_version": __version__,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "run_dir": str(request.run_dir), "data": {"path": str(series.path), "sha256": series.sha256},
-        "model_kind": run.meta.model_kind, "mode": request.mode, "target": run.meta.target, "series": series.name,
-        "columns": run.meta.columns, "lookback": context.lookback, "horizon": shape.horizon,
+        "run_dir": str(request.run_dir), "data": {"path": str(first.series.path), "sha256": first.series.sha256},
+        "model_kind": run.meta.model_kind, "mode": request.mode, "target": run.meta.target,
+        "columns": run.meta.columns, "lookback": first.context.lookback, "horizon": shape.horizon,
         "num_layers": shape.layers, "hidden_size": shape.c_units, "proj_size": encoder.proj_size,
         "h_units": shape.h_units, "c_units": shape.c_units, "windows": shape.windows, "steps": shape.steps,
-        "gates": request.gates, "first_date": str(context.dates[written[0]])[:10],
-        "last_date": str(context.dates[written[-1]])[:10],
+        "gates": request.gates,
+        "first_date": min(str(m.context.dates[m.written[0]])[:10] for m in members),
+        "last_date": max(str(m.context.dates[m.written[-1]])[:10] for m in members),
         "arrays": {name: {"shape": list(spec.shape), "dtype": spec.dtype} for name, spec in layout.items()},
-        "axes": axes(decoder=shape.decoder),
+        "axes": axes(decoder=shape.decoder, series=shape.series),
     }
+    if names is not None:  # a panel run: the `series` array indexes these ids, in this order
+        meta["series"] = [names[m.code] for m in members]  # type: ignore[index]
+        meta["series_counts"] = {names[m.code]: len(m.written) for m in members}  # type: ignore[index]
     if shape.stream:
-        meta["stream_start"] = str(context.dates[0])[:10]  # the state is carried from the series' first row
+        meta["stream_start"] = min(str(m.context.dates[0])[:10] for m in members)  # states carried from each first row
     if encoder.proj_size:
         meta["note"] = (f"proj_size={encoder.proj_size}: h and the layer outputs have {shape.h_units} units "
                         f"(h = W_hr (o * tanh(c))); c has hidden_size={shape.c_units} units")
@@ -181,9 +235,10 @@ def _meta(request: DumpRequest, run: Run, series, context: Context, shape: Shape
 
 
 def _record_all(run: Run, context: Context, request: DumpRequest, written: np.ndarray, chunk: int, writer,
-                summaries: Summaries, plot: "_PlotSamples", on_progress: Callable[[int, int], None]
-                ) -> tuple[dict, dict]:
-    """Record chunk by chunk (stream: from the series' first row), write what lies in the range, check, summarise."""
+                summaries: Summaries, plot: PlotSamples, on_progress: Callable[[int, int], None], *,
+                code: Optional[int] = None) -> tuple[dict, dict]:
+    """Record chunk by chunk (stream: from the series' first row), write what lies in the range, check, summarise;
+    `code` (a panel's series) fills the `series` array of every chunk."""
     timings = {"compute_s": 0.0, "gates_s": 0.0, "write_s": 0.0, "check_s": 0.0}
     checks: dict[str, float] = {}
     chunks = _chunks(context, written, chunk)
@@ -201,6 +256,9 @@ def _record_all(run: Run, context: Context, request: DumpRequest, written: np.nd
         if keep.any():
             started = time.perf_counter()
             arrays = chunk_arrays(item.recording, rows, keep, context)
+            if code is not None:
+                arrays["series"] = np.full(arrays["h"].shape[:2] if context.stream else len(arrays["h"]), code,
+                                           dtype=np.int32)  # [1, steps] (stream) or [windows]
             writer.write(arrays)
             timings["write_s"] += time.perf_counter() - started
             summaries.update(arrays)
@@ -229,53 +287,8 @@ def _check(run: Run, item: Recorded, gates: bool, stream: bool) -> dict[str, flo
     return checks | (check.check_gates(run.model, item.recording, stream=stream) if gates else {})
 
 
-class _PlotSamples:
-    """What --plot draws, at no more than PLOT_POINTS evenly spaced dates: each window's last-step states and, with
-    --gates, its forget and input gates (or the stream's), and the one-step forecasts. Copies, not views (a view
-    would keep its whole chunk alive)."""
-
-    KEYS = ("dates", "last_h", "last_c", "prediction", "actual", "last_f", "last_i")
-
-    def __init__(self, total: int, *, wanted: bool) -> None:
-        self.stride, self.wanted, self.seen = max(1, -(-total // PLOT_POINTS)), wanted, 0
-        self.parts: dict[str, list[np.ndarray]] = {key: [] for key in self.KEYS}
-
-    def add(self, arrays: dict[str, np.ndarray], stream: bool) -> None:
-        if not self.wanted:
-            return
-        if stream:
-            picks = {"dates": arrays["step_date"][0], "last_h": arrays["h"][0], "last_c": arrays["c"][0],
-                     "prediction": arrays["prediction"][0, :, 0], "actual": arrays["target"][0, :, 0]}
-            picks |= {f"last_{g}": arrays[f"gate_{g}"][0] for g in "fi" if f"gate_{g}" in arrays}
-        else:
-            picks = {"dates": arrays["origin_date"], "last_h": arrays["h"][:, -1], "last_c": arrays["c"][:, -1],
-                     "prediction": arrays["prediction"][:, 0], "actual": arrays["target"][:, 0]}
-            picks |= {f"last_{g}": arrays[f"gate_{g}"][:, -1] for g in "fi" if f"gate_{g}" in arrays}
-        keep = (self.seen + np.arange(len(picks["dates"]))) % self.stride == 0
-        self.seen += len(picks["dates"])
-        for key, value in picks.items():
-            self.parts[key].append(value[keep].copy())
-
-    def result(self) -> dict[str, np.ndarray]:
-        return {key: np.concatenate(parts) if parts else np.zeros(0) for key, parts in self.parts.items()}
-
-
 def _check_plot_path(request: DumpRequest) -> None:
     """Refuse a bad --plot path now, not after minutes of recording."""
     if request.plot is not None:
         plots.check_png_path(request.plot)
         check_output(request.plot, force=request.force, what="a plot", recognise=plots.is_plot)
-
-
-def _write_plot(path: Path, outcome: DumpOutcome, *, force: bool) -> None:
-    data = outcome.plot_data
-    gates = {name: data[f"last_{name}"] for name in "fi" if len(data[f"last_{name}"])}  # with --gates
-    with atomic_output(path, force=force, what="a plot", recognise=plots.is_plot, suffix=".png") as temp:
-        plots.states_overview(
-            temp, dates=data["dates"], prediction=data["prediction"], actual=data["actual"], h=data["last_h"],
-            c=data["last_c"], gates=gates or None,
-            history_dates=data["history_dates"], history=data["history"], target=data["target"],
-            caption=f"{outcome.meta['model_kind']} on {data['target']}: "
-                    + ("the stream's states" if outcome.meta["mode"] == "stream" else "each window's last-step states")
-                    + (" and gates" if gates else ""),
-        )

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any, Optional
 import numpy as np
 import pandas as pd
 
-from lstmcast.outputs.plots.base import dated, plain_numbers, pyplot, save
+from lstmcast.files.atomic import atomic_output
+from lstmcast.outputs.plots.base import dated, is_plot, plain_numbers, pyplot, save
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -104,3 +105,17 @@ def _draw_gate_means(ax: Any, times: np.ndarray, gates: dict[str, np.ndarray], n
     plain_numbers(ax.yaxis)
     ax.grid(True, alpha=0.3)
     ax.legend(loc="upper left", fontsize=7, ncol=2 * len(names), frameon=False)
+
+
+def write_states_plot(path: Path, data: dict[str, Any], meta: dict[str, Any], *, force: bool) -> None:
+    """dump-states --plot: the sampled states and forecasts of a dump (`data`), written atomically to `path`."""
+    gates = {name: data[f"last_{name}"] for name in "fi" if len(data[f"last_{name}"])}  # with --gates
+    with atomic_output(path, force=force, what="a plot", recognise=is_plot, suffix=".png") as temp:
+        states_overview(
+            temp, dates=data["dates"], prediction=data["prediction"], actual=data["actual"], h=data["last_h"],
+            c=data["last_c"], gates=gates or None,
+            history_dates=data["history_dates"], history=data["history"], target=data["target"],
+            caption=f"{meta['model_kind']} on {data['target']}: "
+                    + ("the stream's states" if meta["mode"] == "stream" else "each window's last-step states")
+                    + (" and gates" if gates else ""),
+        )
