@@ -204,9 +204,11 @@ def test_predict_forecasts_every_series_and_writes_one_csv(runner, tmp_path):
     assert is_forecast_csv(out)
     again = runner.invoke(app, ["predict", str(tmp_path / "run"), "--out", str(out), "--force"])
     assert again.exit_code == 0, again.output  # recognised as a forecast lstmcast wrote, so --force replaces it
-    refused = runner.invoke(app, ["dump-states", str(tmp_path / "run"), "--series", "ZZZ"])
-    assert refused.exit_code != 0 and "not a series of this panel run" in refused.output
-    assert "Traceback" not in refused.output
+    for args, words in ((["dump-states", str(tmp_path / "run"), "--series", "ZZZ"], "not a series of this panel run"),
+                        (["dump-states", str(tmp_path / "run"), "--series", "AAA,AAA"], "AAA twice"),
+                        (["predict", str(tmp_path / "run"), "--series", "CCC,CCC"], "CCC twice")):
+        refused = runner.invoke(app, args)
+        assert refused.exit_code != 0 and words in refused.output and "Traceback" not in refused.output
 
 
 def test_dump_states_records_one_series_of_a_panel_as_the_model_saw_it(runner, tmp_path):

@@ -102,7 +102,7 @@ def backtest(
 
       lstmcast backtest runs/msft_student_t --from 2015-01-02 --out reports/t   # CRPS vs GARCH, PIT plot
 
-      lstmcast backtest configs/stocks_panel.yaml --from 2016-01-04 --per-series   # global vs one per series
+      lstmcast backtest configs/stocks_panel.yaml --per-series   # global vs one model per series, pooled
     """
     from lstmcast.workflows.backtest import BacktestRequest, backtest as run_backtest  # torch loads here
 

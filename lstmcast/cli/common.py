@@ -35,6 +35,19 @@ DataSetOption = Annotated[Optional[list[str]], typer.Option(
          "data.series_column or data.series, e.g. --set data.sep=';'.")]
 
 
+def parse_series(text: Optional[str]) -> Optional[list[str]]:
+    """--series A,B -> ["A", "B"] (None: every series), each once."""
+    if text is None:
+        return None
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise ConfigError("--series: name at least one series, e.g. --series AAPL,MSFT")
+    twice = next((name for name in names if names.count(name) > 1), None)
+    if twice is not None:
+        raise ConfigError(f"--series lists {twice} twice; name each series once")
+    return names
+
+
 def parse_levels(text: Optional[str]) -> list[float]:
     """--levels 80,95 -> [80.0, 95.0], checked as the API checks levels (config.levels)."""
     if text is None:

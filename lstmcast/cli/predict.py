@@ -13,7 +13,7 @@ import typer
 from lstmcast.cli.app import app
 from lstmcast.cli.common import (
     DataOption, DataSetOption, DebugOption, ForceOption, JsonOption, RunArgument, as_date, date_option, notice, out,
-    parse_levels, reported, say,
+    parse_levels, parse_series, reported, say,
 )
 from lstmcast.cli.render import forecast_table
 from lstmcast.errors import ConfigError
@@ -113,7 +113,7 @@ def _panel_forecasts(run_dir: Path, *, data, horizon, as_of, levels, samples, se
     """A panel run's forecasts: every series, or those named in --series A,B (one, with --plot)."""
     from lstmcast.workflows.predict import predict_panel
 
-    names = [name.strip() for name in series.split(",") if name.strip()] if series else None
+    names = parse_series(series)
     if plot is not None and (names is None or len(names) != 1):
         raise ConfigError("--plot draws one series; name it with --series NAME")
     return predict_panel(run_dir, data_path=data, horizon=horizon, overrides=list(set_ or []), as_of=as_of,

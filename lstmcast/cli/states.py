@@ -13,7 +13,7 @@ import typer
 from lstmcast.cli.app import app
 from lstmcast.cli.common import (
     DataOption, DataSetOption, DebugOption, ForceOption, JsonOption, RunArgument, as_date, chunk_progress,
-    date_option, err, notice, out, reported, say,
+    date_option, err, notice, out, parse_series, reported, say,
 )
 from lstmcast.cli.render import layers_table
 from lstmcast.errors import ConfigError
@@ -81,7 +81,7 @@ def dump_states(
             run_dir=run_dir, out=out_path, data_path=data, fmt=fmt.value if fmt else None, mode=mode.value,
             gates=gates, date_from=as_date(date_from), date_to=as_date(date_to), force=force, chunk_size=chunk_size,
             overrides=list(set_ or []), plot=plot,
-            series=None if series is None else [name.strip() for name in series.split(",") if name.strip()])
+            series=parse_series(series))
         with chunk_progress(enabled=not json_ and err.is_terminal, label="recording states") as on_progress:
             outcome = run_dump(request, on_progress=on_progress, notice=notice)
         if json_:
