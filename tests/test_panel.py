@@ -282,3 +282,24 @@ def test_one_dump_holds_every_series_with_a_series_index_in_every_format(runner,
     assert set(ids.tolist()) == {1, 2, 3} and np.all(np.diff(ids) >= 0)
     assert (tmp_path / "vis" / "series.dict").read_text().split() == ["AAA", "1", "BBB", "2", "CCC", "3"]
     assert yaml.safe_load((tmp_path / "vis" / "lstm.yml").read_text())["meta"]["series"]["path"] == "series_ids"
+
+
+def test_a_dump_leaves_out_a_series_with_nothing_in_range_and_keeps_the_index_right(runner, tmp_path):
+    csv = _long(tmp_path / "long.csv", _panel_frame())
+    _train(runner, _config(tmp_path / "c.yaml", csv), tmp_path / "run")
+    result = runner.invoke(app, ["dump-states", str(tmp_path / "run"), "--to", "2015-02-05", "--json",
+                                 "--out", str(tmp_path / "d.parquet")])  # AAA and CCC start later
+    assert result.exit_code == 0, result.output
+    meta = json.loads(result.stdout)["meta"]
+    assert meta["series"] == ["BBB"] and "left out of the dump" in result.stderr
+    assert set(pd.read_parquet(tmp_path / "d.parquet").series) == {"BBB"}
+
+
+def test_dates_that_only_a_format_guess_can_read_are_read_series_by_series(tmp_path):
+    """A's dates read day-first or month-first alike; B's only month-first: A is asked for its format, not guessed
+    from B's (as if each series were its own file)."""
+    rows = [("A", f"01/0{m}/2018", 1.0 + m) for m in (1, 2, 3)] + [("B", f"01/{d}/2018", 2.0 + d) for d in (13, 14, 15)]
+    csv = tmp_path / "mixed.csv"
+    csv.write_text("Ticker,Date,Close\n" + "".join(f"{t},{d},{v}\n" for t, d, v in rows))
+    with pytest.raises(DataError, match=r"\(series A\): column 'Date': dates such as '01/01/2018' read both"):
+        load_panel(_data(csv))

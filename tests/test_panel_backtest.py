@@ -85,6 +85,25 @@ def test_a_series_with_no_history_at_the_first_origin_is_left_out_with_the_reaso
     assert list(report["series"]) == ["AAA", "BBB", "CCC"] and "too short to train on" in report["skipped"]["NEW"]
 
 
+def test_models_with_other_lookbacks_and_series_lists_meet_on_what_they_share(runner, tmp_path):
+    """Origins where every model has a full window; series only some panels hold are left out with the reason."""
+    csv = _long(tmp_path / "long.csv", _panel_frame())
+    wide = _config(tmp_path / "a.yaml", csv)
+    narrow = _config(tmp_path / "b.yaml", csv, series=["AAA", "BBB"], lookback=40)
+    report = _backtest(runner, str(wide), str(narrow), "--origins", "20")
+    assert list(report["series"]) == ["AAA", "BBB"] and "not in every source" in report["skipped"]["CCC"]
+    assert all(entry["origins"] == 20 for entry in report["series"].values())
+
+
+def test_a_series_listed_days_before_the_end_does_not_break_refits(runner, tmp_path):
+    frame = _panel_frame()
+    late = frame[frame.Ticker == "AAA"].tail(4).assign(Ticker="NEW")  # one row left after its first log return
+    csv = _long(tmp_path / "long.csv", pd.concat([frame, late]))
+    report = _backtest(runner, str(_config(tmp_path / "c.yaml", csv)), "--origins", "3", "--refit", "1",
+                       "--per-series")
+    assert "NEW" not in report["series"] and len(report["series"]) == 3
+
+
 def test_panel_backtests_refuse_what_they_cannot_do(runner, tmp_path):
     csv = _long(tmp_path / "long.csv", _panel_frame())
     panel, single = _config(tmp_path / "c.yaml", csv), _config(tmp_path / "s.yaml", csv, series="AAA")

@@ -46,13 +46,24 @@ def parse_dates(cells: pd.Series, path: Path, column: str, date_format: str | No
 def parse_date_values(cells: pd.Series, path: Path, column: str,
                       date_format: str | None) -> tuple[pd.DatetimeIndex, list[str]] | None:
     """parse_dates over the distinct cells of a long column (a panel's dates repeat once per series): each distinct
-    cell parsed once, messages naming the first line that holds it. None when the cells cannot be factorised."""
+    cell parsed once, messages naming the first line that holds it. None when the cells cannot be factorised or are
+    not ISO 8601 without a data.date_format (then each series guesses its format alone, as a single series does)."""
     codes, _ = pd.factorize(cells, sort=False)
     if len(codes) == 0 or (codes < 0).any():
         return None
     first = np.unique(codes, return_index=True)[1]  # codes number the cells in order of first appearance
-    distinct, notices = parse_dates(cells.iloc[first], path, column, date_format)
+    cells = cells.iloc[first]
+    if date_format is None and not _iso(cells):
+        return None  # not ISO 8601: a format guessed from every series' dates could misread one series' dates
+    distinct, notices = parse_dates(cells, path, column, date_format)
     return pd.DatetimeIndex(distinct[codes]), notices
+
+
+def _iso(cells: pd.Series) -> bool:
+    try:
+        return not pd.to_datetime(cells.str.strip(), format="ISO8601", errors="coerce").isna().any()
+    except (ValueError, TypeError, OverflowError):  # mixed offsets and the like: let the careful path judge
+        return False
 
 
 def _daylight_saving(offsets: pd.Series) -> bool:

@@ -70,6 +70,8 @@ def cutoffs(panel: Panel, data: DataConfig, *, history: bool = False) -> tuple[p
     any series has (after the transform's first row). With `history` (refitting up to a backtest origin) there is
     no test split, and validation takes the same fraction of the history, or starts at the validation date."""
     union = panel_dates(panel.members, skip=rows_consumed(data))
+    if len(union) == 0:
+        raise DataError(f"{panel.path}: no series has a row after the {rows_consumed(data)} its transform consumes")
     validation, test = (history_ends if history else split_ends)(union, data.split)
     beyond = union[-1] + pd.Timedelta(days=1)  # an empty split starts after the last date
     return (union[validation] if validation < len(union) else beyond, union[test] if test < len(union) else beyond)

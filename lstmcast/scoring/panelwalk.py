@@ -15,7 +15,6 @@ from lstmcast.config import RunConfig
 from lstmcast.data.panel import Panel
 from lstmcast.data.panelprep import cutoffs, prepare_panel
 from lstmcast.data.reading import Series
-from lstmcast.data.transforms import rows_consumed
 from lstmcast.errors import DataError
 from lstmcast.evaluation.backtest import Schedule
 from lstmcast.runs.sources import PanelSource
@@ -31,13 +30,13 @@ class PanelPlan:
     groups: list[np.ndarray]
 
 
-def panel_plan(panel: Panel, config: RunConfig, horizon: int, *, date_from: Optional[Any], last_n: Optional[int],
-               step: int, refit_every: Optional[int]) -> PanelPlan:
+def panel_plan(panel: Panel, config: RunConfig, horizon: int, *, earliest: int, date_from: Optional[Any],
+               last_n: Optional[int], step: int, refit_every: Optional[int]) -> PanelPlan:
     """Origins every `step` panel dates from `date_from` (default: the panel's test cut-off; or the last `last_n`),
-    on dates where at least one series has a full window and its whole horizon after."""
+    on dates where at least one series has a full window for every model (from its row `earliest`) and its whole
+    horizon after."""
     data = config.data
-    usable = [_origin_dates(series, data.lookback - 1 + rows_consumed(data), horizon)
-              for series in panel.members.values()]
+    usable = [_origin_dates(series, earliest, horizon) for series in panel.members.values()]
     dates = pd.DatetimeIndex(np.unique(np.concatenate([d.to_numpy() for d in usable])))
     if last_n is not None:
         dates = dates[::-1][::step][:last_n][::-1]
@@ -71,7 +70,7 @@ def member_schedule(series: Series, plan: PanelPlan, earliest: int, horizon: int
     return Schedule(np.concatenate(chosen), groups) if chosen else None
 
 
-def global_forecasts(source: PanelSource, panel: Panel, plan: PanelPlan, horizon: int, *,
+def global_forecasts(source: PanelSource, panel: Panel, plan: PanelPlan, horizon: int, *, earliest: int,
                      refit: bool, progress: Callable[[], None]) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """Each series' forecasts [its origins, horizon] in its units, by the source's run (never refit) or by its
     config trained on the panel's history up to each refit group's first origin date. Also {series: why} for those
@@ -91,8 +90,7 @@ def global_forecasts(source: PanelSource, panel: Panel, plan: PanelPlan, horizon
         full, _ = prepare_panel(known, source.config.data, scalers=scalers, statics=statics)
         for name, series in panel.members.items():
             dates = plan.dates[group]
-            dates = dates[dates.isin(_origin_dates(series, full.lookback - 1 + rows_consumed(source.config.data),
-                                                   horizon))]
+            dates = dates[dates.isin(_origin_dates(series, earliest, horizon))]
             if len(dates) == 0 or name in missing:
                 continue
             if name not in full.members:

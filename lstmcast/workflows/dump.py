@@ -88,16 +88,17 @@ def _members(run: Run, request: DumpRequest, notice: Callable[[str], None]) -> t
     if request.plot is not None and len(names) > 1:
         raise ConfigError("--plot draws one series; add --series ID (the dump itself may hold several)")
     loaded = run_members(run, names, request.data_path, overrides=request.overrides, command="dump-states")
-    members, empty = [], None
-    for code, name in enumerate(names):
+    members, kept, empty = [], [], None
+    for name in names:
         try:
-            members.append(member(code, *loaded[name]))
+            members.append(member(len(kept), *loaded[name]))  # its code: its position among the series kept
+            kept.append(name)
         except DataError as exc:  # nothing of this series in the --from/--to range
             empty = empty or exc
             notice(f"series {name}: {exc}; left out of the dump")
     if not members:
         raise empty  # type: ignore[misc]
-    return members, names
+    return members, kept
 
 
 def _chosen(run: Run, request: DumpRequest) -> list[str]:

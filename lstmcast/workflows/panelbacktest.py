@@ -59,8 +59,9 @@ def panel_backtest(request: PanelBacktestRequest, *, on_progress: Callable[[int,
     sources = open_panel_sources(request.sources, names=request.names, reserved=BASELINES,
                                  data_path=request.data_path, overrides=request.overrides, notice=notice)
     first, horizon = sources[0], min(s.config.data.horizon for s in sources)
-    plan = panel_plan(first.panel, first.config, horizon, date_from=request.date_from, last_n=request.origins,
-                      step=request.step, refit_every=request.refit)
+    earliest = max(s.config.data.lookback - 1 + rows_consumed(s.config.data) for s in sources)  # every model's window
+    plan = panel_plan(first.panel, first.config, horizon, earliest=earliest, date_from=request.date_from,
+                      last_n=request.origins, step=request.step, refit_every=request.refit)
     competitors = _competitors(sources, request.per_series)
     for source in sources:
         seen = source.run.meta.trained_until if source.run is not None and request.refit is None else None
@@ -77,17 +78,30 @@ def panel_backtest(request: PanelBacktestRequest, *, on_progress: Callable[[int,
     for name, group in competitors:
         forecasts[name] = {}
         for source in group:
-            made, missing = global_forecasts(source, source.panel, plan, horizon, refit=request.refit is not None,
-                                             progress=progress)
+            made, missing = global_forecasts(source, source.panel, plan, horizon, earliest=earliest,
+                                             refit=request.refit is not None, progress=progress)
             forecasts[name] |= made
             dropped |= missing
+    dropped |= _not_everywhere(sources, forecasts, dropped)
     for name, why in dropped.items():
         notice(f"series {name} left out of the comparison: {why}")
-    report, detail = _score(first, plan, forecasts, dropped, horizon, request, notice)
+    report, detail = _score(first, plan, forecasts, dropped, horizon, earliest, request, notice)
     report["sources"] = {s.name: str(path) for s, path in zip(sources, request.sources)}
     if request.out is not None:
         write_panel_backtest(request.out, report, detail, force=request.force)
     return PanelBacktestOutcome(list(forecasts), report, time.perf_counter() - started)
+
+
+def _not_everywhere(sources: list[PanelSource], forecasts: dict[str, dict[str, np.ndarray]],
+                    dropped: dict[str, str]) -> dict[str, str]:
+    """Series some models forecast and others do not (their panels differ): compared on the common series only."""
+    names = dict.fromkeys(name for source in sources for name in source.panel.members)
+    out = {}
+    for name in names:
+        have = [name in made for made in forecasts.values()]
+        if name not in dropped and (name not in sources[0].panel.members or (any(have) and not all(have))):
+            out[name] = "not in every source's panel (the models are compared on the series they share)"
+    return out
 
 
 def _competitors(sources: list[PanelSource], per_series: bool) -> list[tuple[str, list[PanelSource]]]:
@@ -100,16 +114,15 @@ def _competitors(sources: list[PanelSource], per_series: bool) -> list[tuple[str
 
 
 def _score(first: PanelSource, plan: PanelPlan, forecasts: dict[str, dict[str, np.ndarray]], dropped: dict[str, str],
-           horizon: int, request: PanelBacktestRequest,
+           horizon: int, earliest: int, request: PanelBacktestRequest,
            notice: Callable[[str], None]) -> tuple[dict[str, Any], dict[str, tuple]]:
     """Every series scored as a single-series backtest scores it (its own units, its baselines, DM), then pooled;
     and each series' (target dates of step 1's origins, actual, forecasts) for the report files."""
-    data = first.config.data
     longest = max(first.panel.members.values(), key=lambda series: len(series.dates))
     season = request.season or default_season(infer_frequency(longest.dates))
     per_series, losses, origins = {}, {}, {}
     for name, series in first.panel.members.items():
-        plan_rows = member_schedule(series, plan, data.lookback - 1 + rows_consumed(data), horizon)
+        plan_rows = member_schedule(series, plan, earliest, horizon)
         if name in dropped or plan_rows is None:
             continue
         history = series.values.iloc[:, 0].to_numpy()
