@@ -72,7 +72,8 @@ def predict(
     from lstmcast.outputs.forecastfiles import (  # torch loads here, not at --help
         check_outputs, forecast_text, write_forecast, write_forecast_plot,
     )
-    from lstmcast.workflows.predict import is_panel_run, predict_run
+    from lstmcast.runs.load import is_panel_run
+    from lstmcast.workflows.predict import predict_run
 
     with reported(debug):
         to_stdout = out_file is not None and str(out_file) == "-"

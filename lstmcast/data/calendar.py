@@ -145,8 +145,27 @@ def to_offset(frequency: str) -> pd.DateOffset:
     return pd.tseries.frequencies.to_offset(frequency)
 
 
+_SESSIONS: dict[str, tuple[pd.Timestamp, pd.Timestamp, pd.DatetimeIndex]] = {}  # code -> the widest range built
+
+
 def exchange_sessions(code: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DatetimeIndex:
-    """The exchange's trading sessions between two dates (exchange_calendars)."""
+    """The exchange's trading sessions between two dates (exchange_calendars). Building a calendar takes a few
+    hundred milliseconds, and a panel asks for each series' range and the days after it: the sessions of the widest
+    range asked for so far are kept per exchange and sliced."""
+    start, end = start.normalize(), end.normalize()
+    known = _SESSIONS.get(code)
+    if known is None or start < known[0] or end > known[1]:
+        wide = (start, end) if known is None else (min(start, known[0]), max(end, known[1]))
+        try:
+            known = (*wide, _build_sessions(code, *wide))
+        except DataError:  # beyond what the exchange's calendar covers: say so of the range asked for
+            return _build_sessions(code, start, end)
+        _SESSIONS[code] = known
+    sessions = known[2]
+    return sessions[(sessions >= start) & (sessions <= end)]
+
+
+def _build_sessions(code: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DatetimeIndex:
     import exchange_calendars as xcals  # 0.5 s to import: only where a calendar is used
 
     names = xcals.get_calendar_names(include_aliases=True)
@@ -158,7 +177,7 @@ def exchange_sessions(code: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.D
     try:
         with warnings.catch_warnings():  # exchange_calendars trips a pandas 3.1 deprecation; not ours to act on
             warnings.simplefilter("ignore", DeprecationWarning)
-            calendar = xcals.get_calendar(code, start=start.normalize(), end=end.normalize())
+            calendar = xcals.get_calendar(code, start=start, end=end)
     except (ValueError, NotImplementedError, xcals.errors.CalendarError) as exc:
         raise DataError(f"data.calendar {code}: cannot cover {start.date()} .. {end.date()} ({exc})") from None
     return pd.DatetimeIndex(calendar.sessions)

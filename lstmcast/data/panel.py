@@ -14,7 +14,7 @@ import pandas as pd
 from lstmcast.config import DataConfig
 from lstmcast.data.dates import parse_date_values, parse_dates
 from lstmcast.data.numbers import numeric
-from lstmcast.data.reading import Series, assemble, series_from_frame
+from lstmcast.data.reading import Series, assemble, series_from_frame, where
 from lstmcast.data.table import Table, read_table
 from lstmcast.errors import DataError, clean, quote
 
@@ -57,7 +57,8 @@ def _static_columns(data: DataConfig) -> list[str]:
 def _chosen(available: list[str], data: DataConfig, only: list[str] | None, path: Path, what: str) -> list[str]:
     """The ids to read: all (sorted, so a file's row or column order cannot change a run) or the listed ones."""
     listed = list(only) if only is not None else sorted(available) if data.series == "all" else list(data.series or ())
-    missing = [name for name in listed if name not in set(available)]
+    known = set(available)
+    missing = [name for name in listed if name not in known]
     if missing:
         close = difflib.get_close_matches(missing[0], available, n=1)
         hint = f"did you mean {quote(close[0])}? " if close else ""
@@ -138,20 +139,20 @@ def _wide_members(table: Table, data: DataConfig, only: list[str] | None) -> dic
         raise DataError(f"{table.path}: no date column {quote(data.date_column)}; set data.date_column")
     available = [name for name in table.header if name != data.date_column]
     chosen = _chosen(available, data, only, table.path, "column")
-    dates, _ = parse_dates(table.frame[data.date_column], table.path, data.date_column, data.date_format)
+    dates, notices = parse_dates(table.frame[data.date_column], table.path, data.date_column, data.date_format)
     order = np.argsort(dates.to_numpy(), kind="stable")
     members = {}
-    for name in chosen:
+    for name in chosen:  # the one date column is parsed once; each series' numbers alone, named in messages
         cells = table.frame[name].iloc[order]
         filled = np.flatnonzero((cells.str.strip() != "").to_numpy())
         if len(filled) == 0:
             raise DataError(f"{table.path}: column {quote(name)} holds no values; remove it or leave it out of "
                             "data.series")
-        rows = table.frame.iloc[order[filled[0] : filled[-1] + 1]][[data.date_column, name]]
-        members[name] = series_from_frame(rows.rename(columns={name: data.target}), table,
-                                          date_column=data.date_column, columns=[data.target],
-                                          missing=data.missing, decimal=data.decimal, date_format=data.date_format,
-                                          name=name)
+        rows = order[filled[0] : filled[-1] + 1]
+        values = pd.DataFrame({data.target: numeric(table.frame[name].iloc[rows], where(table.path, name),
+                                                     data.target, data.decimal)})
+        members[name] = assemble(values, dates[rows], table, notices=notices if not members else [],
+                                 date_column=data.date_column, missing=data.missing, name=name)
     return members
 
 

@@ -19,7 +19,7 @@ from typing import Sequence
 
 import numpy as np
 
-from lstmcast.evaluation.conformal import conformal_rank
+from lstmcast.evaluation.conformal import conformal_quantile
 
 METHODS = ("tracking", "aci")
 DEFAULT_GAMMA = {"tracking": 0.2, "aci": 0.005}
@@ -98,6 +98,4 @@ def quantile_width(scores: Sequence[float], level: float) -> float:
         return math.inf
     if level >= 1:
         return 0.0
-    ordered = np.sort(scores)
-    rank = conformal_rank(len(ordered), 1 - level)
-    return float(ordered[rank - 1]) if rank <= len(ordered) else math.inf
+    return float(conformal_quantile(np.asarray(scores, dtype=np.float64)[:, None], level)[0])

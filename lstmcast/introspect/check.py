@@ -13,7 +13,7 @@ from lstmcast.introspect.record import Recording
 @torch.inference_mode()
 def check_windows(model: nn.Module, x: Tensor, recording: Recording) -> dict[str, float]:
     """A chunk of windows x [W, T, F]: the encoder's fused pass, the forecast, and the decoder's last state."""
-    output, (h_n, c_n) = model.encoder(model.inputs.encoder(x))
+    output, (h_n, c_n) = model.encode(x)
     last_h, last_c = recording.encoder.last()
     prediction, (dh, dc) = model(x)
     errors = {
@@ -32,7 +32,7 @@ def check_windows(model: nn.Module, x: Tensor, recording: Recording) -> dict[str
 @torch.inference_mode()
 def check_stream(model: nn.Module, x: Tensor, recording: Recording) -> dict[str, float]:
     """A stretch of the stream x [1, M, F], from the state it started in: the encoder's fused pass over it."""
-    output, (h_n, c_n) = model.encoder(model.inputs.encoder(x), recording.initial)
+    output, (h_n, c_n) = model.encode(x, recording.initial)
     h, c = recording.encoder.h, recording.encoder.c
     errors = {"output_vs_top_h": _gap(output[0], h[0, :, -1]), "h_n_vs_last_h": _gap(h_n[:, 0], h[0, -1]),
               "c_n_vs_last_c": _gap(c_n[:, 0], c[0, -1])}

@@ -54,6 +54,10 @@ class ManyToOne(nn.Module):
     def encoder(self) -> nn.LSTM:
         return self.lstm
 
+    def encode(self, x: Tensor, state: Optional[LSTMState] = None) -> tuple[Tensor, LSTMState]:
+        """The encoder LSTM over a window x [B, T, C] as the model reads it (static codes embedded)."""
+        return self.lstm(self.inputs.encoder(x), state)
+
     def outputs(self, features: Tensor) -> Tensor:
         """The head's raw numbers [B, H, width] from the top layer's last output [B, P]."""
         return self.head(features).view(len(features), self.horizon, self.distribution.width)
@@ -67,7 +71,7 @@ class ManyToOne(nn.Module):
         """x [B, T, F] -> the head's raw numbers [B, H, width]. target, teacher_forcing and generator are accepted
         for a uniform call and unused: the head emits the whole horizon at once. horizon (<= the trained one) keeps
         the first steps."""
-        output, state = self.lstm(self.inputs.encoder(x), state)  # output [B, T, P]: the top layer's h_t at every step
+        output, state = self.encode(x, state)  # output [B, T, P]: the top layer's h_t at every step
         return self.outputs(output[:, -1])[:, :horizon], state  # output[:, -1] is h_n[-1]
 
     def forward(self, x: Tensor, state: Optional[LSTMState] = None, **options: object) -> tuple[Tensor, LSTMState]:
@@ -83,14 +87,13 @@ class ManyToOne(nn.Module):
 
 class DecodedStep(NamedTuple):
     """One decoder step: the value it was fed [B, 1], its top-layer output [B, P], its prediction [B, 1] (a point, or
-    a draw when sampling), its state, the head's raw numbers [B, 1, width], and its whole input [B, 1 + E]."""
+    a draw when sampling), its state, and the head's raw numbers [B, 1, width]."""
 
     fed: Tensor
     output: Tensor
     prediction: Tensor
     state: LSTMState
     raw: Tensor
-    input: Tensor
 
 
 class Seq2Seq(nn.Module):
@@ -107,6 +110,10 @@ class Seq2Seq(nn.Module):
         self.decoder = lstm_for(config, 1 + self.inputs.decoder_extra)
         self.head = nn.Linear(output_units(config), self.distribution.width)
 
+    def encode(self, x: Tensor, state: Optional[LSTMState] = None) -> tuple[Tensor, LSTMState]:
+        """The encoder LSTM over a window x [B, T, C] as the model reads it (static codes embedded)."""
+        return self.encoder(self.inputs.encoder(x), state)
+
     def point_from(self, features: Tensor) -> Tensor:
         """The point forecast [B, 1] from a decoder step's top-layer output [B, P]."""
         return self.distribution.point(self.head(features)[:, None])
@@ -117,7 +124,7 @@ class Seq2Seq(nn.Module):
         """x [B, T, F] -> the head's raw numbers [B, H, width]. With `target` [B, H] and teacher_forcing > 0, each
         step feeds the true previous value instead of the point prediction with that probability (one draw per step
         and batch). `horizon` may exceed the trained one: the decoder is autoregressive."""
-        _, state = self.encoder(self.inputs.encoder(x), state)
+        _, state = self.encode(x, state)
         count = horizon or self.horizon
         steps = list(self.decode(x[:, -1, :1], state, steps=count, target=target, teacher_forcing=teacher_forcing,
                                  generator=generator, extra=self.inputs.decoder(x[:, -1], count)))
@@ -131,7 +138,7 @@ class Seq2Seq(nn.Module):
     def sample_paths(self, x: Tensor, samples: int, *, horizon: Optional[int] = None) -> Tensor:
         """[B, samples, H] sample paths: every path's decoder is fed its own previous draw, so the steps of a path
         depend on each other as the model says."""
-        _, (h, c) = self.encoder(self.inputs.encoder(x))
+        _, (h, c) = self.encode(x)
         state = (h.repeat_interleave(samples, dim=1), c.repeat_interleave(samples, dim=1))
         last = x[:, -1].repeat_interleave(samples, dim=0)
         count = horizon or self.horizon
@@ -145,11 +152,11 @@ class Seq2Seq(nn.Module):
         `sample`, each step emits and feeds back a draw from its predictive distribution instead of its point.
         `extra` [B, steps, E] is fed beside the previous value (the step's calendar, the static embeddings)."""
         for k in range(steps):
-            fed = previous if extra is None else torch.cat([previous, extra[:, k]], dim=-1)
-            output, state = self.decoder(fed[:, None, :], state)  # output [B, 1, P]
+            step_input = previous if extra is None else torch.cat([previous, extra[:, k]], dim=-1)
+            output, state = self.decoder(step_input[:, None, :], state)  # output [B, 1, P]
             raw = self.head(output[:, 0])[:, None]  # [B, 1, width]
             prediction = self.distribution.sample(raw) if sample else self.distribution.point(raw)
-            yield DecodedStep(previous, output[:, 0], prediction, state, raw, fed)
+            yield DecodedStep(previous, output[:, 0], prediction, state, raw)
             use_truth = target is not None and teacher_forcing > 0 and (
                 torch.rand((), generator=generator).item() < teacher_forcing
             )

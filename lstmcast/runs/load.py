@@ -17,7 +17,7 @@ from lstmcast.data.calendar import Calendar, check_frequency
 from lstmcast.data.panel import Panel, load_panel
 from lstmcast.data.reading import Series, load_series_for
 from lstmcast.data.scalers import Scaler
-from lstmcast.data.panelprep import static_codes
+from lstmcast.data.panelprep import prepare_panel
 from lstmcast.data.windows import Prepared, prepare
 from lstmcast.errors import ConfigError, DataError, ModelFileError
 from lstmcast.files.atomic import recover
@@ -159,14 +159,39 @@ def _model(path: Path, config: RunConfig, meta: RunMeta) -> nn.Module:
     return model.eval()
 
 
-def run_data(run: Run, data_path: Optional[Path] = None, *, overrides: Optional[list[str]] = None,
-             command: str = "this command") -> tuple[Series, Prepared]:
-    """A CSV with the run's columns (by name, any order), scaled with the run's own scaler. `overrides` may change
+def run_series(run: Run, data_path: Optional[Path] = None, *, overrides: Optional[list[str]] = None,
+               command: str = "this command") -> Series:
+    """A CSV with the run's columns (by name, any order), checked against the run's calendar. `overrides` may change
     how the CSV is read (--set data.sep=...), never what the model sees."""
     data = _reading(run, overrides, command)
     series = _read(run, data_path, lambda path, show: load_series_for(data, path, show_header=show))
     check_frequency(series.dates, run.calendar, what=str(series.path))
-    return series, prepare(series, data, scaler=run.scaler, calendar=run.calendar)
+    return series
+
+
+def run_data(run: Run, data_path: Optional[Path] = None, *, overrides: Optional[list[str]] = None,
+             command: str = "this command") -> tuple[Series, Prepared]:
+    """run_series, scaled with the run's own scaler."""
+    series = run_series(run, data_path, overrides=overrides, command=command)
+    return series, prepare(series, run.config.data, scaler=run.scaler, calendar=run.calendar)
+
+
+def is_panel_run(run_dir: Path) -> bool:
+    """Whether a run directory holds a panel model (read from meta.json alone; open_run checks everything else)."""
+    return (run_dir / META_FILE).is_file() and read_meta(run_dir / META_FILE).panel is not None
+
+
+def chosen_series(run: Run, names: Optional[list[str]]) -> list[str]:
+    """A panel run's series `names` (default: every series it was trained on); one the model has no scaler for is
+    refused with the reason."""
+    trained = run.meta.panel.series  # type: ignore[union-attr]
+    for name in names or []:
+        if name not in trained:
+            why = run.meta.panel.skipped.get(name)  # type: ignore[union-attr]
+            reason = f"skipped in training: {why}" if why else "the model has no scaler for it"
+            raise ConfigError(f"--series {name}: not a series of this panel run, which holds "
+                              f"{', '.join(list(trained)[:20])}{', ...' if len(trained) > 20 else ''} ({reason})")
+    return list(names or trained)
 
 
 def run_panel(run: Run, data_path: Optional[Path] = None, *, overrides: Optional[list[str]] = None,
@@ -185,9 +210,9 @@ def run_members(run: Run, names: list[str], data_path: Optional[Path] = None, *,
     """Series of a panel run (the CSV read once), each prepared as the model saw it: its own scaler and static
     covariate codes."""
     panel = run_panel(run, data_path, overrides=overrides, command=command, only=names)
-    codes = static_codes(panel, run.meta.panel.statics, run.config.data)  # type: ignore[union-attr]
-    return {name: (series, prepare(series, run.config.data, scaler=run.scalers[name], calendar=run.calendar,
-                                   statics=codes[name])) for name, series in panel.members.items()}
+    prepared, _ = prepare_panel(panel, run.config.data, scalers=run.scalers, calendar=run.calendar,
+                                statics=run.meta.panel.statics)  # type: ignore[union-attr]
+    return {name: (series, prepared.members[name]) for name, series in panel.members.items()}
 
 
 def _reading(run: Run, overrides: Optional[list[str]], command: str) -> DataConfig:

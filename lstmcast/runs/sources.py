@@ -10,9 +10,7 @@ from lstmcast.config import RunConfig, build_config, load_config, with_data_over
 from lstmcast.data.panel import Panel, load_panel
 from lstmcast.data.reading import Series, load_series_for
 from lstmcast.errors import ConfigError, DataError, ModelFileError, quote
-from lstmcast.runs.layout import META_FILE
-from lstmcast.runs.load import Run, open_run, run_data, run_panel
-from lstmcast.runs.meta import read_meta
+from lstmcast.runs.load import Run, is_panel_run, open_run, run_panel, run_series
 
 
 @dataclass
@@ -36,7 +34,7 @@ def is_panel_source(path: Path) -> bool:
     with their own message when opened)."""
     try:
         if path.is_dir():
-            return read_meta(path / META_FILE).panel is not None
+            return is_panel_run(path)
         return path.suffix in {".yaml", ".yml"} and load_config(path).data.is_panel
     except (ConfigError, DataError, ModelFileError, OSError):
         return False
@@ -133,7 +131,7 @@ def _open(path: Path, data_path: Optional[Path], overrides: list[str], notice: C
         _refuse_panel(run.config.data.is_panel, path)
         for message in run.notices:
             notice(message)
-        series, _ = run_data(run, data_path, overrides=overrides, command="backtest")
+        series = run_series(run, data_path, overrides=overrides, command="backtest")
         return Source(path.name, run.config, series, run)
     config = _config(path, data_path, overrides)
     _refuse_panel(config.data.is_panel, path)

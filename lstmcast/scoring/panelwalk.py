@@ -70,11 +70,12 @@ def member_schedule(series: Series, plan: PanelPlan, earliest: int, horizon: int
     return Schedule(np.concatenate(chosen), groups) if chosen else None
 
 
-def global_forecasts(source: PanelSource, panel: Panel, plan: PanelPlan, horizon: int, *, earliest: int,
+def global_forecasts(source: PanelSource, plan: PanelPlan, horizon: int, *, earliest: int,
                      refit: bool, progress: Callable[[], None]) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """Each series' forecasts [its origins, horizon] in its units, by the source's run (never refit) or by its
     config trained on the panel's history up to each refit group's first origin date. Also {series: why} for those
     the model could not forecast at some origin (too short to train on then): they drop out of the comparison."""
+    panel = source.panel
     parts: dict[str, list[np.ndarray]] = {name: [] for name in panel.members}
     missing: dict[str, str] = {}
     groups = plan.groups if refit else [np.arange(len(plan.dates))]  # without refits: one model for every origin

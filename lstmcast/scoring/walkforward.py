@@ -83,8 +83,22 @@ def forecast_at(model, prepared: Prepared, rows: np.ndarray, horizon: int, draw:
     return Made(point, paths, calibrated=None if scores is None else recalibrated_paths(paths, scores[:, :horizon]))
 
 
+def common_horizon(sources: list, notice: Callable[[str], None]) -> int:
+    """The steps every source forecasts (sources: runs and configs, single or panel), with a notice when they differ."""
+    horizon = min(s.config.data.horizon for s in sources)
+    if len({s.config.data.horizon for s in sources}) > 1:
+        notice(f"horizons differ ({', '.join(f'{s.name} {s.config.data.horizon}' for s in sources)}); all are scored "
+               f"on the first {horizon} steps")
+    return horizon
+
+
+def earliest_row(sources: list) -> int:
+    """The first row every model can forecast from (a full window after the rows its transform consumes)."""
+    return max(s.config.data.lookback - 1 + rows_consumed(s.config.data) for s in sources)
+
+
 def baseline_forecasts(history: np.ndarray, plan: Schedule, horizon: int, season: int,
-               notice: Callable[[str], None]) -> dict[str, np.ndarray]:
+                       notice: Callable[[str], None]) -> dict[str, np.ndarray]:
     rows = plan.rows
     out = {REFERENCE: baselines.random_walk(history, rows, horizon), "drift": baselines.drift(history, rows, horizon),
            "seasonal_naive": baselines.seasonal_naive(history, rows, horizon, season),

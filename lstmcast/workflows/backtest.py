@@ -31,7 +31,8 @@ from lstmcast.outputs.backtestfiles import write_backtest
 from lstmcast.outputs.tables import is_report
 from lstmcast.runs.sources import Source, open_sources
 from lstmcast.scoring.walkforward import (
-    Made, baseline_forecasts, forecast_at, prior_forecast, refit_until, rows_for, validation_pit,
+    Made, baseline_forecasts, common_horizon, earliest_row, forecast_at, prior_forecast, refit_until, rows_for,
+    validation_pit,
 )
 
 BASELINES = ("random_walk", "drift", "seasonal_naive", "historical_mean", "ets", *PROBABILISTIC_BASELINES)
@@ -76,14 +77,14 @@ def backtest(request: BacktestRequest, *, on_progress: Callable[[int, int], None
         check_output(request.out, force=request.force, what="a backtest report", recognise=is_report)
     sources = open_sources(request.sources, names=request.names, reserved=BASELINES, data_path=request.data_path,
                            overrides=request.overrides, notice=notice)
-    horizon = _common_horizon(sources, notice)
+    horizon = common_horizon(sources, notice)
     first = sources[0].series
     history = first.values.iloc[:, 0].to_numpy()
     plan = _schedule(sources[0], request, horizon)
     season = request.season or default_season(infer_frequency(first.dates))
     # by forecaster: forecasts, sample paths, and forecasts at the origins before the first (the intervals' seed)
     forecasts, paths, prior = {}, {}, {}
-    prior_rows = prior_origins(int(plan.rows[0]), horizon, _earliest(sources)) if request.levels else plan.rows[:0]
+    prior_rows = prior_origins(int(plan.rows[0]), horizon, earliest_row(sources)) if request.levels else plan.rows[:0]
     progress = _Progress(on_progress, sum(1 if s.run is not None and request.refit is None else len(plan.groups)
                                           for s in sources))
     draw = _draw(request, sources)
@@ -122,14 +123,6 @@ def backtest(request: BacktestRequest, *, on_progress: Callable[[int, int], None
                            time.perf_counter() - started)
 
 
-def _common_horizon(sources: list[Source], notice: Callable[[str], None]) -> int:
-    horizon = min(s.config.data.horizon for s in sources)
-    if len({s.config.data.horizon for s in sources}) > 1:
-        notice(f"horizons differ ({', '.join(f'{s.name} {s.config.data.horizon}' for s in sources)}); all are scored "
-               f"on the first {horizon} steps")
-    return horizon
-
-
 class _Progress:
     def __init__(self, on_progress: Callable[[int, int], None], total: int) -> None:
         self.on_progress, self.total, self.done = on_progress, total, 0
@@ -164,11 +157,6 @@ def _probabilistic_baselines(history: np.ndarray, plan: Schedule, horizon: int, 
     for note in notes:
         notice(note)
     return paths
-
-
-def _earliest(sources: list[Source]) -> int:
-    """The first row every model can forecast from (a full window after the rows its transform consumes)."""
-    return max(s.config.data.lookback - 1 + rows_consumed(s.config.data) for s in sources)
 
 
 def _model_forecasts(source: Source, origin_dates: pd.DatetimeIndex, prior_dates: pd.DatetimeIndex, plan: Schedule,

@@ -25,7 +25,7 @@ from lstmcast.outputs import dumpfiles, plots
 from lstmcast.outputs.dumpread import is_dump
 from lstmcast.outputs.lstmvis import WORDS, LstmvisWriter, word_edges
 from lstmcast.outputs.dumplayout import Shape, axes, specs
-from lstmcast.runs.load import Run, open_run, run_data, run_members
+from lstmcast.runs.load import Run, chosen_series, open_run, run_data, run_members
 
 CHUNK_BYTES = 64 * 2**20  # output bytes per chunk (a few chunks are in flight): bounds the working set
 PLOT_POINTS = 2000  # dates kept for --plot (evenly spaced): a heatmap shows no more, and memory stays bounded
@@ -84,7 +84,7 @@ def _members(run: Run, request: DumpRequest, notice: Callable[[str], None]) -> t
                               "series of its long file, use --set data.series=NAME)")
         return [member(None, *run_data(run, request.data_path, overrides=request.overrides,
                                         command="dump-states"))], None
-    names = _chosen(run, request)
+    names = chosen_series(run, request.series)
     if request.plot is not None and len(names) > 1:
         raise ConfigError("--plot draws one series; add --series ID (the dump itself may hold several)")
     loaded = run_members(run, names, request.data_path, overrides=request.overrides, command="dump-states")
@@ -99,17 +99,6 @@ def _members(run: Run, request: DumpRequest, notice: Callable[[str], None]) -> t
     if not members:
         raise empty  # type: ignore[misc]
     return members, kept
-
-
-def _chosen(run: Run, request: DumpRequest) -> list[str]:
-    trained = list(run.meta.panel.series)
-    for name in request.series or []:
-        if name not in trained:
-            why = run.meta.panel.skipped.get(name)
-            shown = ", ".join(trained[:20]) + (", ..." if len(trained) > 20 else "")
-            raise ConfigError(f"--series {name}: skipped in training ({why})" if why else
-                              f"--series {name}: not a series of this panel run, which holds {shown}")
-    return list(request.series or trained)
 
 
 def dump_states(request: DumpRequest, *, on_progress: Callable[[int, int], None] = lambda done, total: None,

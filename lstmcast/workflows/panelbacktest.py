@@ -13,7 +13,6 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from lstmcast.data.calendar import infer_frequency
-from lstmcast.data.transforms import rows_consumed
 from lstmcast.errors import DataError
 from lstmcast.evaluation.backtest import Scores, default_season, score
 from lstmcast.evaluation.metrics import REFERENCE, actuals
@@ -23,7 +22,7 @@ from lstmcast.outputs.backtestfiles import write_panel_backtest
 from lstmcast.outputs.tables import is_report
 from lstmcast.runs.sources import PanelSource, open_panel_sources
 from lstmcast.scoring.panelwalk import PanelPlan, global_forecasts, member_schedule, panel_plan, per_series_source
-from lstmcast.scoring.walkforward import baseline_forecasts
+from lstmcast.scoring.walkforward import baseline_forecasts, common_horizon, earliest_row
 
 BASELINES = ("random_walk", "drift", "seasonal_naive", "historical_mean", "ets")
 
@@ -46,7 +45,6 @@ class PanelBacktestRequest:
 
 @dataclass
 class PanelBacktestOutcome:
-    models: list[str]  # the global models (and their per-series counterparts), then the baselines are per series
     report: dict[str, Any]
     seconds: float
 
@@ -58,8 +56,7 @@ def panel_backtest(request: PanelBacktestRequest, *, on_progress: Callable[[int,
         check_output(request.out, force=request.force, what="a backtest report", recognise=is_report)
     sources = open_panel_sources(request.sources, names=request.names, reserved=BASELINES,
                                  data_path=request.data_path, overrides=request.overrides, notice=notice)
-    first, horizon = sources[0], min(s.config.data.horizon for s in sources)
-    earliest = max(s.config.data.lookback - 1 + rows_consumed(s.config.data) for s in sources)  # every model's window
+    first, horizon, earliest = sources[0], common_horizon(sources, notice), earliest_row(sources)
     plan = panel_plan(first.panel, first.config, horizon, earliest=earliest, date_from=request.date_from,
                       last_n=request.origins, step=request.step, refit_every=request.refit)
     competitors = _competitors(sources, request.per_series)
@@ -78,7 +75,7 @@ def panel_backtest(request: PanelBacktestRequest, *, on_progress: Callable[[int,
     for name, group in competitors:
         forecasts[name] = {}
         for source in group:
-            made, missing = global_forecasts(source, source.panel, plan, horizon, earliest=earliest,
+            made, missing = global_forecasts(source, plan, horizon, earliest=earliest,
                                              refit=request.refit is not None, progress=progress)
             forecasts[name] |= made
             dropped |= missing
@@ -89,7 +86,7 @@ def panel_backtest(request: PanelBacktestRequest, *, on_progress: Callable[[int,
     report["sources"] = {s.name: str(path) for s, path in zip(sources, request.sources)}
     if request.out is not None:
         write_panel_backtest(request.out, report, detail, force=request.force)
-    return PanelBacktestOutcome(list(forecasts), report, time.perf_counter() - started)
+    return PanelBacktestOutcome(report, time.perf_counter() - started)
 
 
 def _not_everywhere(sources: list[PanelSource], forecasts: dict[str, dict[str, np.ndarray]],
@@ -129,7 +126,8 @@ def _score(first: PanelSource, plan: PanelPlan, forecasts: dict[str, dict[str, n
         rows = plan_rows.rows
         actual = actuals(history, rows, horizon)
         made = {model: values[name] for model, values in forecasts.items()}
-        made |= baseline_forecasts(history, plan_rows, horizon, season, notice)
+        quiet = bool(per_series)  # the baselines' notices (ETS unavailable) once, not once per series
+        made |= baseline_forecasts(history, plan_rows, horizon, season, (lambda _: None) if quiet else notice)
         scores: Scores = score(made, actual, history[rows], history=history[: rows[0] + 1], step=request.step)
         per_series[name] = {"origins": len(rows), "first_origin": str(series.dates[rows[0]].date()),
                             "last_origin": str(series.dates[rows[-1]].date()), "overall": scores.overall,

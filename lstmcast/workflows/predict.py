@@ -19,9 +19,7 @@ from lstmcast.evaluation.conformal import cqr_interval, distributional_levels, h
 from lstmcast.forecasting.predict import forecast_scaled, to_user_units
 from lstmcast.forecasting.sampling import DEFAULT_SAMPLES, is_probabilistic, sample_paths
 from lstmcast.outputs.forecastfiles import Forecast
-from lstmcast.runs.layout import META_FILE
-from lstmcast.runs.load import open_run, run_data, run_panel
-from lstmcast.runs.meta import read_meta
+from lstmcast.runs.load import chosen_series, open_run, run_panel, run_series
 
 HISTORY_SHOWN = 250  # rows of history a Forecast keeps for --plot
 MIN_SAMPLES, MAX_SAMPLES = 10, 1_000_000
@@ -39,7 +37,7 @@ def predict_run(run_dir: Path, *, data_path: Optional[Path] = None, horizon: Opt
                           "forecast it with predict_panel, or on the command line with --series NAME[,NAME...]")
     _check_series(run.config.data.series, overrides or [], levels or [])
     _check_sampling(run, levels or [], samples)
-    full, _ = run_data(run, data_path, overrides=overrides, command="predict")
+    full = run_series(run, data_path, overrides=overrides, command="predict")
     settings = _Settings(horizon, as_of, levels or [], samples, seed)
     return forecast_series(run, full, run.scaler, run.meta.conformal, settings, notices=run.notices)
 
@@ -196,11 +194,6 @@ def _actuals(series, dates: list[dt.date]) -> list[Optional[float]]:
     return [float(known[d]) if d in known.index else None for d in dates]
 
 
-def is_panel_run(run_dir: Path) -> bool:
-    """Whether a run directory holds a panel model (read from meta.json alone; open_run checks everything else)."""
-    return (run_dir / META_FILE).is_file() and read_meta(run_dir / META_FILE).panel is not None
-
-
 def predict_panel(run_dir: Path, *, data_path: Optional[Path] = None, horizon: Optional[int] = None,
                   overrides: Optional[list[str]] = None, as_of: Optional[dt.date] = None,
                   levels: Optional[list[float]] = None, samples: Optional[int] = None, seed: int = 0,
@@ -210,14 +203,7 @@ def predict_panel(run_dir: Path, *, data_path: Optional[Path] = None, horizon: O
     if run.meta.panel is None:
         raise ConfigError(f"{run_dir} holds a single-series model; --series NAME then reads another series of its "
                           "long file (one name)")
-    trained = run.meta.panel.series
-    chosen = list(series or trained)
-    for name in chosen:
-        if name not in trained:
-            why = run.meta.panel.skipped.get(name)
-            reason = f"skipped in training: {why}" if why else "the model has no scaler for it"
-            raise ConfigError(f"--series {name}: not a series of this panel run, which holds "
-                              f"{', '.join(list(trained)[:20])} ({reason})")
+    trained, chosen = run.meta.panel.series, chosen_series(run, series)
     _check_sampling(run, levels or [], samples)
     panel = run_panel(run, data_path, overrides=overrides, command="predict", only=chosen)
     settings = _Settings(horizon, as_of, levels or [], samples, seed)
