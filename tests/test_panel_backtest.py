@@ -104,6 +104,16 @@ def test_a_series_listed_days_before_the_end_does_not_break_refits(runner, tmp_p
     assert "NEW" not in report["series"] and len(report["series"]) == 3
 
 
+def test_a_panel_run_refit_on_all_data_is_not_scored_on_targets_it_has_seen(runner, tmp_path):
+    csv = _long(tmp_path / "long.csv", _panel_frame())
+    config = _config(tmp_path / "c.yaml", csv)
+    trained = runner.invoke(app, ["train", str(config), "--out", str(tmp_path / "run"), "--final"])
+    assert trained.exit_code == 0, trained.output
+    result = runner.invoke(app, ["backtest", str(tmp_path / "run"), "--from", "2016-01-04"])
+    assert result.exit_code != 0 and "training.final" in " ".join(result.output.split())
+    assert "Traceback" not in result.output
+
+
 def test_panel_backtests_refuse_what_they_cannot_do(runner, tmp_path):
     csv = _long(tmp_path / "long.csv", _panel_frame())
     panel, single = _config(tmp_path / "c.yaml", csv), _config(tmp_path / "s.yaml", csv, series="AAA")

@@ -11,7 +11,7 @@ import pandas as pd
 
 from lstmcast.data.transforms import rows_consumed
 from lstmcast.data.windows import Prepared, history_ends, prepare
-from lstmcast.errors import DataError
+from lstmcast.errors import ConfigError, DataError
 from lstmcast.evaluation.backtest import Schedule
 from lstmcast.evaluation.conformal import pit_scores, recalibrated_paths
 from lstmcast.evaluation.metrics import REFERENCE
@@ -95,6 +95,19 @@ def common_horizon(sources: list, notice: Callable[[str], None]) -> int:
 def earliest_row(sources: list) -> int:
     """The first row every model can forecast from (a full window after the rows its transform consumes)."""
     return max(s.config.data.lookback - 1 + rows_consumed(s.config.data) for s in sources)
+
+
+def check_unseen(source: Any, first_origin: pd.Timestamp, notice: Callable[[str], None]) -> None:
+    """A run scored without refitting, at origins inside its training period: refused when it was refit on all data
+    (training.final: it has seen every target), else a notice (its early origins are optimistic)."""
+    trained_until = pd.Timestamp(source.run.meta.trained_until)
+    if source.run.meta.final_fit and first_origin < trained_until:
+        raise ConfigError(f"{source.name} was refit on all data up to {trained_until.date()} (training.final), so "
+                          "scoring it on earlier origins would score what it has seen; pass --refit N to retrain "
+                          "its config at the origins, or backtest a run trained without --final")
+    if first_origin < trained_until:
+        notice(f"{source.name}: origins before {trained_until.date()} lie in its training period, so it has seen "
+               "their targets; start later (--from) for an honest score")
 
 
 def baseline_forecasts(history: np.ndarray, plan: Schedule, horizon: int, season: int,

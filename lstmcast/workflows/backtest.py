@@ -19,7 +19,6 @@ from lstmcast.data.calendar import infer_frequency
 from lstmcast.data.reading import Series
 from lstmcast.data.transforms import rows_consumed
 from lstmcast.data.windows import prepare, split_ends
-from lstmcast.errors import ConfigError
 from lstmcast.evaluation.backtest import Schedule, Scores, default_season, schedule, score
 from lstmcast.evaluation.intervals import interval_scorecard, prior_origins
 from lstmcast.evaluation.metrics import REFERENCE, actuals
@@ -31,7 +30,7 @@ from lstmcast.outputs.backtestfiles import write_backtest
 from lstmcast.outputs.tables import is_report
 from lstmcast.runs.sources import Source, open_sources
 from lstmcast.scoring.walkforward import (
-    Made, baseline_forecasts, common_horizon, earliest_row, forecast_at, prior_forecast, refit_until, rows_for,
+    Made, baseline_forecasts, check_unseen, common_horizon, earliest_row, forecast_at, prior_forecast, refit_until, rows_for,
     validation_pit,
 )
 
@@ -167,14 +166,7 @@ def _model_forecasts(source: Source, origin_dates: pd.DatetimeIndex, prior_dates
     data = source.config.data
     if source.run is not None and refit is None:
         prepared = prepare(source.series, data, scaler=source.run.scaler)
-        trained_until = pd.Timestamp(source.run.meta.trained_until)
-        if source.run.meta.final_fit and origin_dates[0] < trained_until:
-            raise ConfigError(f"{source.name} was refit on all data up to {trained_until.date()} (training.final), so "
-                              "scoring it on earlier origins would score what it has seen; pass --refit N to retrain "
-                              "its config at the origins, or backtest a run trained without --final")
-        if origin_dates[0] < trained_until:
-            notice(f"{source.name}: origins before {trained_until.date()} lie in its training period, so it has seen "
-                   "their targets; start later (--from) for an honest score")
+        check_unseen(source, origin_dates[0], notice)
         conformal = source.run.meta.conformal
         recorded = np.array(conformal.scores).T if conformal is not None and conformal.scale == "pit" else None
         made = forecast_at(source.run.model, prepared, rows_for(prepared, origin_dates, source.name), horizon, draw,

@@ -22,7 +22,7 @@ from lstmcast.outputs.backtestfiles import write_panel_backtest
 from lstmcast.outputs.tables import is_report
 from lstmcast.runs.sources import PanelSource, open_panel_sources
 from lstmcast.scoring.panelwalk import PanelPlan, global_forecasts, member_schedule, panel_plan, per_series_source
-from lstmcast.scoring.walkforward import baseline_forecasts, common_horizon, earliest_row
+from lstmcast.scoring.walkforward import baseline_forecasts, check_unseen, common_horizon, earliest_row
 
 BASELINES = ("random_walk", "drift", "seasonal_naive", "historical_mean", "ets")
 
@@ -61,10 +61,8 @@ def panel_backtest(request: PanelBacktestRequest, *, on_progress: Callable[[int,
                       last_n=request.origins, step=request.step, refit_every=request.refit)
     competitors = _competitors(sources, request.per_series)
     for source in sources:
-        seen = source.run.meta.trained_until if source.run is not None and request.refit is None else None
-        if seen is not None and plan.dates[0].date() < seen:
-            notice(f"{source.name}: origins before {seen} lie in its training period, so it has seen their targets; "
-                   "start later (--from) for an honest score")
+        if source.run is not None and request.refit is None:
+            check_unseen(source, plan.dates[0], notice)
     done, total = [0], sum((len(plan.groups) if request.refit else 1) * len(group) for _, group in competitors)
 
     def progress() -> None:
