@@ -50,6 +50,12 @@ class OutOfMemory(LstmcastError):
     exit_code = 7
 
 
+class DistributedError(LstmcastError):
+    """Another rank of a multi-process job stopped or stopped answering, or the launcher lost a rank."""
+
+    exit_code = 8
+
+
 class Interrupted(LstmcastError):
     """Stopped by SIGINT (exit 130) or SIGTERM (exit 143) after saving what can be resumed."""
 

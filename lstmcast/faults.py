@@ -3,7 +3,7 @@
 LSTMCAST_FAULT="POINT:ACTION[:N]" fires ACTION the N-th time (default 1st) the code passes POINT.
 Actions: raise (RuntimeError), kill (SIGKILL, as a power cut would), enospc (a full disk), sigint, sigterm,
 sigint2 (two Ctrl-Cs in a row), sleep (hold still for a minute, so a test can act meanwhile), nan (the caller turns
-its value into NaN).
+its value into NaN). LSTMCAST_FAULT_RANK=R fires it on torchrun's rank R only.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ import signal
 import time
 
 _SPEC = os.environ.get("LSTMCAST_FAULT", "")
+if os.environ.get("LSTMCAST_FAULT_RANK", os.environ.get("RANK", "0")) != os.environ.get("RANK", "0"):
+    _SPEC = ""  # another rank's fault
 _hits: dict[str, int] = {}
 
 

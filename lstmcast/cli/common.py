@@ -16,7 +16,9 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from lstmcast.errors import ConfigError, Interrupted, LstmcastError, OutOfMemory, is_out_of_memory
+from lstmcast.errors import (
+    ConfigError, DistributedError, Interrupted, LstmcastError, OutOfMemory, TrainingDiverged, is_out_of_memory,
+)
 
 err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)  # ":x:" in a column name stays ":x:"
 out = Console(highlight=False, soft_wrap=True, emoji=False,
@@ -90,15 +92,20 @@ def printable(text: str) -> str:
 
 
 @contextlib.contextmanager
-def reported(debug: bool, *, sigterm_raises: bool = True) -> Iterator[None]:
+def reported(debug: bool, *, sigterm_raises: bool = True, rank: Any = None) -> Iterator[None]:
     """Map the exception family to one message on stderr and its exit code; tracebacks only with --debug.
-    SIGTERM (unless the command handles it itself) and Ctrl-C stop the command; atomic writes leave nothing behind."""
+    SIGTERM (unless the command handles it itself) and Ctrl-C stop the command; atomic writes leave nothing behind.
+    Ranks other than 0 of a torchrun job name themselves, and leave the errors all ranks agreed on to rank 0."""
     previous = signal.getsignal(signal.SIGTERM)
     if sigterm_raises:
         signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         yield
     except LstmcastError as exc:
+        if rank is not None and not rank.lead:
+            if isinstance(exc, (Interrupted, TrainingDiverged)):
+                raise typer.Exit(exc.exit_code) from None
+            exc = type(exc)(f"rank {rank.rank}: {exc}") if not isinstance(exc, DistributedError) else exc
         _fail(exc, debug, exc.exit_code)
     except KeyboardInterrupt as exc:
         _fail(Interrupted("interrupted by SIGINT; nothing was written"), debug, 130, cause=exc)
@@ -126,16 +133,17 @@ def _fail(exc: BaseException, debug: bool, code: int, *, cause: Optional[BaseExc
 
 
 class StopFlag:
-    """For train: SIGINT/SIGTERM ask the loop to stop at the next batch; a second Ctrl-C exits at once."""
+    """For train: SIGINT/SIGTERM ask the loop to stop at the next batch; a second Ctrl-C exits at once (unless
+    `repeat_exits` is off: torchrun's agent passes the user's Ctrl-C on to its ranks, who got it already)."""
 
-    def __init__(self) -> None:
-        self.signal_number = 0
+    def __init__(self, *, repeat_exits: bool = True) -> None:
+        self.signal_number, self.repeat_exits = 0, repeat_exits
 
     def __call__(self) -> int:
         return self.signal_number
 
     def handle(self, number: int, frame: Any) -> None:
-        if self.signal_number and number == signal.SIGINT:
+        if self.signal_number and number == signal.SIGINT and self.repeat_exits:
             os._exit(130)  # second Ctrl-C: every file on disk is already complete (atomic writes)
         self.signal_number = number
 

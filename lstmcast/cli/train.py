@@ -37,6 +37,13 @@ def train(
                                                    help="Continue the unfinished run RUN exactly as it started.")] = None,
     strict: Annotated[bool, typer.Option("--strict", help="Panels: refuse a series too short for lookback + horizon "
                                          "and the splits, instead of skipping it with a notice.")] = False,
+    nproc: Annotated[int, typer.Option("--nproc", min=1, max=1024, metavar="N",
+                                       help="Train data-parallel on N processes of this machine (torchrun's agent "
+                                            "starts them; same weights as one process). Several machines: run "
+                                            "torchrun yourself (README).")] = 1,
+    timeout: Annotated[int, typer.Option("--timeout", min=10, max=86_400, metavar="SECONDS",
+                                         help="Several processes: how long one waits for another before the job "
+                                              "ends with an error.")] = 300,
     force: ForceOption = False,
     json_: JsonOption = False,
     debug: DebugOption = False,
@@ -55,10 +62,20 @@ def train(
       lstmcast train --resume runs/msft    (after Ctrl-C, kill or a full disk)
 
       lstmcast train configs/stocks_panel.yaml --out runs/panel    (one model for AAPL, GOOG, IBM, MSFT)
-    """
-    from lstmcast.workflows.train import train_run  # torch loads here, not at --help
 
-    with reported(debug, sigterm_raises=False):
+      lstmcast train configs/stocks_panel.yaml --nproc 2    (two processes; or torchrun --nproc_per_node=2 -m lstmcast
+      train ...)
+    """
+    from lstmcast.training.distributed import from_environment  # torch loads here, not at --help
+    from lstmcast.workflows.train import train_run
+
+    ranks = from_environment()
+    if nproc > 1:
+        with reported(debug):
+            _launch(nproc, ranks.spread, target=resume or out_dir or (Path("runs") / config.stem if config else None),
+                    arguments=_arguments(locals()))
+        return
+    with reported(debug, sigterm_raises=False, rank=ranks):
         run_config = None
         if resume is None:
             from lstmcast.config import load_config
@@ -75,12 +92,46 @@ def train(
                 raise ConfigError(f"--resume continues the run exactly as it started, so {', '.join(given)} cannot "
                                   "change it (only --epochs can); to train differently, start over with --force")
         target = resume or out_dir or Path("runs") / config.stem
-        stop = StopFlag()
-        with stop.installed(), _progress(enabled=not json_ and err.is_terminal, stop=stop,
+        stop = StopFlag(repeat_exits=not ranks.spread)  # torchrun's agent passes a Ctrl-C on: not a second one
+        with stop.installed(), _progress(enabled=not json_ and err.is_terminal and ranks.lead, stop=stop,
                                          epochs=run_config.training.epochs if run_config else epochs) as callbacks:
             outcome = train_run(run_config, out=target, force=force, resume=resume is not None, epochs=epochs,
-                                callbacks=callbacks, notice=notice, strict=strict)
-        _render(outcome, json_)
+                                callbacks=callbacks, notice=notice if ranks.lead else _quiet, strict=strict,
+                                ranks=ranks, timeout_s=timeout)
+        if outcome is not None:
+            _render(outcome, json_)
+
+
+def _quiet(message: str) -> None:
+    """Ranks other than 0 leave the notices to rank 0, which reads the same data."""
+
+
+def _arguments(given: dict[str, Any]) -> list[str]:
+    """The command line each rank runs: this one without --nproc."""
+    arguments = ["train"] + ([str(given["config"])] if given["config"] else [])
+    options = {"--out": given["out_dir"], "--epochs": given["epochs"], "--data": given["data"],
+               "--device": given["device"], "--resume": given["resume"], "--timeout": given["timeout"]}
+    arguments += [part for flag, value in options.items() if value is not None for part in (flag, str(value))]
+    arguments += [part for value in given["set_"] or [] for part in ("--set", value)]
+    flags = {"--final": given["final"], "--strict": given["strict"], "--force": given["force"],
+             "--json": given["json_"], "--debug": given["debug"]}
+    return arguments + [flag for flag, on in flags.items() if on]
+
+
+def _launch(nproc: int, under_torchrun: bool, *, target: Optional[Path], arguments: list[str]) -> None:
+    from lstmcast.errors import DistributedError
+    from lstmcast.training.launch import launch
+
+    if under_torchrun:
+        raise ConfigError("--nproc starts torchrun's agent itself; under torchrun, leave --nproc out")
+    launched = launch(arguments, nproc)
+    if launched.signal_name is not None:
+        resume = f"; continue with `lstmcast train --resume {target}` (any number of processes)" if target else ""
+        raise DistributedError(f"rank {launched.failed_rank} (pid {launched.pid}) was killed by "
+                               f"{launched.signal_name}, so every rank stopped; the last completed epoch is kept in "
+                               f"the unfinished run{resume}")
+    if launched.exit_code:
+        raise typer.Exit(launched.exit_code)  # the ranks printed why
 
 
 def _render(outcome: Any, as_json: bool) -> None:

@@ -142,7 +142,8 @@ class RunMeta(_Record):
     windows: dict[Split, Annotated[int, Field(ge=0, le=10**9)]]
     target_dates: dict[Split, tuple[dt.date, dt.date]]  # first and last target date of each split
     seed: int = Field(ge=0)
-    threads: int = Field(ge=1, le=1024)
+    threads: int = Field(ge=1, le=1024)  # per process
+    ranks: int = Field(default=1, ge=1, le=1_000_000)  # data-parallel processes (torchrun) that trained the model
     device: str = Field(max_length=50)
     best_epoch: int = Field(ge=1)
     epochs_run: int = Field(ge=1)

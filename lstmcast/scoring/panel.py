@@ -84,7 +84,7 @@ def panel_meta(config: RunConfig, panel: Panel, prepared: PreparedPanel, fitted:
               "first_date": first_date, "last_date": last_date},
         windows={split: len(prepared.origins(split)) for split in SPLITS},
         target_dates=_target_dates(prepared),
-        seed=config.training.seed, threads=torch.get_num_threads(), device=str(fitted.device),
+        seed=config.training.seed, threads=torch.get_num_threads(), ranks=fitted.ranks, device=str(fitted.device),
         best_epoch=state.best_epoch, epochs_run=state.epoch, stopped_early=state.stopped_early,
         best_validation_loss=state.best_loss, test_metrics=scores.pooled, config_sha256=config_sha,
         weights_sha256=weights_sha,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from typing import Optional
 
 import torch
 
@@ -11,7 +12,8 @@ from lstmcast.config import RunConfig, TrainingConfig
 from lstmcast.errors import ConfigError
 
 
-def resolve_device(config: TrainingConfig) -> torch.device:
+def resolve_device(config: TrainingConfig, *, local_rank: Optional[int] = None) -> torch.device:
+    """The configured device; on several ranks of a CUDA machine, each rank's own GPU (torchrun's LOCAL_RANK)."""
     name = config.device
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
@@ -20,6 +22,12 @@ def resolve_device(config: TrainingConfig) -> torch.device:
     if config.amp == "fp16" and name == "cpu":
         raise ConfigError("training.amp: fp16 needs a CUDA device (it relies on a gradient scaler there); on the CPU "
                           "use bf16 or none")
+    if name == "cuda" and local_rank is not None:
+        if local_rank >= torch.cuda.device_count():
+            raise ConfigError(f"local rank {local_rank} has no GPU of its own (this node has "
+                              f"{torch.cuda.device_count()}); start at most that many processes per node")
+        torch.cuda.set_device(local_rank)
+        return torch.device("cuda", local_rank)
     return torch.device(name)
 
 

@@ -15,6 +15,7 @@ from lstmcast.errors import DataError
 from lstmcast.models.inputs import InputLayout
 from lstmcast.models.lstm import build_model
 from lstmcast.training.device import check_memory, resolve_device, seed_and_threads
+from lstmcast.training.distributed import SINGLE, Ranks
 from lstmcast.training.loop import Callbacks, TrainingState, train
 
 
@@ -23,12 +24,14 @@ class Fitted:
     model: nn.Module  # the best weights (lowest validation loss), in eval mode
     state: TrainingState
     device: torch.device
+    ranks: int = 1  # processes that trained it
 
 
 def fit(config: RunConfig, prepared: Prepared, *, state: Optional[TrainingState] = None,
-        callbacks: Optional[Callbacks] = None) -> Fitted:
-    """Train `config`'s model on the prepared training windows, early-stopping on the validation windows."""
-    device = _ready(config, prepared)
+        callbacks: Optional[Callbacks] = None, ranks: Ranks = SINGLE) -> Fitted:
+    """Train `config`'s model on the prepared training windows, early-stopping on the validation windows (on
+    several ranks inside a process group: every rank calls this alike)."""
+    device = _ready(config, prepared, ranks)
     windows = prepared.split_windows(("train", "validation"), device=str(device))
     empty = [split for split, found in windows.items() if len(found) == 0]
     if empty:
@@ -36,27 +39,28 @@ def fit(config: RunConfig, prepared: Prepared, *, state: Optional[TrainingState]
                         f"horizon {prepared.horizon}; use a smaller lookback or horizon, or more data")
     model = _model(config, prepared, device)
     state = train(model, windows["train"], windows["validation"], config.training,
-                  teacher_forcing=config.model.teacher_forcing, state=state, callbacks=callbacks)
-    return Fitted(model.eval(), state, device)
+                  teacher_forcing=config.model.teacher_forcing, state=state, callbacks=callbacks, ranks=ranks)
+    return Fitted(model.eval(), state, device, ranks.world)
 
 
-def fit_all(config: RunConfig, prepared: Prepared, *, epochs: int, callbacks: Optional[Callbacks] = None) -> Fitted:
+def fit_all(config: RunConfig, prepared: Prepared, *, epochs: int, callbacks: Optional[Callbacks] = None,
+            ranks: Ranks = SINGLE) -> Fitted:
     """The final fit: the same model, seed and settings on every row's windows (no validation, no test), for the
     `epochs` the evaluated training found best; the last weights are kept."""
-    device = _ready(config, prepared)
+    device = _ready(config, prepared, ranks)
     windows = prepared.split_windows(("train",), device=str(device))
     settings = config.training.model_copy(update={"epochs": epochs, "patience": 0})
     model = _model(config, prepared, device)
     state = train(model, windows["train"], None, settings, teacher_forcing=config.model.teacher_forcing,
-                  callbacks=callbacks)
-    return Fitted(model.eval(), state, device)
+                  callbacks=callbacks, ranks=ranks)
+    return Fitted(model.eval(), state, device, ranks.world)
 
 
-def _ready(config: RunConfig, prepared: Prepared) -> torch.device:
+def _ready(config: RunConfig, prepared: Prepared, ranks: Ranks) -> torch.device:
     """Seed, threads, the memory check and the device: the same for every fit."""
     seed_and_threads(config.training)
     check_memory(config, InputLayout.of(config, prepared.categories).plain)
-    return resolve_device(config.training)
+    return resolve_device(config.training, local_rank=ranks.local_rank if ranks.spread else None)
 
 
 def _model(config: RunConfig, prepared: Prepared, device: torch.device) -> nn.Module:

@@ -15,6 +15,7 @@ from lstmcast.config import TrainingConfig
 from lstmcast.data.windows import WindowSet
 from lstmcast.errors import ModelFileError, TrainingDiverged
 from lstmcast.training.device import autocast
+from lstmcast.training.distributed import SINGLE, Ranks, Sync
 
 RUNAWAY_FACTOR = 1e4  # a training loss this many times the first epoch's is a divergence, not learning
 
@@ -57,6 +58,7 @@ class Callbacks:
     on_epoch: Callable[[EpochReport], None] = _nothing
     on_checkpoint: Callable[[TrainingState], None] = _nothing
     should_stop: Callable[[], int] = field(default=lambda: 0)  # the signal number asking to stop, or 0
+    stop_early: Callable[[EpochReport], bool] = field(default=lambda report: False)  # e.g. a sweep's pruner
 
 
 class StopRequested(Exception):
@@ -70,16 +72,33 @@ def make_optimizer(model: nn.Module, config: TrainingConfig) -> torch.optim.Opti
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, windows: WindowSet, *, batch_size: int, amp: str = "none") -> float:
+def evaluate(model: nn.Module, windows: WindowSet, *, batch_size: int, amp: str = "none",
+             ranks: Ranks = SINGLE) -> float:
     """Mean loss (the head's own: mse, NLL, pinball...) over all windows, in eval mode (no dropout, no teacher
-    forcing)."""
+    forcing). On several ranks each scores a contiguous share and the sums are added."""
     model.eval()
     total, count = 0.0, 0
-    for xb, yb in windows.slices(batch_size):
+    share = ranks.chunk(len(windows))
+    for start in range(share.start, share.stop, batch_size):
+        xb, yb = windows.batch(torch.arange(start, min(start + batch_size, share.stop), device=windows.device))
         with autocast(windows.device, amp):
             total += float(model.distribution.loss(model.emit(xb)[0].float(), yb)) * len(xb)
         count += len(xb)
+    total, count = Sync(ranks, windows.device).sums(total, count)
     return total / max(count, 1)
+
+
+class LossOf(nn.Module):
+    """The training loss as a module's forward, so DistributedDataParallel can wrap it (models are called through
+    `emit`, which DDP does not see)."""
+
+    def __init__(self, model: nn.Module, teacher_forcing: float) -> None:
+        super().__init__()
+        self.model, self.teacher_forcing = model, teacher_forcing
+
+    def forward(self, xb: Tensor, yb: Tensor, generator: torch.Generator) -> Tensor:
+        raw = self.model.emit(xb, target=yb, teacher_forcing=self.teacher_forcing, generator=generator)[0]
+        return self.model.distribution.loss(raw.float(), yb)
 
 
 def train(
@@ -91,11 +110,13 @@ def train(
     teacher_forcing: float = 0.0,
     state: Optional[TrainingState] = None,
     callbacks: Optional[Callbacks] = None,
+    ranks: Ranks = SINGLE,
 ) -> TrainingState:
     """Train until `epochs` or early stopping; the returned state holds the best weights (lowest validation loss).
-    Without validation windows (a final fit on all rows) every epoch counts as the best: the last weights are kept."""
+    Without validation windows (a final fit on all rows) every epoch counts as the best: the last weights are kept.
+    On several ranks every rank calls this with the same windows and reaches the same state."""
     callbacks = callbacks or Callbacks()
-    loop = _Loop(model, train_windows, config, teacher_forcing=teacher_forcing, callbacks=callbacks)
+    loop = _Loop(model, train_windows, config, teacher_forcing=teacher_forcing, callbacks=callbacks, ranks=ranks)
     state = state or TrainingState()
     if state.epoch:
         loop.restore(state)
@@ -110,10 +131,11 @@ def train(
                 f"epoch {epoch}: the training loss ran away ({train_loss:.3g}, from {first:.3g} in the first "
                 "epoch); lower training.learning_rate or set training.grad_clip"
             )
-        validation_loss = _validate(model, validation_windows, config, epoch)
+        validation_loss = _validate(model, validation_windows, config, epoch, ranks)
         report = EpochReport(epoch, train_loss, validation_loss, time.perf_counter() - started,
                              improved=validation_windows is None or validation_loss < state.best_loss)
         _record(state, report, model, config)
+        state.stopped_early = state.stopped_early or callbacks.stop_early(report)
         loop.save(state)
         callbacks.on_epoch(report)
         callbacks.on_checkpoint(state)
@@ -132,10 +154,10 @@ class _Loop:
     """One model's optimizer, gradient scaler and shuffling generator: the parts of the state that run the epochs."""
 
     def __init__(self, model: nn.Module, windows: WindowSet, config: TrainingConfig, *,
-                 teacher_forcing: float, callbacks: Callbacks) -> None:
-        self.model, self.windows, self.config = model, windows, config
-        self.teacher_forcing, self.callbacks = teacher_forcing, callbacks
-        self.device = windows.device
+                 teacher_forcing: float, callbacks: Callbacks, ranks: Ranks) -> None:
+        self.model, self.windows, self.config, self.callbacks = model, windows, config, callbacks
+        self.device, self.ranks, self.sync = windows.device, ranks, Sync(ranks, windows.device)
+        self.loss = self.sync.wrap(LossOf(model, teacher_forcing), self.device)
         self.optimizer = make_optimizer(model, config)
         self.generator = torch.Generator().manual_seed(config.seed)
         fp16 = config.amp == "fp16" and self.device.type == "cuda"
@@ -171,26 +193,38 @@ class _Loop:
         batches = math.ceil(n / config.batch_size)
         check_every = 1 if self.device.type == "cpu" else 25  # reading a CUDA loss forces a sync; batch the checks
         model.train()
-        order = torch.randperm(n, generator=self.generator).to(self.device)
+        order = self.sync.same_order(torch.randperm(n, generator=self.generator).to(self.device))
         running = torch.zeros((), device=self.device)
         for batch in range(batches):
-            index = order[batch * config.batch_size : (batch + 1) * config.batch_size]
+            index, counted, weight = self.ranks.shard(order[batch * config.batch_size : (batch + 1) * config.batch_size])
             xb, yb = self.windows.batch(index)
             with autocast(self.device, config.amp):
-                raw = model.emit(xb, target=yb, teacher_forcing=self.teacher_forcing, generator=self.generator)[0]
-                loss = model.distribution.loss(raw.float(), yb)
+                loss = self.loss(xb, yb, self.generator)
             if faults.hit("batch") == "nan":
                 loss = loss * float("nan")
-            norm = self._backward(loss)
-            running += loss.detach() * len(index)
+            norm = self._backward(loss * weight)
+            running += loss.detach() * counted
+            stop = self.callbacks.should_stop()
             if (batch + 1) % check_every == 0 or batch + 1 == batches:
-                _check_finite(loss, None if self.scaler.is_enabled() else norm, epoch, batch + 1)
+                stop = self._checked(loss, norm, stop, epoch, batch + 1)
                 self.callbacks.on_batch(epoch, batch + 1, batches, float(loss.detach()))
+            elif self.ranks.spread:
+                stop = 0  # ranks stop together, at a batch where they agreed to
             self.scaler.step(self.optimizer)
             self.scaler.update()
-            if stop := self.callbacks.should_stop():
+            if stop:
                 raise StopRequested(stop)
-        return float(running) / n
+        return self.sync.sums(float(running))[0] / n
+
+    def _checked(self, loss: Tensor, norm: Optional[Tensor], stop: int, epoch: int, batch: int) -> int:
+        """Raise if the loss or gradients went non-finite on any rank; the signal any rank was asked to stop by."""
+        norm = None if self.scaler.is_enabled() else norm  # fp16's scaler skips steps with inf gradients itself
+        diverged, stop = self.sync.agree(not _finite(loss, norm), stop)
+        if diverged:
+            _check_finite(loss, norm, epoch, batch)
+            raise TrainingDiverged(f"epoch {epoch}, batch {batch}: the loss became non-finite on another rank; lower "
+                                   "training.learning_rate or check the data for extreme values")
+        return stop
 
     def _backward(self, loss: Tensor) -> Optional[Tensor]:
         self.optimizer.zero_grad(set_to_none=True)
@@ -202,11 +236,11 @@ class _Loop:
 
 
 def _validate(model: nn.Module, windows: Optional[WindowSet], config: TrainingConfig,
-              epoch: int) -> float:
+              epoch: int, ranks: Ranks) -> float:
     """The validation loss; NaN when there is no validation split (a final fit on all rows)."""
     if windows is None:
         return math.nan
-    loss = evaluate(model, windows, batch_size=config.batch_size * 4, amp=config.amp)
+    loss = evaluate(model, windows, batch_size=config.batch_size * 4, amp=config.amp, ranks=ranks)
     if not math.isfinite(loss):
         raise TrainingDiverged(f"epoch {epoch}: the validation loss is {loss}; lower the learning rate")
     return loss
@@ -226,6 +260,10 @@ def _record(state: TrainingState, report: EpochReport, model: nn.Module, config:
 
 def _snapshot(model: nn.Module) -> dict[str, Tensor]:
     return {name: value.detach().clone() for name, value in model.state_dict().items()}
+
+
+def _finite(loss: Tensor, norm: Optional[Tensor]) -> bool:
+    return bool(torch.isfinite(loss)) and (norm is None or bool(torch.isfinite(norm)))
 
 
 def _check_finite(loss: Tensor, norm: Optional[Tensor], epoch: int, batch: int) -> None:

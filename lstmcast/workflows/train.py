@@ -6,6 +6,7 @@ same config and the same data (checked by hash); only the number of epochs may c
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import shutil
 import signal
@@ -23,7 +24,7 @@ from lstmcast.data.panel import Panel, load_panel
 from lstmcast.data.panelprep import PreparedPanel, prepare_panel
 from lstmcast.data.reading import Series, load_series_for
 from lstmcast.data.windows import Prepared, prepare
-from lstmcast.errors import ConfigError, DataError, Interrupted, ModelFileError, OutputError
+from lstmcast.errors import ConfigError, DataError, DistributedError, Interrupted, ModelFileError, OutputError
 from lstmcast.evaluation.backtest import Scores
 from lstmcast.files.atomic import FULL_DISK_ADVICE, absolute, check_output, remove
 from lstmcast.files.locks import output_lock
@@ -35,6 +36,7 @@ from lstmcast.runs.layout import CHECKPOINT_FILE, CONFIG_FILE, FORMAT_VERSION, i
 from lstmcast.runs.meta import RunMeta
 from lstmcast.runs.store import load_tensors
 from lstmcast.training.checkpoint import state_from_tensors, state_to_tensors
+from lstmcast.training.distributed import DEFAULT_TIMEOUT_S, SINGLE, Ranks, joined
 from lstmcast.training.fit import Fitted, fit, fit_all
 from lstmcast.training.loop import Callbacks, StopRequested, TrainingState
 from lstmcast.scoring.panel import panel_meta, panel_plots, panel_test_scores
@@ -52,17 +54,20 @@ class TrainOutcome:
 
 def train_run(config: Optional[RunConfig], *, out: Path, force: bool = False, resume: bool = False,
               epochs: Optional[int] = None, callbacks: Optional[Callbacks] = None,
-              notice: Notice = lambda message: None, strict: bool = False) -> TrainOutcome:
+              notice: Notice = lambda message: None, strict: bool = False, ranks: Ranks = SINGLE,
+              timeout_s: float = DEFAULT_TIMEOUT_S) -> Optional[TrainOutcome]:
     """Train `config` into the run directory `out` (or, with `resume`, continue the run started there). A panel's
-    series too short for the splits are skipped with a notice, or refused with `strict`."""
+    series too short for the splits are skipped with a notice, or refused with `strict`. On several ranks (torchrun)
+    every rank prepares the same windows and trains its shard; only rank 0 writes, and only it returns an outcome."""
     out = absolute(out)
     partial = partial_dir(out)
-    with output_lock(out):
+    with joined(ranks, timeout_s=timeout_s), output_lock(out) if ranks.lead else contextlib.nullcontext():
         if resume:
             config, state, text, data_sha = _resume_state(partial, epochs, notice)
         else:
             assert config is not None
-            _check_new_run(out, partial, force=force)
+            if ranks.lead:
+                _check_new_run(out, partial, force=force)
             state, text, data_sha = None, dump_config(config), None
         series = load_panel(config.data) if config.data.is_panel else load_series_for(config.data)
         for message in series.notices:
@@ -72,19 +77,22 @@ def train_run(config: Optional[RunConfig], *, out: Path, force: bool = False, re
                             "train on other data; restore the file, or start over with --force")
         calendar = _calendar(config, series, notice)
         prepared = _prepare(config, series, calendar, notice, strict=strict)
-        if not resume:
+        if not resume and ranks.lead:
             write.start_partial(partial, text)
         try:
-            fitted = _fit(config, prepared, state, callbacks, partial, series, text)
-            final = _final_fit(config, series, calendar, fitted, callbacks, notice) if config.training.final else None
+            fitted = _fit(config, prepared, state, callbacks, partial, series, text, ranks)
+            final = _final_fit(config, series, calendar, fitted, callbacks, notice, ranks) if config.training.final \
+                else None
+            if not ranks.lead:
+                return None
             write_run = _write_panel_run if isinstance(series, Panel) else _write_run
             write_run(partial, out, config, series, prepared, fitted, calendar, final=final, force=force)
         except StopRequested as stop:
             raise _interrupted(partial, out, stop.args[0]) from None
         except Exception as exc:
-            if not (partial / CHECKPOINT_FILE).exists():  # nothing to resume: leave no debris behind
+            if ranks.lead and not (partial / CHECKPOINT_FILE).exists():  # nothing to resume: leave no debris behind
                 remove(partial)
-            if isinstance(exc, OutputError):
+            if isinstance(exc, (OutputError, DistributedError)) and ranks.lead:
                 raise _with_resume_hint(exc, partial, out) from None
             raise
     return TrainOutcome(out, RunMeta.model_validate_json((out / "meta.json").read_text()))
@@ -162,7 +170,7 @@ def _calendar(config: RunConfig, source: Series | Panel, notice: Notice) -> Cale
 
 
 def _fit(config: RunConfig, prepared: Prepared, state: Optional[TrainingState], callbacks: Optional[Callbacks],
-         partial: Path, series: Series, text: str) -> Fitted:
+         partial: Path, series: Series, text: str, ranks: Ranks) -> Fitted:
     callbacks = callbacks or Callbacks()
     provenance = {"config_sha256": config_sha256(text), "data_sha256": series.sha256,
                   "epochs": str(config.training.epochs)}  # the file's hash; --resume --epochs N changes only this
@@ -171,12 +179,13 @@ def _fit(config: RunConfig, prepared: Prepared, state: Optional[TrainingState], 
         tensors, metadata = state_to_tensors(current)
         write.save_checkpoint(partial, tensors, metadata | provenance)
 
-    callbacks.on_checkpoint = save_checkpoint
-    return fit(config, prepared, state=state, callbacks=callbacks)
+    if ranks.lead:
+        callbacks.on_checkpoint = save_checkpoint
+    return fit(config, prepared, state=state, callbacks=callbacks, ranks=ranks)
 
 
 def _final_fit(config: RunConfig, series: Series | Panel, calendar: Calendar, fitted: Fitted,
-               callbacks: Optional[Callbacks], notice: Notice) -> tuple[Fitted, Prepared | PreparedPanel]:
+               callbacks: Optional[Callbacks], notice: Notice, ranks: Ranks) -> tuple[Fitted, Prepared | PreparedPanel]:
     """training.final: after the evaluation, the same model on every row (scaler included) for the best epoch count.
     Not checkpointed: --resume after a kill here repeats it from the finished evaluation, to the same weights."""
     prepared = _prepare(config, series, calendar, notice, final=True)
@@ -184,7 +193,7 @@ def _final_fit(config: RunConfig, series: Series | Panel, calendar: Calendar, fi
     notice(f"final fit: refitting on all {len(prepared.origins('train'))} windows up to {last} for "
            f"{epochs} epoch{'s' if epochs != 1 else ''} (the evaluated best)")
     stop_only = Callbacks(should_stop=callbacks.should_stop) if callbacks else None
-    return fit_all(config, prepared, epochs=epochs, callbacks=stop_only), prepared
+    return fit_all(config, prepared, epochs=epochs, callbacks=stop_only, ranks=ranks), prepared
 
 
 def _members(source: Series | Panel) -> list[Series]:
@@ -204,13 +213,13 @@ def _interrupted(partial: Path, out: Path, number: int) -> Interrupted:
                        f"{partial}; continue with `lstmcast train --resume {out}`", signal_number=number)
 
 
-def _with_resume_hint(exc: OutputError, partial: Path, out: Path) -> OutputError:
+def _with_resume_hint(exc: OutputError | DistributedError, partial: Path, out: Path) -> OutputError | DistributedError:
     if not (partial / CHECKPOINT_FILE).exists():
         return exc
     message = str(exc)
     cause = "free some space" if message.endswith(FULL_DISK_ADVICE) else "fix the cause"
-    return OutputError(f"{message.removesuffix(FULL_DISK_ADVICE)}. The last completed epoch is saved in {partial}: "
-                       f"{cause}, then continue with `lstmcast train --resume {out}`")
+    return type(exc)(f"{message.removesuffix(FULL_DISK_ADVICE)}. The last completed epoch is saved in {partial}: "
+                     f"{cause}, then continue with `lstmcast train --resume {out}`")
 
 
 def _write_run(partial: Path, out: Path, config: RunConfig, series: Series, prepared: Prepared, fitted: Fitted,
@@ -275,7 +284,7 @@ def _run_meta(config: RunConfig, series: Series, prepared: Prepared, fitted: Fit
         split_rows={"train_end": prepared.train_end, "validation_end": prepared.validation_end},
         windows={split: len(origins) for split, origins in windows.items()},
         target_dates={split: span(origins) for split, origins in windows.items()},
-        seed=config.training.seed, threads=torch.get_num_threads(), device=str(fitted.device),
+        seed=config.training.seed, threads=torch.get_num_threads(), ranks=fitted.ranks, device=str(fitted.device),
         best_epoch=state.best_epoch, epochs_run=state.epoch, stopped_early=state.stopped_early,
         best_validation_loss=state.best_loss, test_metrics=scores.overall, test_always_up=scores.always_up,
         config_sha256=config_sha, weights_sha256=weights_sha,
