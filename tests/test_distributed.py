@@ -28,7 +28,7 @@ TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--np
 
 def run(command: list[str], *, fault: str = "", rank: str = "") -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LSTMCAST_FAULT")}
-    env |= {"LSTMCAST_FAULT": fault, "LSTMCAST_FAULT_RANK": rank} if fault else {}
+    env |= ({"LSTMCAST_FAULT": fault} if fault else {}) | ({"LSTMCAST_FAULT_RANK": rank} if rank else {})
     return subprocess.run(command, capture_output=True, text=True, env=env, timeout=120, stdin=subprocess.DEVNULL,
                           preexec_fn=_default_signals)
 

@@ -141,6 +141,7 @@ def load_config(path: Path, overrides: list[str] | None = None, *, data_path: Pa
         raise ConfigError("--data - (standard input) is for predict and dump-states; train and backtest read their "
                           "CSV again later (resume, refits), so give a file")
     raw = apply_overrides(read_config_file(path), overrides or [])
+    raw.pop("tune", None)  # lstmcast tune's search space (config.tune); a plain run trains the values written above it
     if data_path is not None:
         if not isinstance(raw.get("data"), dict):
             raw["data"] = {}

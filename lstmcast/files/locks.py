@@ -80,3 +80,13 @@ def _acquire(path: Path, target: Path) -> int:
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}, since {time.strftime('%H:%M:%S')}".encode(), 0)
     return fd
+
+
+def held_elsewhere(target: Path) -> bool:
+    """Whether another process holds `target`'s lock now. A lock dies with its process, kill -9 included, so a
+    free lock on work marked as running means its process is gone."""
+    try:
+        with output_lock(target):
+            return False
+    except OutputError:
+        return True

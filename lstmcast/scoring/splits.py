@@ -22,10 +22,11 @@ from lstmcast.forecasting.sampling import DEFAULT_SAMPLES, is_probabilistic, spl
 from lstmcast.outputs import plots
 
 
-def test_scores(model: torch.nn.Module, series: Series, prepared: Prepared, config: RunConfig) -> tuple[Scores, Any]:
-    """The model and the naive baselines on the test windows, in the user's units and in raw-row coordinates (so
-    MASE's scale is the same as a backtest's over the same origins)."""
-    origins, raw_origins, predicted, actual = _on_split(model, series, prepared, config, "test")
+def test_scores(model: torch.nn.Module, series: Series, prepared: Prepared, config: RunConfig,
+                split: str = "test") -> tuple[Scores, Any]:
+    """The model and the naive baselines on the test windows (or another split's), in the user's units and in
+    raw-row coordinates (so MASE's scale is the same as a backtest's over the same origins)."""
+    origins, raw_origins, predicted, actual = _on_split(model, series, prepared, config, split)
     history = series.values.iloc[:, 0].to_numpy()
     forecasts = {"model": predicted, REFERENCE: random_walk(history, raw_origins, prepared.horizon),
                  "drift": drift(history, raw_origins, prepared.horizon)}

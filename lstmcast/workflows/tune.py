@@ -1,0 +1,188 @@
+"""lstmcast tune: a config's `tune:` space searched by Optuna (TPE, pruning on the validation loss per epoch), every
+trial an ordinary run directory under SWEEP/trials, the study in SWEEP's journal (or a storage URL), then a
+leaderboard and the best config written out.
+
+A sweep is resumable: run the same command again (after Ctrl-C, kill -9 or a lost machine) and it continues until
+--trials trials are finished, never running a finished trial again; a trial whose process died is retried from its
+run's last checkpoint. Several processes may run the same command on one sweep at once."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from lstmcast.config import build_config, config_sha256, read_config_file
+from lstmcast.config.tune import Dimension, read_space, split_tune, trial_raw
+from lstmcast.errors import ConfigError, DataError, Interrupted, OutputError, TrainingDiverged
+from lstmcast.files.atomic import absolute
+from lstmcast.files.locks import output_lock
+from lstmcast.runs.layout import CHECKPOINT_FILE, is_run, partial_dir
+from lstmcast.scoring.validation import validation_mase
+from lstmcast.training.loop import Callbacks, EpochReport
+from lstmcast.tuning.board import Row, leaderboard, write_best, write_leaderboard
+from lstmcast.tuning.study import Sweep, finished, open_study, reclaim, running, suggest
+
+OBJECTIVES = {"validation": "best validation loss", "backtest": "validation MASE, walk-forward"}
+TRIALS = "trials"
+SOURCE = "sweep.yaml"  # the config the sweep started from, tune section included
+
+
+@dataclass
+class TuneRequest:
+    config: Path
+    out: Path
+    trials: int
+    objective: str = "validation"
+    storage: Optional[str] = None
+    study: Optional[str] = None
+    pruner: str = "median"
+    seed: Optional[int] = None  # default: the config's training.seed
+    force: bool = False
+
+
+@dataclass
+class TuneOutcome:
+    folder: Path
+    objective: str
+    rows: list[Row]
+    best: Optional[Row]
+    best_config: Optional[Path]
+    ran: int  # trials this process ran
+    seconds: float
+    notices: list[str] = field(default_factory=list)
+
+
+TrainRun = Callable[..., Any]  # lstmcast.workflows.train.train_run, handed in by the CLI (no workflow imports another)
+
+
+def tune(request: TuneRequest, *, train: TrainRun, should_stop: Callable[[], int] = lambda: 0,
+         on_trial: Callable[[Row, int, int], None] = lambda row, done, total: None,
+         notice: Callable[[str], None] = lambda message: None) -> TuneOutcome:
+    started = time.perf_counter()
+    if request.objective not in OBJECTIVES:
+        raise ConfigError(f"--objective {request.objective}: choose validation or backtest")
+    text = _config_text(request.config)
+    base, section = split_tune(read_config_file(request.config))
+    dimensions = read_space(section, base, source=str(request.config), objective=request.objective)
+    config = build_config(base, source=str(request.config), base_dir=request.config.parent)
+    folder = absolute(request.out)
+    _claim(folder, text, force=request.force)
+    sweep = open_study(folder, storage=request.storage, name=request.study or folder.name, pruner=request.pruner,
+                       seed=config.training.seed if request.seed is None else request.seed)
+    ran = 0
+    while True:
+        reclaim(sweep, lambda where: folder / where, notice)
+        if finished(sweep) + running(sweep) >= request.trials:
+            break
+        trial = sweep.study.ask()
+        _run_trial(sweep, trial, base, dimensions, request, train=train, should_stop=should_stop, notice=notice)
+        ran += 1
+        on_trial(_row(sweep, trial.number), finished(sweep), request.trials)
+    rows = leaderboard(sweep.study, [d.key for d in dimensions])
+    write_leaderboard(folder, rows, force=True)
+    best = next((row for row in rows if row.state == "COMPLETE"), None)
+    best_config = write_best(folder, base, best, request.config, what=OBJECTIVES[request.objective]) if best else None
+    return TuneOutcome(folder, request.objective, rows, best, best_config, ran, time.perf_counter() - started)
+
+
+def _run_trial(sweep: Sweep, trial: Any, base: dict, dimensions: list[Dimension], request: TuneRequest, *,
+               train: TrainRun, should_stop: Callable[[], int], notice: Callable[[str], None]) -> None:
+    """Train one trial into its run directory and tell the study how it ended."""
+    from optuna.trial import TrialState
+
+    where = trial.user_attrs.get("run_dir") or f"{TRIALS}/trial-{trial.number:04d}"
+    run_dir = sweep.folder / where
+    with output_lock(run_dir):  # held from before the study hears of the directory: a free lock means a dead trial
+        trial.set_user_attr("run_dir", where)
+        values = {d.key: suggest(trial, d) for d in dimensions}
+        pruned: list[int] = []
+        try:
+            value = _train_and_score(trial, base, values, run_dir, request, train, pruned, should_stop, notice)
+        except Interrupted as stop:
+            sweep.study.tell(trial, state=TrialState.FAIL)
+            sweep.study.enqueue_trial(trial.params, user_attrs={"run_dir": where, "retry_of": trial.number})
+            raise Interrupted(f"{stop}. The sweep continues with the same `lstmcast tune` command; trial "
+                              f"{trial.number} will resume from its checkpoint", signal_number=stop.exit_code - 128)
+        except (ConfigError, DataError, TrainingDiverged) as exc:  # this trial's values, not the sweep's
+            trial.set_user_attr("error", str(exc).splitlines()[0][:300])
+            sweep.study.tell(trial, state=TrialState.FAIL)
+            return
+        if pruned:
+            sweep.study.tell(trial, state=TrialState.PRUNED)
+        else:
+            sweep.study.tell(trial, value)
+
+
+def _train_and_score(trial: Any, base: dict, values: dict[str, Any], run_dir: Path, request: TuneRequest,
+                     train: TrainRun, pruned: list[int], should_stop: Callable[[], int],
+                     notice: Callable[[str], None]) -> float:
+    config = build_config(trial_raw(base, values), source=f"trial {trial.number}", base_dir=request.config.parent)
+    config = config.model_copy(update={"training": config.training.model_copy(update={"final": False})})
+    callbacks = Callbacks(should_stop=should_stop, stop_early=_pruning(trial, pruned))
+    if is_run(run_dir):  # trained before its process died, not yet told
+        meta = _meta(run_dir)
+    else:
+        resume = (partial_dir(run_dir) / CHECKPOINT_FILE).is_file()
+        meta = train(None if resume else config, out=run_dir, resume=resume, force=True, callbacks=callbacks,
+                     notice=lambda message: None).meta
+    trial.set_user_attr("best_epoch", meta.best_epoch)
+    trial.set_user_attr("epochs_run", meta.epochs_run)
+    if pruned or request.objective == "validation":
+        return meta.best_validation_loss
+    return validation_mase(run_dir)
+
+
+def _pruning(trial: Any, pruned: list[int]) -> Callable[[EpochReport], bool]:
+    """Report each epoch's validation loss; end training like early stopping when the pruner says so."""
+
+    def stop_early(report: EpochReport) -> bool:
+        if not math.isfinite(report.validation_loss):
+            return False
+        trial.report(report.validation_loss, report.epoch)
+        if trial.should_prune():
+            pruned.append(report.epoch)
+            return True
+        return False
+
+    return stop_early
+
+
+def _config_text(path: Path) -> str:
+    from lstmcast.files.reading import MiB, read_regular
+
+    return read_regular(path, limit=MiB, error=ConfigError, missing="no such config file").decode("utf-8", "replace")
+
+
+def _claim(folder: Path, text: str, *, force: bool) -> None:
+    """A new sweep directory, or the one this config started (refused when it holds another config's sweep)."""
+    import shutil
+
+    source = folder / SOURCE
+    if folder.exists() and not source.is_file():
+        if any(folder.iterdir()):
+            raise OutputError(f"{folder} exists and is not an lstmcast sweep; give another --out")
+    elif source.is_file() and config_sha256(source.read_text("utf-8", "replace")) != config_sha256(text):
+        if not force:
+            raise OutputError(f"{folder} holds a sweep of another config (or {SOURCE} differs from the config now); "
+                              "give another --out, or --force to start that sweep over")
+        shutil.rmtree(folder)
+    elif source.is_file() and force:
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    if not source.is_file():
+        from lstmcast.files.atomic import write_text
+
+        write_text(source, text, force=True, what="the sweep's config", recognise=lambda path: True)
+
+
+def _meta(run_dir: Path) -> Any:
+    from lstmcast.runs.meta import RunMeta
+
+    return RunMeta.model_validate_json((run_dir / "meta.json").read_text())
+
+
+def _row(sweep: Sweep, number: int) -> Row:
+    return next(row for row in leaderboard(sweep.study, None) if row.number == number)
