@@ -89,7 +89,7 @@ def test_a_killed_rank_ends_the_job_and_one_process_resumes_it(single, tmp_path)
 
 
 @pytest.mark.parametrize("fault, code, says", [("batch:sigint:20", 130, "continue with `lstmcast train --resume"),
-                                                ("batch:nan:3", 5, "non-finite")])
+                                                ("batch:nan:3", 5, "the loss became")])
 def test_one_ranks_signal_or_divergence_stops_every_rank_together(single, tmp_path, fault, code, says):
     config, _ = single
     result = run(lstmcast("train", str(config), "--out", str(tmp_path / "run"), "--nproc", "2"), fault=fault, rank="1")

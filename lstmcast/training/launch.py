@@ -37,10 +37,20 @@ def launch(arguments: list[str], nproc: int, *, monitor_interval: float = 0.2) -
     try:
         elastic_launch(config, entrypoint=sys.executable)("-m", "lstmcast", *arguments)
     except ChildFailedError as failed:
-        rank, failure = failed.get_first_failure()
+        rank, failure = _cause(failed.failures)
         if failure.exitcode < 0:
             return Launched(128 - failure.exitcode, rank, failure.pid, signal.Signals(-failure.exitcode).name)
         return Launched(failure.exitcode, rank, failure.pid)
     except SignalException as stopped:  # Ctrl-C or kill: the agent passed the signal on and waited for the ranks
         return Launched(128 + int(stopped.sigval))
     return Launched(0)
+
+
+def _cause(failures: dict) -> tuple[int, object]:
+    """The rank whose failure caused the others': one that ended with its own error (it printed why), else one
+    killed by a signal other than the SIGTERM the agent sends the rest, else the first. Exit 8 (lost contact) and
+    143 (the agent's SIGTERM, handled) are consequences."""
+    ranked = sorted(failures.items(), key=lambda item: item[1].timestamp)
+    own = [item for item in ranked if item[1].exitcode > 0 and item[1].exitcode not in (8, 143)]
+    crashed = [item for item in ranked if item[1].exitcode < 0 and -item[1].exitcode != signal.SIGTERM]
+    return (own or crashed or ranked)[0]
