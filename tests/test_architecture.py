@@ -16,7 +16,7 @@ TIERS = [
     {"files"},
     {"config"},
     {"data", "models"},
-    {"training", "forecasting", "introspect", "evaluation", "runs", "outputs", "tuning"},
+    {"training", "forecasting", "introspect", "evaluation", "runs", "outputs", "tuning", "exporting"},
     {"scoring"},  # a model scored on prepared data: forecasting and evaluation together, shared by the workflows
     {"workflows"},
     {"cli", "api"},

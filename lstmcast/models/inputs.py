@@ -77,7 +77,7 @@ class ModelInputs(nn.Module):
         parts = []
         if layout.known:
             leads = last[:, layout.plain - layout.known * self.horizon : layout.plain]
-            parts.append(leads.reshape(len(last), self.horizon, layout.known)[:, :steps])
+            parts.append(leads.unflatten(-1, (self.horizon, layout.known))[:, :steps])
         if layout.categories:
             codes = last[:, layout.plain:].long()
             embedded = torch.cat([embed(codes[:, i]) for i, embed in enumerate(self.embeddings)], dim=-1)

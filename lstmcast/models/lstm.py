@@ -60,7 +60,7 @@ class ManyToOne(nn.Module):
 
     def outputs(self, features: Tensor) -> Tensor:
         """The head's raw numbers [B, H, width] from the top layer's last output [B, P]."""
-        return self.head(features).view(len(features), self.horizon, self.distribution.width)
+        return self.head(features).unflatten(-1, (self.horizon, self.distribution.width))  # B stays free in a traced graph
 
     def point_from(self, features: Tensor) -> Tensor:
         return self.distribution.point(self.outputs(features))

@@ -1,0 +1,54 @@
+"""lstmcast export."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from lstmcast.cli.app import app
+from lstmcast.cli.common import DebugOption, ForceOption, JsonOption, RunArgument, out, reported, say
+
+
+@app.command(short_help="Write a run's model as ONNX, with every layer's (h, c) as inputs and outputs.")
+def export(
+    run: RunArgument,
+    onnx: Annotated[Path, typer.Option("--onnx", metavar="DIR", help="Directory to write: model.onnx and "
+                                       "export.json (signature, units, the check against the model).")],
+    steps: Annotated[Optional[int], typer.Option(min=1, max=100_000, metavar="T",
+                                                 help="Rows per window in the graph (default the run's lookback; 1 "
+                                                      "gives a one-row step for streaming with the state carried "
+                                                      "by the caller).")] = None,
+    force: ForceOption = False,
+    json_: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Export RUN's model to ONNX: inputs window [batch, T, columns], h0 and c0 [layers, batch, units]; outputs the
+    forecast and the head's raw numbers (scaled units), and h_n, c_n of every layer (and the decoder's, seq2seq).
+    The graph is checked with onnxruntime against the model on the run's test windows (to 1e-5) before it is kept.
+    Needs the onnx extra: pip install 'lstmcast[onnx]'.
+
+    Examples:
+
+      lstmcast export runs/msft --onnx exports/msft
+
+      lstmcast export runs/msft --onnx exports/msft_step --steps 1    (one row at a time, state carried outside)
+    """
+    from lstmcast.workflows.export import export_run  # torch loads here, not at --help
+
+    with reported(debug):
+        outcome = export_run(run, onnx, steps=steps, force=force)
+        description = outcome.description
+        if json_:
+            out.print_json(json.dumps({"folder": str(outcome.folder), **description}))
+            return
+        shapes = "; ".join(f"{name} {shape}" for name, shape in {**description["inputs"],
+                                                                 **description["outputs"]}.items())
+        check = description["check"]
+        worst = max(check["max_abs_difference"].values(), default=None)
+        said = (f"checked on {check['windows']} test windows: largest |onnxruntime - torch| {worst:.2g}"
+                if worst is not None else "not checked (--steps differs from the lookback the model reads)")
+        say(f"{outcome.folder / 'model.onnx'}: {shapes}")
+        say(f"{said}; units and scaler in {outcome.folder / 'export.json'}")
