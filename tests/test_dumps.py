@@ -66,6 +66,20 @@ def test_every_format_carries_every_array(runner, trained_runs, tmp_path, mode):
             assert "decoder_states1_k1" not in states
     dates = (paths["lstmvis"] / "dates.dict").read_text().split("\n")[:2]
     assert dates[0] == f"{str(arrays['step_date'].reshape(-1)[0])[:10]} 1"
+    with h5py.File(paths["lstmvis"] / "annotations.h5") as tracks:
+        price = arrays["inputs_raw"][..., 0].reshape(-1)
+        np.testing.assert_allclose(tracks["price"][()], price, rtol=1e-6)
+        if mode == "stream":
+            forecast, actual = arrays["prediction"][0, :, 0], arrays["target"][0, :, 0]
+            np.testing.assert_allclose(tracks["forecast"][()], forecast, rtol=1e-6)
+            np.testing.assert_allclose(tracks["error"][()], np.where(np.isnan(actual), 0, forecast - actual),
+                                       rtol=1e-5, atol=1e-6)
+            assert tracks["realised_volatility_21"][1] == 0  # one return: unknown, shown as 0
+            for t in range(2, len(price)):  # the sample std of the last <= 21 log returns, by hand
+                returns = np.diff(np.log(price[max(0, t - 21) : t + 1]))
+                np.testing.assert_allclose(tracks["realised_volatility_21"][t], np.std(returns, ddof=1), rtol=1e-5)
+        else:
+            assert set(tracks) == {"price"}
 
 
 def test_the_lstmvis_export_is_what_the_lstmvis_loader_expects(runner, trained_runs, tmp_path):
@@ -92,8 +106,15 @@ def test_the_lstmvis_export_is_what_the_lstmvis_loader_expects(runner, trained_r
             if entry["type"] == "state":
                 assert "transform" not in entry  # c is unbounded: LSTMVis's tanh is right for it
         for name, track in config["meta"].items():
-            assert handles[track["file"]][track["path"]].shape == (positions,)
-            assert track["dict"] in dicts and track["vis"]["range"] == "dict"
+            values = handles[track["file"]][track["path"]][()]
+            assert values.shape == (positions,)
+            if track["vis"]["type"] == "discrete":
+                assert track["dict"] in dicts and track["vis"]["range"] == "dict"
+            else:  # scalar: colours map [min, max]; JSON (LSTMVis's transport) has no NaN
+                low, high = track["vis"]["range"]
+                assert track["vis"]["type"] == "scalar" and np.isfinite(values).all()
+                assert low == pytest.approx(values.min()) and high == pytest.approx(values.max())
+        assert {"price", "forecast", "error", "realised_volatility_21"} <= set(config["meta"])
     finally:
         for handle in handles.values():
             handle.close()
@@ -127,3 +148,27 @@ def test_stream_dump_memory_does_not_grow_with_the_series(runner, tmp_path):
     written = sum(f.stat().st_size for f in (tmp_path / "d40000").iterdir()) / 2**20
     assert written > 150  # 20 times the rows: an output of about 200 MiB, all through bounded chunks
     assert peaks[40_000] - peaks[2_000] < 80, (peaks, written)
+
+
+def test_the_volatility_track_rolls_over_chunks_and_restarts_with_each_series(tmp_path):
+    from lstmcast.outputs.lstmvis import Scalars
+
+    rng = np.random.default_rng(0)
+    prices = {0: 100 * np.exp(np.cumsum(rng.normal(0, 0.01, 90))), 1: 50 * np.exp(np.cumsum(rng.normal(0, 0.03, 40)))}
+    total = sum(len(p) for p in prices.values())
+    with h5py.File(tmp_path / "a.h5", "w") as handle:
+        scalars, position = Scalars(handle, total, stream=True), 0
+        for code, series in prices.items():
+            for start in range(0, len(series), 7):  # chunks of 7 steps, as the stream writer sends them
+                part = series[start : start + 7]
+                chunk = {"inputs_raw": part[None, :, None], "prediction": part[None, :, None],
+                         "target": part[None, :, None], "series": np.full((1, len(part)), code)}
+                scalars.write(chunk, slice(position, position + len(part)))
+                position += len(part)
+        written = handle["realised_volatility_21"][()]
+    expected = []
+    for series in prices.values():
+        for t in range(len(series)):
+            returns = np.diff(np.log(series[max(0, t - 21) : t + 1]))
+            expected.append(np.std(returns, ddof=1) if len(returns) >= 2 else 0.0)
+    np.testing.assert_allclose(written, expected, rtol=1e-5)

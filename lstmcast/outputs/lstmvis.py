@@ -4,9 +4,11 @@ states.h5: `output{l}` = h and `states{l}` = c per layer ([positions, units]), t
 --gates, and in stream mode for seq2seq the decoder's state for the k-th forecast step made from each position
 (`decoder_output{l}_k{k}`, `decoder_states{l}_k{k}`). train.h5 + words.dict: a word per position, the scaled target
 input binned by the quantiles of the dumped series (so the words mean the same whatever the run's scaler). dates.h5 +
-dates.dict: each position's date, as an annotation track. lstm.yml says which values LSTMVis must not squash with
-tanh again (h and the gates are bounded already; c is not). Positions are the stream's steps; in windows mode the
-windows' steps are concatenated (the help says to use stream mode for LSTMVis)."""
+dates.dict: each position's date, as an annotation track; annotations.h5: scalar tracks (the price; in stream mode
+also the one-step forecast made at each position, its error, and the realised volatility of the last 21 returns),
+so a pattern of units can be matched against what the market did. lstm.yml says which values LSTMVis must not
+squash with tanh again (h and the gates are bounded already; c is not). Positions are the stream's steps; in windows
+mode the windows' steps are concatenated (the help says to use stream mode for LSTMVis)."""
 
 from __future__ import annotations
 
@@ -42,9 +44,10 @@ class LstmvisWriter:
         self.stream = meta["mode"] == "stream"
         windows, steps, self.layers = specs["h"].shape[:3]
         total = windows * steps
-        tracks = ("states", "train", "dates") + (("series",) if "series" in specs else ())
+        tracks = ("states", "train", "dates", "annotations") + (("series",) if "series" in specs else ())
         self.files = {name: h5py.File(folder / f"{name}.h5", "w") for name in tracks}
         self.sources = self._datasets(specs, total)
+        self.scalars = Scalars(self.files["annotations"], total, stream=self.stream)
         self.files["train"].create_dataset("word_ids", (total,), dtype="int32")
         self.files["dates"].create_dataset("date_ids", (total,), dtype="int32")
         if "series" in self.files:  # a panel's dump: which series each position belongs to, as a meta track
@@ -80,6 +83,7 @@ class LstmvisWriter:
             codes = chunk["series"].reshape(-1) if self.stream else np.repeat(chunk["series"], steps)
             self.files["series"]["series_ids"][rows] = codes + 1
         self.dates.append(np.datetime_as_string(chunk["step_date"].reshape(-1), unit="D"))
+        self.scalars.write(chunk, rows)
         self.position = rows.stop
 
     def close(self, meta: dict[str, Any]) -> None:
@@ -108,9 +112,9 @@ class LstmvisWriter:
                     entry.pop("unsigned")
             types.append(entry)
         tracks = {"date": {"file": "dates", "path": "date_ids", "dict": "dates_dict",
-                           "vis": {"type": "discrete", "range": "dict"}}}
+                           "vis": {"type": "discrete", "range": "dict"}}} | self.scalars.tracks()
         files = {"states": "states.h5", "train": "train.h5", "words": "words.dict", "dates": "dates.h5",
-                 "dates_dict": "dates.dict"}
+                 "dates_dict": "dates.dict", "annotations": "annotations.h5"}
         if "series" in self.files:
             tracks["series"] = {"file": "series", "path": "series_ids", "dict": "series_dict",
                                 "vis": {"type": "discrete", "range": "dict"}}
@@ -128,3 +132,52 @@ class LstmvisWriter:
     def discard(self) -> None:
         for handle in self.files.values():
             handle.close()
+
+
+class Scalars:
+    """The scalar annotation tracks, written chunk by chunk: `price` (the target in the user's units at each
+    position); in stream mode also `forecast` (the one-step forecast made there), `error` (forecast - actual, 0 past
+    the data) and `realised_volatility_21` (sample standard deviation of the last 21 log returns, up to and
+    including the position; 0 until two are known). LSTMVis cannot show a gap, so unknown values are 0; the ranges
+    LSTMVis colours by are the tracks' own minimum and maximum."""
+
+    WINDOW = 21
+
+    def __init__(self, handle: Any, total: int, *, stream: bool) -> None:
+        self.names = ("price", "forecast", "error", "realised_volatility_21") if stream else ("price",)
+        for name in self.names:
+            handle.create_dataset(name, (total,), dtype="float32")
+        self.handle, self.ranges = handle, {name: [np.inf, -np.inf] for name in self.names}
+        self.previous: tuple[Any, np.ndarray] = (None, np.empty(0))  # (series code, its last prices)
+
+    def write(self, chunk: dict[str, np.ndarray], rows: slice) -> None:
+        price = chunk["inputs_raw"][..., 0].reshape(-1)
+        values = {"price": price}
+        if "forecast" in self.names:
+            forecast, actual = chunk["prediction"][0, :, 0], chunk["target"][0, :, 0]
+            values |= {"forecast": forecast, "error": np.where(np.isfinite(actual), forecast - actual, 0.0),
+                       "realised_volatility_21": self._volatility(price, chunk.get("series"))}
+        for name, value in values.items():
+            value = np.nan_to_num(np.asarray(value, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+            self.handle[name][rows] = value
+            if len(value):
+                self.ranges[name] = [min(self.ranges[name][0], float(value.min())),
+                                     max(self.ranges[name][1], float(value.max()))]
+
+    def _volatility(self, price: np.ndarray, series: Any) -> np.ndarray:
+        """Rolling over chunk boundaries (the last prices of the same series are carried)."""
+        import pandas as pd
+
+        code = None if series is None else int(series.reshape(-1)[0])
+        earlier = self.previous[1] if self.previous[0] == code else np.empty(0)
+        prices = np.concatenate([earlier, price])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            returns = pd.Series(np.diff(np.log(np.where(prices > 0, prices, np.nan)), prepend=np.nan))
+        volatility = returns.rolling(self.WINDOW, min_periods=2).std().to_numpy()[len(earlier):]
+        self.previous = (code, prices[-self.WINDOW:])
+        return volatility
+
+    def tracks(self) -> dict[str, Any]:
+        return {name: {"file": "annotations", "path": name,
+                       "vis": {"type": "scalar", "range": [lo, hi] if lo <= hi else [0.0, 0.0]}}
+                for name, (lo, hi) in self.ranges.items()}
