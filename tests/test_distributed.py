@@ -88,6 +88,15 @@ def test_a_killed_rank_ends_the_job_and_one_process_resumes_it(single, tmp_path)
     assert largest_difference(one, out) < TOLERANCE
 
 
+def test_a_rank_killed_inside_a_batch_ends_the_others_with_a_message(single, tmp_path):
+    config, _ = single  # rank 0 is then waiting in DDP's gradient all-reduce, inside backward()
+    result = run(lstmcast("train", str(config), "--out", str(tmp_path / "run"), "--nproc", "2"),
+                 fault="batch:kill:2", rank="1")
+    assert result.returncode == 8, result.stderr
+    assert "Traceback" not in result.stderr and "averaging the gradients failed" in result.stderr
+    assert "no epoch was completed, so nothing is kept" in result.stderr and not (tmp_path / "run.partial").exists()
+
+
 @pytest.mark.parametrize("fault, code, says", [("batch:sigint:20", 130, "continue with `lstmcast train --resume"),
                                                 ("batch:nan:3", 5, "the loss became")])
 def test_one_ranks_signal_or_divergence_stops_every_rank_together(single, tmp_path, fault, code, says):

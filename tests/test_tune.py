@@ -130,3 +130,32 @@ def test_the_backtest_objective_is_the_validation_mase_recomputed_by_hand(tmp_pa
     mase = [np.mean(np.abs(forecast[:, k - 1] - y[raw + k])) / np.mean(np.abs(history[k:] - history[:-k]))
             for k in range(1, prepared.horizon + 1)]
     assert row["value"] == pytest.approx(float(np.mean(mase)), rel=1e-9)
+
+
+def test_a_sweep_whose_data_cannot_be_read_fails_before_any_trial(tmp_path, runner):
+    from lstmcast.cli import app
+
+    config = tiny(tmp_path)
+    config.write_text(config.read_text().replace("us_core_cpi_monthly.csv", "missing.csv"))
+    result = runner.invoke(app, ["tune", str(config), "--out", str(tmp_path / "sweep"), "--trials", "2"])
+    assert result.exit_code == 3 and "missing.csv" in result.output and not (tmp_path / "sweep").exists()
+
+
+def test_a_sweep_where_every_trial_fails_says_so_and_exits_non_zero(tmp_path, runner):
+    from lstmcast.cli import app
+
+    config = tiny(tmp_path, **{"data.lookback": {"choices": [560, 580]}})  # valid keys, no window fits the data
+    result = runner.invoke(app, ["tune", str(config), "--out", str(tmp_path / "sweep"), "--trials", "2",
+                                 "--pruner", "none"])
+    assert result.exit_code == 2 and "no trial of the sweep completed" in result.output
+    assert (tmp_path / "sweep" / "leaderboard.csv").read_text().count("FAIL") == 2
+
+
+def test_force_refuses_to_delete_a_sweep_another_process_is_running(tmp_path, runner):
+    from lstmcast.cli import app
+    from lstmcast.files.locks import shared_lock
+
+    out = tmp_path / "sweep"
+    with shared_lock(out):  # another process working on it
+        result = runner.invoke(app, ["tune", str(tiny(tmp_path)), "--out", str(out), "--trials", "1", "--force"])
+    assert result.exit_code == 6 and "in use by another lstmcast process" in result.output

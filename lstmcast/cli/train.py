@@ -126,10 +126,13 @@ def _launch(nproc: int, under_torchrun: bool, *, target: Optional[Path], argumen
         raise ConfigError("--nproc starts torchrun's agent itself; under torchrun, leave --nproc out")
     launched = launch(arguments, nproc)
     if launched.signal_name is not None:
-        resume = f"; continue with `lstmcast train --resume {target}` (any number of processes)" if target else ""
+        from lstmcast.runs.layout import CHECKPOINT_FILE, partial_dir
+
+        saved = target is not None and (partial_dir(target.absolute()) / CHECKPOINT_FILE).is_file()
+        after = (f"; the last completed epoch is kept: continue with `lstmcast train --resume {target}` (any number "
+                 "of processes)") if saved else "; no epoch was completed, so nothing is kept: run the command again"
         raise DistributedError(f"rank {launched.failed_rank} (pid {launched.pid}) was killed by "
-                               f"{launched.signal_name}, so every rank stopped; the last completed epoch is kept in "
-                               f"the unfinished run{resume}")
+                               f"{launched.signal_name}, so every rank stopped{after}")
     if launched.exit_code:
         raise typer.Exit(launched.exit_code)  # the ranks printed why
 

@@ -28,7 +28,8 @@ def tune(
                                                  "sweep directory's name).")] = None,
     pruner: Annotated[str, typer.Option(metavar="median|hyperband|none",
                                         help="Stop hopeless trials early on their validation loss.")] = "median",
-    seed: Annotated[Optional[int], typer.Option(help="Sampler seed (default training.seed).")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Sampler seed, for a repeatable one-process sweep (default: "
+                                                "training.seed plus this process's id).")] = None,
     force: ForceOption = False,
     json_: JsonOption = False,
     debug: DebugOption = False,

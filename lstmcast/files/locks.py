@@ -13,7 +13,7 @@ import os
 import socket
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from lstmcast.errors import OutputError
 
@@ -90,3 +90,31 @@ def held_elsewhere(target: Path) -> bool:
             return False
     except OutputError:
         return True
+
+
+@contextlib.contextmanager
+def shared_lock(target: Path, *, exclusive_first: bool = False) -> Iterator[Callable[[], None]]:
+    """A lock several processes hold together while they work on `target` (a sweep), beside it. With
+    `exclusive_first` it is taken alone first (refused while anyone holds it), for --force, which must not delete
+    what another process is using; the block calls the yielded function to share it from then on."""
+    path = target.parent / f".{target.name}.lstmcast-shared-lock"
+    fd = _open_lock(path, target)
+    try:
+        try:
+            fcntl.flock(fd, (fcntl.LOCK_EX if exclusive_first else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise OutputError(
+                f"{target} is in use by another lstmcast process" + (" (--force would delete its work); stop it "
+                "first" if exclusive_first else " replacing it with --force; wait for that to finish") +
+                ", then run this command again") from None
+        yield lambda: fcntl.flock(fd, fcntl.LOCK_SH)
+    finally:
+        os.close(fd)
+
+
+def _open_lock(path: Path, target: Path) -> int:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
+    except OSError as exc:
+        raise OutputError(f"cannot lock {target}: {exc.strerror} ({path})") from None

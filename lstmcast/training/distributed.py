@@ -97,10 +97,21 @@ def collective(what: str, ranks: Ranks) -> Iterator[None]:
     try:
         yield
     except (RuntimeError, ValueError) as exc:
+        if not _from_another_rank(exc):
+            raise
         first = re.sub(r"\[[^\]]*\.(cc|cpp|h):\d+\]\s*", "", (str(exc).strip().splitlines() or [""])[0])
         first = first.split(". This is typically")[0][:160] or type(exc).__name__
         raise DistributedError(f"rank {ranks.rank} of {ranks.world}: {what} failed ({first}); another rank stopped "
                                "(its message says why) or stopped answering, so this rank stops too") from None
+
+
+def _from_another_rank(exc: BaseException) -> bool:
+    """A failure of the process group (a peer gone, a timeout), not of this rank's own computation (e.g. memory)."""
+    import torch.distributed as dist
+
+    text = str(exc)
+    return isinstance(exc, dist.DistError) or any(mark in text for mark in ("gloo", "NCCL", "Connection", "timed out",
+                                                                            "Timed out", "ProcessGroup"))
 
 
 class Sync:
@@ -108,6 +119,10 @@ class Sync:
 
     def __init__(self, ranks: Ranks, device: torch.device) -> None:
         self.ranks, self.device = ranks, device  # the collectives' tensors live where training does
+
+    def guard(self, what: str) -> contextlib.AbstractContextManager:
+        """collective() around work that communicates implicitly (DDP's backward); nothing on one process."""
+        return collective(what, self.ranks) if self.ranks.spread else contextlib.nullcontext()
 
     def wrap(self, objective: nn.Module, device: torch.device) -> nn.Module:
         """DDP around the loss module on several ranks, so the backward pass averages the gradients."""

@@ -120,6 +120,7 @@ def train(
     state = state or TrainingState()
     if state.epoch:
         loop.restore(state)
+    loop.own_dropout()
     for epoch in range(state.epoch + 1, config.epochs + 1):
         if state.stopped_early:
             break
@@ -181,6 +182,12 @@ class _Loop:
             raise ModelFileError(f"the checkpoint does not fit this model ({str(exc).splitlines()[0][:160]}); it is "
                                  "damaged: start over with --force") from None
 
+    def own_dropout(self) -> None:
+        """Dropout draws from torch's global generator, seeded alike on every rank: give each rank its own stream,
+        derived from the shared state (so a run stays reproducible); one process is left as it is."""
+        if self.ranks.spread:
+            torch.manual_seed(int(torch.randint(0, 2**62, (1,))) + self.ranks.rank)
+
     def save(self, state: TrainingState) -> None:
         state.model_weights = _snapshot(self.model)
         state.optimizer = self.optimizer.state_dict()
@@ -199,11 +206,12 @@ class _Loop:
         for batch in range(batches):
             index, counted, weight = self.ranks.shard(order[batch * config.batch_size : (batch + 1) * config.batch_size])
             xb, yb = self.windows.batch(index)
-            with autocast(self.device, config.amp):
-                loss = self.loss(xb, yb, self.generator)
-            if faults.hit("batch") == "nan":
-                loss = loss * float("nan")
-            norm = self._backward(loss * weight)
+            with self.sync.guard("averaging the gradients"):  # DDP's all-reduce runs inside backward()
+                with autocast(self.device, config.amp):
+                    loss = self.loss(xb, yb, self.generator)
+                if faults.hit("batch") == "nan":
+                    loss = loss * float("nan")
+                norm = self._backward(loss * weight)
             running += loss.detach() * counted
             stop = self.callbacks.should_stop()
             if (batch + 1) % check_every == 0 or batch + 1 == batches:

@@ -23,7 +23,7 @@ ORDER = {"COMPLETE": 0, "PRUNED": 1, "RUNNING": 2, "WAITING": 3, "FAIL": 4}
 class Row:
     number: int
     state: str  # COMPLETE, PRUNED, FAIL, RUNNING, WAITING
-    value: Optional[float]  # the objective (a pruned trial: its last validation loss)
+    value: Optional[float]  # the objective (None unless complete)
     params: dict[str, Any]
     best_epoch: Optional[int] = None
     epochs_run: Optional[int] = None
@@ -73,16 +73,17 @@ def write_best(folder: Path, base: dict[str, Any], best: Row, config_path: Path,
 
 def _row(trial: Any, keys: Optional[list[str]]) -> Row:
     attrs = trial.user_attrs
-    value = trial.value if trial.value is not None else (
-        trial.intermediate_values[max(trial.intermediate_values)] if trial.intermediate_values else None)
     seconds = (trial.datetime_complete - trial.datetime_start).total_seconds() \
         if trial.datetime_complete and trial.datetime_start else None
     note = attrs.get("error", "") or ("its process died; retried" if attrs.get("process_died") else "")
+    if trial.state.name == "PRUNED" and trial.intermediate_values:  # its loss is not the objective's value
+        epoch = max(trial.intermediate_values)
+        note = f"pruned at epoch {epoch} (validation loss {trial.intermediate_values[epoch]:.5g})"
     if "retry_of" in attrs:
         note = (note + "; " if note else "") + f"retry of trial {attrs['retry_of']}"
     params = {key: trial.params.get(key) for key in keys} if keys else dict(trial.params)
-    return Row(trial.number, trial.state.name, value, params, attrs.get("best_epoch"), attrs.get("epochs_run"),
-               seconds, attrs.get("run_dir"), note)
+    return Row(trial.number, trial.state.name, trial.value, params, attrs.get("best_epoch"), attrs.get("epochs_run"),
+               seconds, attrs.get("run_dir"), note, {key: attrs[key] for key in ("error",) if key in attrs})
 
 
 def _sortable(value: Optional[float]) -> float:

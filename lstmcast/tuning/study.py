@@ -1,11 +1,13 @@
 """The Optuna study of a sweep directory. By default its journal file lives in the directory (no server; several
 `lstmcast tune` processes on one machine or a shared file system append to it under Optuna's own lock); any Optuna
-storage URL serves a cluster. A trial whose process died (kill -9, a lost node) is failed and enqueued again with
-its run directory, whose checkpoint the retry resumes."""
+database URL serves a cluster, the sweep directory then shared by every process as well. A trial whose process died
+(kill -9, a lost node) is failed and enqueued again with its run directory, whose checkpoint the retry resumes: a
+process owns its trial by the lock on the trial's run directory, and a lock dies with its process."""
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -16,7 +18,8 @@ from lstmcast.files.locks import held_elsewhere
 
 JOURNAL = "study.journal"
 PRUNERS = ("median", "hyperband", "none")
-NEWBORN = dt.timedelta(seconds=60)  # a trial not yet naming its run directory is young, or its process died
+NEWBORN = dt.timedelta(minutes=10)  # a trial not yet owned is being claimed, or its process died this long ago
+DATABASES = ("sqlite", "postgresql", "mysql", "oracle", "mssql")
 
 
 @dataclass
@@ -27,9 +30,11 @@ class Sweep:
     journal: bool  # False: a storage URL (its heartbeats find dead trials)
 
 
-def open_study(folder: Path, *, storage: Optional[str], name: str, seed: int, pruner: str) -> Sweep:
-    """Create or join the study. The sampler (TPE) is seeded with `seed` plus the trials already in the study, so a
-    resumed sweep draws new points rather than repeating the first ones."""
+def open_study(folder: Path, *, storage: Optional[str], name: str, seed: Optional[int], base_seed: int,
+               pruner: str, fresh: bool = False) -> Sweep:
+    """Create or join the study (with `fresh`, a database's study of that name is deleted first). TPE is seeded with
+    `seed` (or the config's seed and this process's id, so that processes started together do not draw the same
+    points) plus the trials already in the study, so a resumed sweep draws new points."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -37,17 +42,17 @@ def open_study(folder: Path, *, storage: Optional[str], name: str, seed: int, pr
         from optuna.storages.journal import JournalFileBackend, JournalStorage
 
         backend: Any = JournalStorage(JournalFileBackend(str(folder / JOURNAL)))
-    elif storage.split(":", 1)[0].split("+", 1)[0] in ("sqlite", "postgresql", "mysql", "oracle", "mssql"):
-        from optuna.storages import RDBStorage, RetryFailedTrialCallback
-
-        backend = RDBStorage(storage, heartbeat_interval=60, grace_period=180,
-                             failed_trial_callback=RetryFailedTrialCallback(max_retry=3))
+    elif storage.split(":", 1)[0].split("+", 1)[0] in DATABASES:
+        backend = optuna.storages.RDBStorage(storage)
+        if fresh and name in optuna.get_all_study_names(backend):
+            optuna.delete_study(study_name=name, storage=backend)
     else:
         raise ConfigError(f"--storage {storage.split(':', 1)[0]}:...: give a database URL Optuna supports "
                           "(postgresql://, mysql://, sqlite:///), or leave --storage out for the sweep's journal file")
     study = optuna.create_study(study_name=name, storage=backend, load_if_exists=True, direction="minimize",
                                 pruner=_pruner(pruner))
-    study.sampler = optuna.samplers.TPESampler(seed=seed + len(study.trials), constant_liar=True)
+    offset = seed if seed is not None else base_seed + os.getpid()
+    study.sampler = optuna.samplers.TPESampler(seed=(offset + len(study.trials)) % 2**32, constant_liar=True)
     return Sweep(study, backend, folder, journal=storage is None)
 
 
@@ -79,29 +84,28 @@ def running(sweep: Sweep) -> int:
 
 
 def reclaim(sweep: Sweep, resolve: Callable[[str], Path], notice: Callable[[str], None]) -> None:
-    """Fail the running trials whose process is gone (their run directory's lock is free) and enqueue each again
-    with its parameters and run directory. Several processes may race here: the storage lets one win."""
-    if not sweep.journal:
-        return  # a storage URL: Optuna's heartbeats fail them, and RetryFailedTrialCallback enqueues them again
+    """Fail the running trials whose process is gone and enqueue each again with its parameters and run directory.
+    Gone: the trial is owned (its process took the run's lock, then said so) and the lock is free; or it was never
+    owned and started long ago. Several processes may race here: the storage lets one win."""
     from optuna.exceptions import UpdateFinishedTrialError
     from optuna.trial import TrialState
 
     storage, now = sweep.storage, dt.datetime.now()
     for trial in sweep.study.get_trials(states=(TrialState.RUNNING,)):
-        where = trial.user_attrs.get("run_dir")
-        if where is None and now - (trial.datetime_start or now) < NEWBORN:
+        where, owned = trial.user_attrs.get("run_dir"), trial.user_attrs.get("owner")
+        if owned is None and now - (trial.datetime_start or now) < NEWBORN:
             continue
-        if where is not None and held_elsewhere(resolve(where)):
+        if owned is not None and where is not None and held_elsewhere(resolve(where)):
             continue
         trial_id = storage.get_trial_id_from_study_id_trial_number(
             storage.get_study_id_from_name(sweep.study.study_name), trial.number)
         try:
             storage.set_trial_user_attr(trial_id, "process_died", True)
             storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
-        except UpdateFinishedTrialError:  # another process reclaimed it first
+        except UpdateFinishedTrialError:  # another process reclaimed it first, or it has just finished
             continue
-        sweep.study.enqueue_trial(trial.params, user_attrs={k: v for k, v in trial.user_attrs.items()
-                                                            if k in ("run_dir",)} | {"retry_of": trial.number})
+        kept = {key: value for key, value in trial.user_attrs.items() if key in ("run_dir", "pruned_at")}
+        sweep.study.enqueue_trial(trial.params, user_attrs=kept | {"retry_of": trial.number})
         notice(f"trial {trial.number} stopped with its process; it is retried"
                + (f", resuming {where}" if where else ""))
 

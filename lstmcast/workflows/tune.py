@@ -8,17 +8,25 @@ run's last checkpoint. Several processes may run the same command on one sweep a
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+import signal
+import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional
 
 from lstmcast.config import build_config, config_sha256, read_config_file
-from lstmcast.config.tune import Dimension, read_space, split_tune, trial_raw
-from lstmcast.errors import ConfigError, DataError, Interrupted, OutputError, TrainingDiverged
+from lstmcast.config.tune import LOSS_SCALE, Dimension, read_space, split_tune, trial_raw
+from lstmcast.data.panel import load_panel
+from lstmcast.data.reading import load_series_for
+from lstmcast.errors import (
+    ConfigError, DataError, Interrupted, ModelFileError, OutOfMemory, OutputError, TrainingDiverged,
+)
 from lstmcast.files.atomic import absolute
-from lstmcast.files.locks import output_lock
+from lstmcast.files.locks import output_lock, shared_lock
 from lstmcast.runs.layout import CHECKPOINT_FILE, is_run, partial_dir
 from lstmcast.scoring.validation import validation_mase
 from lstmcast.training.loop import Callbacks, EpochReport
@@ -68,24 +76,45 @@ def tune(request: TuneRequest, *, train: TrainRun, should_stop: Callable[[], int
     base, section = split_tune(read_config_file(request.config))
     dimensions = read_space(section, base, source=str(request.config), objective=request.objective)
     config = build_config(base, source=str(request.config), base_dir=request.config.parent)
+    _ = load_panel(config.data) if config.data.is_panel else load_series_for(config.data)  # its errors are the sweep's
+    pruner = _pruner_for(request, dimensions, notice)
     folder = absolute(request.out)
-    _claim(folder, text, force=request.force)
-    sweep = open_study(folder, storage=request.storage, name=request.study or folder.name, pruner=request.pruner,
-                       seed=config.training.seed if request.seed is None else request.seed)
-    ran = 0
-    while True:
-        reclaim(sweep, lambda where: folder / where, notice)
-        if finished(sweep) + running(sweep) >= request.trials:
-            break
-        trial = sweep.study.ask()
-        _run_trial(sweep, trial, base, dimensions, request, train=train, should_stop=should_stop, notice=notice)
-        ran += 1
-        on_trial(_row(sweep, trial.number), finished(sweep), request.trials)
-    rows = leaderboard(sweep.study, [d.key for d in dimensions])
-    write_leaderboard(folder, rows, force=True)
+    with shared_lock(folder, exclusive_first=request.force) as share:
+        fresh = _claim(folder, text, force=request.force)
+        share()
+        sweep = open_study(folder, storage=request.storage, name=request.study or _study_name(folder),
+                           seed=request.seed, base_seed=config.training.seed, pruner=pruner, fresh=fresh)
+        ran = 0
+        while True:
+            if stop := should_stop():
+                raise Interrupted(f"stopped by {signal.Signals(stop).name} between trials; run the same command to "
+                                  "continue the sweep", signal_number=stop)
+            reclaim(sweep, lambda where: folder / where, notice)
+            if finished(sweep) + running(sweep) >= request.trials:
+                break
+            trial = sweep.study.ask()
+            _run_trial(sweep, trial, base, dimensions, request, train=train, should_stop=should_stop, notice=notice)
+            ran += 1
+            on_trial(_row(sweep, trial.number), finished(sweep), request.trials)
+        rows = leaderboard(sweep.study, [d.key for d in dimensions])
+        write_leaderboard(folder, rows, force=True)
     best = next((row for row in rows if row.state == "COMPLETE"), None)
+    if best is None and any(row.state == "FAIL" and "error" in row.extra for row in rows):
+        failed = next(row for row in rows if row.state == "FAIL" and "error" in row.extra)
+        raise ConfigError(f"no trial of the sweep completed; trial {failed.number} failed with: {failed.note} "
+                          f"(all trials: {folder / 'leaderboard.csv'})")
     best_config = write_best(folder, base, best, request.config, what=OBJECTIVES[request.objective]) if best else None
     return TuneOutcome(folder, request.objective, rows, best, best_config, ran, time.perf_counter() - started)
+
+
+def _pruner_for(request: TuneRequest, dimensions: list[Dimension], notice: Callable[[str], None]) -> str:
+    """Pruning compares validation losses across trials: not when the space changes what that loss measures."""
+    scales = [d.key for d in dimensions if d.key in LOSS_SCALE]
+    if scales and request.pruner != "none":
+        notice(f"pruning is off: {', '.join(scales)} changes what the validation loss measures, so trials' losses "
+               "cannot be compared epoch by epoch")
+        return "none"
+    return request.pruner
 
 
 def _run_trial(sweep: Sweep, trial: Any, base: dict, dimensions: list[Dimension], request: TuneRequest, *,
@@ -95,30 +124,56 @@ def _run_trial(sweep: Sweep, trial: Any, base: dict, dimensions: list[Dimension]
 
     where = trial.user_attrs.get("run_dir") or f"{TRIALS}/trial-{trial.number:04d}"
     run_dir = sweep.folder / where
-    with output_lock(run_dir):  # held from before the study hears of the directory: a free lock means a dead trial
+    with _owned(run_dir):  # the lock first, then the study hears of it: an owned trial with a free lock is dead
         trial.set_user_attr("run_dir", where)
+        trial.set_user_attr("owner", f"pid {os.getpid()} on {socket.gethostname()}")
         values = {d.key: suggest(trial, d) for d in dimensions}
-        pruned: list[int] = []
+        pruned: list[int] = [trial.user_attrs["pruned_at"]] if "pruned_at" in trial.user_attrs else []
         try:
-            value = _train_and_score(trial, base, values, run_dir, request, train, pruned, should_stop, notice)
+            value = _train_and_score(trial, base, values, run_dir, request, train, pruned, should_stop)
+            _tell(sweep, trial, TrialState.PRUNED if pruned else TrialState.COMPLETE, None if pruned else value)
         except Interrupted as stop:
-            sweep.study.tell(trial, state=TrialState.FAIL)
+            _tell(sweep, trial, TrialState.FAIL)
             sweep.study.enqueue_trial(trial.params, user_attrs={"run_dir": where, "retry_of": trial.number})
             raise Interrupted(f"{stop}. The sweep continues with the same `lstmcast tune` command; trial "
                               f"{trial.number} will resume from its checkpoint", signal_number=stop.exit_code - 128)
-        except (ConfigError, DataError, TrainingDiverged) as exc:  # this trial's values, not the sweep's
+        except (ConfigError, DataError, TrainingDiverged, OutOfMemory, ModelFileError) as exc:  # this trial's own
             trial.set_user_attr("error", str(exc).splitlines()[0][:300])
-            sweep.study.tell(trial, state=TrialState.FAIL)
-            return
-        if pruned:
-            sweep.study.tell(trial, state=TrialState.PRUNED)
-        else:
-            sweep.study.tell(trial, value)
+            _tell(sweep, trial, TrialState.FAIL)
+        except _TakenOver:
+            notice(f"trial {trial.number} was taken over by another process (it judged this one dead); moving on")
+
+
+class _TakenOver(Exception):
+    """The study no longer lets this process update its trial: another process failed it and retries it."""
+
+
+def _tell(sweep: Sweep, trial: Any, state: Any, value: Optional[float] = None) -> None:
+    from optuna.exceptions import UpdateFinishedTrialError
+
+    try:
+        sweep.study.tell(trial, value, state=state) if value is not None else sweep.study.tell(trial, state=state)
+    except (UpdateFinishedTrialError, ValueError, RuntimeError):
+        raise _TakenOver() from None
+
+
+@contextlib.contextmanager
+def _owned(run_dir: Path) -> Iterator[None]:
+    """The trial's run lock; another process's momentary probe of it (reclaim) is waited out."""
+    with contextlib.ExitStack() as stack:
+        for attempt in range(50):
+            try:
+                stack.enter_context(output_lock(run_dir))
+                break
+            except OutputError:
+                if attempt == 49:
+                    raise
+                time.sleep(0.1)
+        yield
 
 
 def _train_and_score(trial: Any, base: dict, values: dict[str, Any], run_dir: Path, request: TuneRequest,
-                     train: TrainRun, pruned: list[int], should_stop: Callable[[], int],
-                     notice: Callable[[str], None]) -> float:
+                     train: TrainRun, pruned: list[int], should_stop: Callable[[], int]) -> float:
     config = build_config(trial_raw(base, values), source=f"trial {trial.number}", base_dir=request.config.parent)
     config = config.model_copy(update={"training": config.training.model_copy(update={"final": False})})
     callbacks = Callbacks(should_stop=should_stop, stop_early=_pruning(trial, pruned))
@@ -141,11 +196,17 @@ def _pruning(trial: Any, pruned: list[int]) -> Callable[[EpochReport], bool]:
     def stop_early(report: EpochReport) -> bool:
         if not math.isfinite(report.validation_loss):
             return False
-        trial.report(report.validation_loss, report.epoch)
-        if trial.should_prune():
-            pruned.append(report.epoch)
-            return True
-        return False
+        from optuna.exceptions import UpdateFinishedTrialError
+
+        try:
+            trial.report(report.validation_loss, report.epoch)
+            if not trial.should_prune():
+                return False
+            trial.set_user_attr("pruned_at", report.epoch)  # kept if the process dies before telling the study
+        except (UpdateFinishedTrialError, ValueError, RuntimeError):
+            raise _TakenOver() from None
+        pruned.append(report.epoch)
+        return True
 
     return stop_early
 
@@ -156,8 +217,9 @@ def _config_text(path: Path) -> str:
     return read_regular(path, limit=MiB, error=ConfigError, missing="no such config file").decode("utf-8", "replace")
 
 
-def _claim(folder: Path, text: str, *, force: bool) -> None:
-    """A new sweep directory, or the one this config started (refused when it holds another config's sweep)."""
+def _claim(folder: Path, text: str, *, force: bool) -> bool:
+    """A new sweep directory, or the one this config started (refused when it holds another config's sweep). With
+    `force` an existing sweep is removed (the caller holds the sweep's lock alone); True when the sweep starts anew."""
     import shutil
 
     source = folder / SOURCE
@@ -171,11 +233,19 @@ def _claim(folder: Path, text: str, *, force: bool) -> None:
         shutil.rmtree(folder)
     elif source.is_file() and force:
         shutil.rmtree(folder)
+    fresh = not source.is_file()
     folder.mkdir(parents=True, exist_ok=True)
     if not source.is_file():
         from lstmcast.files.atomic import write_text
 
         write_text(source, text, force=True, what="the sweep's config", recognise=lambda path: True)
+    return fresh
+
+
+def _study_name(folder: Path) -> str:
+    """The study's name in a shared database: the folder's name and a digest of its path, so that two sweeps named
+    alike in different places do not share a study."""
+    return f"{folder.name}-{config_sha256(str(folder))[:8]}"
 
 
 def _meta(run_dir: Path) -> Any:
