@@ -159,3 +159,16 @@ def test_force_refuses_to_delete_a_sweep_another_process_is_running(tmp_path, ru
     with shared_lock(out):  # another process working on it
         result = runner.invoke(app, ["tune", str(tiny(tmp_path)), "--out", str(out), "--trials", "1", "--force"])
     assert result.exit_code == 6 and "in use by another lstmcast process" in result.output
+
+
+def test_a_database_storage_holds_the_study_and_resumes_it(tmp_path, runner):
+    from lstmcast.cli import app
+
+    config, out, url = tiny(tmp_path), tmp_path / "sweep", f"sqlite:///{tmp_path / 'study.db'}"
+    first = runner.invoke(app, ["tune", str(config), "--out", str(out), "--trials", "1", "--storage", url, "--json"])
+    assert first.exit_code == 0, first.output
+    again = runner.invoke(app, ["tune", str(config), "--out", str(out), "--trials", "2", "--storage", url, "--json"])
+    assert again.exit_code == 0, again.output
+    report = json.loads(again.stdout)
+    assert report["ran_here"] == 1 and [row["state"] for row in report["trials"]] == ["COMPLETE", "COMPLETE"]
+    assert not (out / "study.journal").exists() and (tmp_path / "study.db").is_file()
