@@ -101,3 +101,14 @@ def test_exports_are_replaced_only_with_force_and_only_when_they_are_exports(tra
     (mine / "notes.txt").write_text("keep me")
     refused = CliRunner().invoke(app, ["export", str(run_dir), "--onnx", str(mine), "--force"])
     assert refused.exit_code == 6 and (mine / "notes.txt").read_text() == "keep me"
+
+
+def test_a_shorter_graph_is_checked_too_and_longer_is_refused(trained_runs, tmp_path):
+    run_dir = trained_runs["seq2seq"]
+    result = CliRunner().invoke(app, ["export", str(run_dir), "--onnx", str(tmp_path / "s"), "--steps", "3", "--json"])
+    assert result.exit_code == 0, result.output
+    described = json.loads(result.stdout)
+    assert described["check"]["windows"] > 0 and max(described["check"]["max_abs_difference"].values()) < TOLERANCE
+    assert described["inputs"]["window"][1] == 3
+    longer = CliRunner().invoke(app, ["export", str(run_dir), "--onnx", str(tmp_path / "l"), "--steps", "13"])
+    assert longer.exit_code == 2 and "at most the lookback" in longer.output
