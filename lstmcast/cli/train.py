@@ -19,6 +19,7 @@ from lstmcast.errors import ConfigError
 
 @app.command(short_help="Train an LSTM from a YAML config into a run directory.")
 def train(
+    context: typer.Context,
     config: Annotated[Optional[Path], typer.Argument(metavar="CONFIG", help="YAML config (see configs/).")] = None,
     out_dir: Annotated[Optional[Path], typer.Option("--out", metavar="RUN",
                                                     help="Run directory to write (default runs/<config name>).")] = None,
@@ -70,10 +71,10 @@ def train(
     from lstmcast.workflows.train import train_run
 
     ranks = from_environment()
+    target = resume or out_dir or (Path("runs") / config.stem if config else None)
     if nproc > 1:
         with reported(debug):
-            _launch(nproc, ranks.spread, target=resume or out_dir or (Path("runs") / config.stem if config else None),
-                    arguments=_arguments(locals()))
+            _launch(nproc, ranks.spread, target=target, arguments=_arguments(context))
         return
     with reported(debug, sigterm_raises=False, rank=ranks):
         run_config = None
@@ -91,7 +92,6 @@ def train(
             if given:
                 raise ConfigError(f"--resume continues the run exactly as it started, so {', '.join(given)} cannot "
                                   "change it (only --epochs can); to train differently, start over with --force")
-        target = resume or out_dir or Path("runs") / config.stem
         stop = StopFlag(repeat_exits=not ranks.spread)  # torchrun's agent passes a Ctrl-C on: not a second one
         with stop.installed(), _progress(enabled=not json_ and err.is_terminal and ranks.lead, stop=stop,
                                          epochs=run_config.training.epochs if run_config else epochs) as callbacks:
@@ -106,16 +106,21 @@ def _quiet(message: str) -> None:
     """Ranks other than 0 leave the notices to rank 0, which reads the same data."""
 
 
-def _arguments(given: dict[str, Any]) -> list[str]:
-    """The command line each rank runs: this one without --nproc."""
-    arguments = ["train"] + ([str(given["config"])] if given["config"] else [])
-    options = {"--out": given["out_dir"], "--epochs": given["epochs"], "--data": given["data"],
-               "--device": given["device"], "--resume": given["resume"], "--timeout": given["timeout"]}
-    arguments += [part for flag, value in options.items() if value is not None for part in (flag, str(value))]
-    arguments += [part for value in given["set_"] or [] for part in ("--set", value)]
-    flags = {"--final": given["final"], "--strict": given["strict"], "--force": given["force"],
-             "--json": given["json_"], "--debug": given["debug"]}
-    return arguments + [flag for flag, on in flags.items() if on]
+def _arguments(context: typer.Context) -> list[str]:
+    """The command line each rank runs: this one, read back from its parsed parameters, without --nproc."""
+    arguments = [context.info_name]
+    for parameter in context.command.params:
+        value = context.params.get(parameter.name)
+        if parameter.name == "nproc" or value in (None, False, []):
+            continue
+        if parameter.param_type_name == "argument":
+            arguments.append(str(value))
+        elif getattr(parameter, "is_flag", False):
+            arguments.append(parameter.opts[0])
+        else:
+            arguments += [part for item in (value if parameter.multiple else [value])
+                          for part in (parameter.opts[0], str(item))]
+    return arguments
 
 
 def _launch(nproc: int, under_torchrun: bool, *, target: Optional[Path], arguments: list[str]) -> None:
@@ -126,9 +131,9 @@ def _launch(nproc: int, under_torchrun: bool, *, target: Optional[Path], argumen
         raise ConfigError("--nproc starts torchrun's agent itself; under torchrun, leave --nproc out")
     launched = launch(arguments, nproc)
     if launched.signal_name is not None:
-        from lstmcast.runs.layout import CHECKPOINT_FILE, partial_dir
+        from lstmcast.runs.layout import has_checkpoint
 
-        saved = target is not None and (partial_dir(target.absolute()) / CHECKPOINT_FILE).is_file()
+        saved = target is not None and has_checkpoint(target.absolute())
         after = (f"; the last completed epoch is kept: continue with `lstmcast train --resume {target}` (any number "
                  "of processes)") if saved else "; no epoch was completed, so nothing is kept: run the command again"
         raise DistributedError(f"rank {launched.failed_rank} (pid {launched.pid}) was killed by "

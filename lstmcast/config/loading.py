@@ -18,6 +18,7 @@ from lstmcast.files.reading import MiB, read_regular
 
 MAX_CONFIG_BYTES = 1 * MiB
 # The data keys that only say how to read a CSV: commands that use a trained model may change these (--set data.KEY).
+TUNE_SECTION = "tune"  # lstmcast tune's search space (config.tune); a plain run trains the values written beside it
 DATA_DIALECT_KEYS = ("sep", "decimal", "date_format", "missing", "date_column", "series_column", "series")
 
 
@@ -141,7 +142,7 @@ def load_config(path: Path, overrides: list[str] | None = None, *, data_path: Pa
         raise ConfigError("--data - (standard input) is for predict and dump-states; train and backtest read their "
                           "CSV again later (resume, refits), so give a file")
     raw = apply_overrides(read_config_file(path), overrides or [])
-    raw.pop("tune", None)  # lstmcast tune's search space (config.tune); a plain run trains the values written above it
+    raw.pop(TUNE_SECTION, None)
     if data_path is not None:
         if not isinstance(raw.get("data"), dict):
             raw["data"] = {}

@@ -14,10 +14,9 @@ import copy
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from lstmcast.config.loading import build_config
+from lstmcast.config.loading import TUNE_SECTION, build_config
 from lstmcast.errors import ConfigError, clean
 
-SECTION = "tune"
 # What every trial must share, or the trials are not scored on the same thing.
 FIXED = {"data.path", "data.date_column", "data.target", "data.series_column", "data.series", "data.layout",
          "data.sep", "data.decimal", "data.date_format", "data.missing", "data.horizon", "data.split.validation",
@@ -48,8 +47,8 @@ class Dimension:
 
 def split_tune(raw: dict[str, Any]) -> tuple[dict[str, Any], Any]:
     """The config without its tune section, and the section (None when absent)."""
-    rest = {key: value for key, value in raw.items() if key != SECTION}
-    return rest, raw.get(SECTION)
+    rest = {key: value for key, value in raw.items() if key != TUNE_SECTION}
+    return rest, raw.get(TUNE_SECTION)
 
 
 def read_space(section: Any, base: dict[str, Any], *, source: str, objective: str) -> list[Dimension]:

@@ -96,10 +96,11 @@ class WindowSet:
         ends = self.ends[index]
         return self.inputs[ends - (self.lookback - 1)], self.targets[ends + 1]
 
-    def slices(self, size: int):
-        """(inputs, targets) of consecutive batches of `size` windows, in order."""
-        for start in range(0, len(self), size):
-            yield self.batch(torch.arange(start, min(start + size, len(self)), device=self.device))
+    def slices(self, size: int, *, within: range | None = None):
+        """(inputs, targets) of consecutive batches of `size` windows, in order (of the positions `within` only)."""
+        within = range(len(self)) if within is None else within
+        for start in range(within.start, within.stop, size):
+            yield self.batch(torch.arange(start, min(start + size, within.stop), device=self.device))
 
 
 def window_views(values: torch.Tensor, origins: np.ndarray, *, lookback: int, horizon: int) -> tuple:

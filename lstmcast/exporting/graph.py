@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from lstmcast.models.lstm import LSTMState
+from lstmcast.models.lstm import LSTMState, lstm_weights
 
 
 def cells(lstm: nn.LSTM, x: Tensor, state: LSTMState) -> tuple[Tensor, LSTMState]:
@@ -22,14 +22,12 @@ def cells(lstm: nn.LSTM, x: Tensor, state: LSTMState) -> tuple[Tensor, LSTMState
     for t in range(x.shape[1]):
         below = x[:, t]
         for layer in range(lstm.num_layers):
-            gates = below @ getattr(lstm, f"weight_ih_l{layer}").T + h[layer] @ getattr(lstm, f"weight_hh_l{layer}").T
-            if lstm.bias:
-                gates = gates + getattr(lstm, f"bias_ih_l{layer}") + getattr(lstm, f"bias_hh_l{layer}")
-            i, f, g, o = gates.chunk(4, dim=-1)
+            w_ih, w_hh, bias, projection = lstm_weights(lstm, layer)
+            i, f, g, o = (below @ w_ih.T + h[layer] @ w_hh.T + bias).chunk(4, dim=-1)
             c[layer] = f.sigmoid() * c[layer] + i.sigmoid() * g.tanh()
             h[layer] = o.sigmoid() * c[layer].tanh()
-            if lstm.proj_size:
-                h[layer] = h[layer] @ getattr(lstm, f"weight_hr_l{layer}").T
+            if projection is not None:
+                h[layer] = h[layer] @ projection.T
             below = h[layer]
         outputs.append(below)
     return torch.stack(outputs, 1), (torch.stack(h, 0), torch.stack(c, 0))

@@ -30,10 +30,7 @@ def require() -> None:
 
 def write_onnx(model: nn.Module, path: Path, *, steps: int, columns: int) -> None:
     """The graph of `model` over windows of `steps` rows and `columns` columns, any batch size."""
-    encoder = model.encoder
-    layers, units = encoder.num_layers, encoder.hidden_size
-    window = torch.zeros(2, steps, columns)
-    h0, c0 = torch.zeros(layers, 2, encoder.proj_size or units), torch.zeros(layers, 2, units)
+    window, (h0, c0) = torch.zeros(2, steps, columns), _zeros(model, 2)
     inputs, outputs = names(model)
     batch = {"window": {0: "batch"}, "h0": {1: "batch"}, "c0": {1: "batch"}, "forecast": {0: "batch"},
              "raw": {0: "batch"}} | {name: {1: "batch"} for name in outputs[2:]}

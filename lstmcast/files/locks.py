@@ -26,8 +26,9 @@ def lock_path(target: Path) -> Path:
 
 
 @contextlib.contextmanager
-def output_lock(target: Path) -> Iterator[None]:
-    """Hold the exclusive lock of `target` (a run, dump, report or file) for the duration of the block."""
+def output_lock(target: Path, *, wait_s: float = 0.0) -> Iterator[None]:
+    """Hold the exclusive lock of `target` (a run, dump, report or file) for the duration of the block; a holder is
+    waited for up to `wait_s` seconds (0: refused at once)."""
     path = lock_path(target)
     if _held.get(path):
         _held[path] += 1
@@ -36,7 +37,7 @@ def output_lock(target: Path) -> Iterator[None]:
         finally:
             _held[path] -= 1
         return
-    fd = _acquire(path, target)
+    fd = _acquire(path, target, wait_s)
     _held[path] = 1
     try:
         yield
@@ -47,25 +48,18 @@ def output_lock(target: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def _acquire(path: Path, target: Path) -> int:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except (FileExistsError, NotADirectoryError):
-        raise OutputError(f"cannot write {target}: a part of {path.parent} is a file, not a directory") from None
-    except OSError as exc:
-        raise OutputError(f"cannot write {target}: {exc.strerror} ({path.parent})") from None
+def _acquire(path: Path, target: Path, wait_s: float) -> int:
+    deadline = time.monotonic() + wait_s
     while True:
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
-        except OSError as exc:
-            if exc.errno == errno.ELOOP:
-                raise OutputError(f"{path} is a symbolic link; remove it (lstmcast's lock files are plain files)") from None
-            raise OutputError(f"cannot lock {target}: {exc.strerror} ({path})") from None
+        fd = _open(path, target)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "another process"
             os.close(fd)
+            if time.monotonic() < deadline:
+                time.sleep(0.1)
+                continue
             raise OutputError(
                 f"{target} is being written by another lstmcast ({holder}); wait for it to finish or stop it, "
                 "then run this command again"
@@ -84,12 +78,24 @@ def _acquire(path: Path, target: Path) -> int:
 
 def held_elsewhere(target: Path) -> bool:
     """Whether another process holds `target`'s lock now. A lock dies with its process, kill -9 included, so a
-    free lock on work marked as running means its process is gone."""
+    free lock on work marked as running means its process is gone. The probe writes and removes nothing (a holder
+    that meets it mid-probe waits it out with `wait_s`)."""
+    path = lock_path(target)
+    if _held.get(path):
+        return False
     try:
-        with output_lock(target):
-            return False
-    except OutputError:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True  # cannot tell: assume alive
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
         return True
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager
@@ -97,8 +103,7 @@ def shared_lock(target: Path, *, exclusive_first: bool = False) -> Iterator[Call
     """A lock several processes hold together while they work on `target` (a sweep), beside it. With
     `exclusive_first` it is taken alone first (refused while anyone holds it), for --force, which must not delete
     what another process is using; the block calls the yielded function to share it from then on."""
-    path = target.parent / f".{target.name}.lstmcast-shared-lock"
-    fd = _open_lock(path, target)
+    fd = _open(target.parent / f".{target.name}.lstmcast-shared-lock", target)
     try:
         try:
             fcntl.flock(fd, (fcntl.LOCK_EX if exclusive_first else fcntl.LOCK_SH) | fcntl.LOCK_NB)
@@ -112,9 +117,17 @@ def shared_lock(target: Path, *, exclusive_first: bool = False) -> Iterator[Call
         os.close(fd)
 
 
-def _open_lock(path: Path, target: Path) -> int:
+def _open(path: Path, target: Path) -> int:
+    """A lock file's descriptor, created with its directory if need be; errors name the output."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise OutputError(f"cannot write {target}: a part of {path.parent} is a file, not a directory") from None
+    except OSError as exc:
+        raise OutputError(f"cannot write {target}: {exc.strerror} ({path.parent})") from None
+    try:
         return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise OutputError(f"{path} is a symbolic link; remove it (lstmcast's lock files are plain files)") from None
         raise OutputError(f"cannot lock {target}: {exc.strerror} ({path})") from None

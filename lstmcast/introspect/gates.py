@@ -10,20 +10,12 @@ from typing import TYPE_CHECKING, Optional
 import torch
 from torch import Tensor, nn
 
-from lstmcast.models.lstm import LSTMState
+from lstmcast.models.lstm import LSTMState, lstm_weights
 
 if TYPE_CHECKING:
     from lstmcast.introspect.record import Trajectory
 
 GATES = ("i", "f", "g", "o")
-
-
-def lstm_weights(lstm: nn.LSTM, layer: int) -> tuple[Tensor, Tensor, Tensor, Optional[Tensor]]:
-    """(W_ih [4U, in], W_hh [4U, P], b_ih + b_hh [4U], W_hr [P, U] or None) of one layer."""
-    suffix = f"_l{layer}"
-    bias = getattr(lstm, "bias_ih" + suffix) + getattr(lstm, "bias_hh" + suffix)
-    projection = getattr(lstm, "weight_hr" + suffix) if lstm.proj_size else None
-    return getattr(lstm, "weight_ih" + suffix), getattr(lstm, "weight_hh" + suffix), bias, projection
 
 
 @torch.inference_mode()

@@ -31,6 +31,15 @@ def lstm_for(config: ManyToOneConfig | Seq2SeqConfig, input_size: int) -> nn.LST
     )
 
 
+def lstm_weights(lstm: nn.LSTM, layer: int) -> tuple[Tensor, Tensor, Tensor, Optional[Tensor]]:
+    """(W_ih [4U, in], W_hh [4U, P], b_ih + b_hh [4U], W_hr [P, U] or None) of one layer, gates in PyTorch's order
+    i, f, g, o: for code that computes the cell itself (recorded gates, an exported graph)."""
+    suffix = f"_l{layer}"
+    bias = getattr(lstm, "bias_ih" + suffix) + getattr(lstm, "bias_hh" + suffix)
+    projection = getattr(lstm, "weight_hr" + suffix) if lstm.proj_size else None
+    return getattr(lstm, "weight_ih" + suffix), getattr(lstm, "weight_hh" + suffix), bias, projection
+
+
 def output_units(config: ManyToOneConfig | Seq2SeqConfig) -> int:
     return config.proj_size or config.hidden_size
 

@@ -22,6 +22,11 @@ def partial_dir(run_dir: Path) -> Path:
     return run_dir.with_name(run_dir.name + ".partial")
 
 
+def has_checkpoint(run_dir: Path) -> bool:
+    """Whether the unfinished run beside `run_dir` completed an epoch (so `train --resume` can continue it)."""
+    return (partial_dir(run_dir) / CHECKPOINT_FILE).is_file()
+
+
 def is_run(path: Path) -> bool:
     """A finished run holding only lstmcast's files: marked by lstmcast, or (written by 0.1.0) a meta.json that
     lstmcast wrote beside weights."""

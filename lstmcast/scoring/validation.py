@@ -16,10 +16,7 @@ def validation_mase(run_dir: Path) -> float:
     MASE, the mean over horizon steps of MAE_k over the in-sample k-step naive MAE, and for a panel the mean over
     its series."""
     run = open_run(run_dir)
-    if run.is_panel:
-        members = run_members(run, list(run.meta.panel.series), command="lstmcast tune")
-        values = [test_scores(run.model, series, prepared, run.config, "validation")[0].overall["model"]["mase"]
-                  for series, prepared in members.values()]
-        return float(np.mean(values))
-    series, prepared = run_data(run, command="lstmcast tune")
-    return float(test_scores(run.model, series, prepared, run.config, "validation")[0].overall["model"]["mase"])
+    members = run_members(run, list(run.meta.panel.series), command="lstmcast tune") if run.is_panel else {
+        run.meta.target: run_data(run, command="lstmcast tune")}
+    return float(np.mean([test_scores(run.model, series, prepared, run.config, "validation")[0].overall["model"]["mase"]
+                          for series, prepared in members.values()]))

@@ -124,14 +124,15 @@ class Sync:
         """collective() around work that communicates implicitly (DDP's backward); nothing on one process."""
         return collective(what, self.ranks) if self.ranks.spread else contextlib.nullcontext()
 
-    def wrap(self, objective: nn.Module, device: torch.device) -> nn.Module:
+    def wrap(self, objective: nn.Module) -> nn.Module:
         """DDP around the loss module on several ranks, so the backward pass averages the gradients."""
         if not self.ranks.spread:
             return objective
         from torch.nn.parallel import DistributedDataParallel
 
         with collective("sharing the initial weights", self.ranks):
-            return DistributedDataParallel(objective, device_ids=[device.index] if device.type == "cuda" else None)
+            return DistributedDataParallel(objective,
+                                           device_ids=[self.device.index] if self.device.type == "cuda" else None)
 
     def same_order(self, order: Tensor) -> Tensor:
         """Every rank shuffles alike from the same generator; rank 0's order is made binding anyway, so a rank whose

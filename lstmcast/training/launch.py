@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from typing import Optional
 
 
+MONITOR_S = 0.2  # how often the agent looks at its ranks: a dead rank is noticed within this
+
+
 @dataclass
 class Launched:
     exit_code: int  # 0, a rank's own exit code, or 128 + a signal's number
@@ -21,7 +24,7 @@ class Launched:
     signal_name: Optional[str] = None  # the rank was killed by this signal (it printed nothing)
 
 
-def launch(arguments: list[str], nproc: int, *, monitor_interval: float = 0.2) -> Launched:
+def launch(arguments: list[str], nproc: int) -> Launched:
     """Run `python -m lstmcast ARGUMENTS` as N ranks; each process gets cores // N threads unless OMP_NUM_THREADS
     says otherwise."""
     from torch.distributed.elastic.multiprocessing.api import SignalException
@@ -33,7 +36,7 @@ def launch(arguments: list[str], nproc: int, *, monitor_interval: float = 0.2) -
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
     config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=nproc, run_id=str(uuid.uuid4()),
                           rdzv_backend="c10d", rdzv_endpoint="127.0.0.1:0", max_restarts=0,
-                          monitor_interval=monitor_interval)
+                          monitor_interval=MONITOR_S)
     try:
         elastic_launch(config, entrypoint=sys.executable)("-m", "lstmcast", *arguments)
     except ChildFailedError as failed:

@@ -78,9 +78,7 @@ def evaluate(model: nn.Module, windows: WindowSet, *, batch_size: int, amp: str 
     forcing). On several ranks each scores a contiguous share and the sums are added."""
     model.eval()
     total, count = 0.0, 0
-    share = ranks.chunk(len(windows))
-    for start in range(share.start, share.stop, batch_size):
-        xb, yb = windows.batch(torch.arange(start, min(start + batch_size, share.stop), device=windows.device))
+    for xb, yb in windows.slices(batch_size, within=ranks.chunk(len(windows))):
         with autocast(windows.device, amp):
             total += float(model.distribution.loss(model.emit(xb)[0].float(), yb)) * len(xb)
         count += len(xb)
@@ -158,7 +156,7 @@ class _Loop:
                  teacher_forcing: float, callbacks: Callbacks, ranks: Ranks) -> None:
         self.model, self.windows, self.config, self.callbacks = model, windows, config, callbacks
         self.device, self.ranks, self.sync = windows.device, ranks, Sync(ranks, windows.device)
-        self.loss = self.sync.wrap(LossOf(model, teacher_forcing), self.device)
+        self.loss = self.sync.wrap(LossOf(model, teacher_forcing))
         self.optimizer = make_optimizer(model, config)
         self.generator = torch.Generator().manual_seed(config.seed)
         fp16 = config.amp == "fp16" and self.device.type == "cuda"

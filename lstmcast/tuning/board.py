@@ -7,7 +7,7 @@ import csv
 import io
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
@@ -30,7 +30,7 @@ class Row:
     seconds: Optional[float] = None
     run_dir: Optional[str] = None
     note: str = ""  # why it failed, or that it was retried
-    extra: dict[str, Any] = field(default_factory=dict)
+    error: Optional[str] = None  # the trial's own failure (not its process dying)
 
     def as_dict(self) -> dict[str, Any]:
         return {"trial": self.number, "state": self.state, "value": self.value, **self.params,
@@ -40,7 +40,7 @@ class Row:
 
 def leaderboard(study: Any, keys: Optional[list[str]]) -> list[Row]:
     """Finished trials by value (lowest first), then pruned by their last value, then the rest."""
-    rows = [_row(trial, keys) for trial in study.get_trials(deepcopy=False)]
+    rows = [row_of(trial, keys) for trial in study.get_trials(deepcopy=False)]
     return sorted(rows, key=lambda row: (ORDER.get(row.state, 5), _sortable(row.value), row.number))
 
 
@@ -56,14 +56,10 @@ def write_leaderboard(folder: Path, rows: list[Row], *, force: bool) -> Path:
     return folder / "leaderboard.csv"
 
 
-def write_best(folder: Path, base: dict[str, Any], best: Row, config_path: Path, *, what: str) -> Path:
-    """best.yaml: the base config (without its tune section) with the best trial's values."""
-    raw = trial_raw(base, best.params)
-    data = raw.get("data", {})
-    if isinstance(data, dict) and "path" in data:
-        given = Path(str(data["path"]))
-        source = given if given.is_absolute() else (config_path.parent / given).resolve()
-        data["path"] = os.path.relpath(source, folder.resolve())
+def write_best(folder: Path, base: dict[str, Any], best: Row, data_path: Path, *, what: str) -> Path:
+    """best.yaml: the base config (without its tune section) with the best trial's values, its data path (as the
+    config resolved it) relative to the sweep."""
+    raw = trial_raw(base, {"data.path": os.path.relpath(data_path, folder.resolve())} | best.params)
     header = (f"# The best of the sweep's trials by {what}: trial {best.number}, value {best.value:.6g}.\n"
               f"# Its run: {best.run_dir} (in this sweep). Train it with: lstmcast train THIS_FILE --out RUN\n")
     write_text(folder / "best.yaml", header + yaml.safe_dump(raw, sort_keys=False), force=True,
@@ -71,7 +67,8 @@ def write_best(folder: Path, base: dict[str, Any], best: Row, config_path: Path,
     return folder / "best.yaml"
 
 
-def _row(trial: Any, keys: Optional[list[str]]) -> Row:
+def row_of(trial: Any, keys: Optional[list[str]]) -> Row:
+    """One trial's row (its values for `keys`, or all it has)."""
     attrs = trial.user_attrs
     seconds = (trial.datetime_complete - trial.datetime_start).total_seconds() \
         if trial.datetime_complete and trial.datetime_start else None
@@ -83,7 +80,7 @@ def _row(trial: Any, keys: Optional[list[str]]) -> Row:
         note = (note + "; " if note else "") + f"retry of trial {attrs['retry_of']}"
     params = {key: trial.params.get(key) for key in keys} if keys else dict(trial.params)
     return Row(trial.number, trial.state.name, trial.value, params, attrs.get("best_epoch"), attrs.get("epochs_run"),
-               seconds, attrs.get("run_dir"), note, {key: attrs[key] for key in ("error",) if key in attrs})
+               seconds, attrs.get("run_dir"), note, attrs.get("error"))
 
 
 def _sortable(value: Optional[float]) -> float:

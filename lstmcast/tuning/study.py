@@ -27,7 +27,6 @@ class Sweep:
     study: Any  # optuna.Study
     storage: Any  # its storage
     folder: Path
-    journal: bool  # False: a storage URL (its heartbeats find dead trials)
 
 
 def open_study(folder: Path, *, storage: Optional[str], name: str, seed: Optional[int], base_seed: int,
@@ -53,7 +52,7 @@ def open_study(folder: Path, *, storage: Optional[str], name: str, seed: Optiona
                                 pruner=_pruner(pruner))
     offset = seed if seed is not None else base_seed + os.getpid()
     study.sampler = optuna.samplers.TPESampler(seed=(offset + len(study.trials)) % 2**32, constant_liar=True)
-    return Sweep(study, backend, folder, journal=storage is None)
+    return Sweep(study, backend, folder)
 
 
 def suggest(trial: Any, dimension: Dimension) -> Any:
@@ -67,20 +66,20 @@ def suggest(trial: Any, dimension: Dimension) -> Any:
                                log=dimension.log)
 
 
-def finished(sweep: Sweep) -> int:
-    """Trials that count toward --trials: complete, pruned, or failed by an error of their own (not by a process
-    that died: those are retried)."""
+def progress(sweep: Sweep) -> tuple[int, int]:
+    """(finished, running) from one read of the study. Finished trials count toward --trials: complete, pruned, or
+    failed by an error of their own (not by a process that died: those are retried)."""
     from optuna.trial import TrialState
 
-    return sum(1 for t in sweep.study.get_trials(deepcopy=False)
-               if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
+    trials = sweep.study.get_trials(deepcopy=False)
+    done = sum(1 for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
                or (t.state == TrialState.FAIL and "error" in t.user_attrs))
+    return done, sum(1 for t in trials if t.state == TrialState.RUNNING)
 
 
-def running(sweep: Sweep) -> int:
-    from optuna.trial import TrialState
-
-    return len(sweep.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+def retry(sweep: Sweep, trial: Any, keep: dict[str, Any]) -> None:
+    """Enqueue a trial's parameters again, with the attributes that let the retry resume its run."""
+    sweep.study.enqueue_trial(trial.params, user_attrs=keep | {"retry_of": trial.number})
 
 
 def reclaim(sweep: Sweep, resolve: Callable[[str], Path], notice: Callable[[str], None]) -> None:
@@ -91,7 +90,7 @@ def reclaim(sweep: Sweep, resolve: Callable[[str], Path], notice: Callable[[str]
     from optuna.trial import TrialState
 
     storage, now = sweep.storage, dt.datetime.now()
-    for trial in sweep.study.get_trials(states=(TrialState.RUNNING,)):
+    for trial in sweep.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         where, owned = trial.user_attrs.get("run_dir"), trial.user_attrs.get("owner")
         if owned is None and now - (trial.datetime_start or now) < NEWBORN:
             continue
@@ -104,8 +103,7 @@ def reclaim(sweep: Sweep, resolve: Callable[[str], Path], notice: Callable[[str]
             storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
         except UpdateFinishedTrialError:  # another process reclaimed it first, or it has just finished
             continue
-        kept = {key: value for key, value in trial.user_attrs.items() if key in ("run_dir", "pruned_at")}
-        sweep.study.enqueue_trial(trial.params, user_attrs=kept | {"retry_of": trial.number})
+        retry(sweep, trial, {key: value for key, value in trial.user_attrs.items() if key in ("run_dir", "pruned_at")})
         notice(f"trial {trial.number} stopped with its process; it is retried"
                + (f", resuming {where}" if where else ""))
 

@@ -14,7 +14,7 @@ import os
 import signal
 import socket
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
@@ -27,11 +27,12 @@ from lstmcast.errors import (
 )
 from lstmcast.files.atomic import absolute
 from lstmcast.files.locks import output_lock, shared_lock
-from lstmcast.runs.layout import CHECKPOINT_FILE, is_run, partial_dir
+from lstmcast.runs.layout import META_FILE, has_checkpoint, is_run
+from lstmcast.runs.meta import read_meta
 from lstmcast.scoring.validation import validation_mase
 from lstmcast.training.loop import Callbacks, EpochReport
-from lstmcast.tuning.board import Row, leaderboard, write_best, write_leaderboard
-from lstmcast.tuning.study import Sweep, finished, open_study, reclaim, running, suggest
+from lstmcast.tuning.board import Row, leaderboard, row_of, write_best, write_leaderboard
+from lstmcast.tuning.study import Sweep, open_study, progress, reclaim, retry, suggest
 
 OBJECTIVES = {"validation": "best validation loss", "backtest": "validation MASE, walk-forward"}
 TRIALS = "trials"
@@ -60,7 +61,6 @@ class TuneOutcome:
     best_config: Optional[Path]
     ran: int  # trials this process ran
     seconds: float
-    notices: list[str] = field(default_factory=list)
 
 
 TrainRun = Callable[..., Any]  # lstmcast.workflows.train.train_run, handed in by the CLI (no workflow imports another)
@@ -90,20 +90,23 @@ def tune(request: TuneRequest, *, train: TrainRun, should_stop: Callable[[], int
                 raise Interrupted(f"stopped by {signal.Signals(stop).name} between trials; run the same command to "
                                   "continue the sweep", signal_number=stop)
             reclaim(sweep, lambda where: folder / where, notice)
-            if finished(sweep) + running(sweep) >= request.trials:
+            done, busy = progress(sweep)
+            if done + busy >= request.trials:
                 break
             trial = sweep.study.ask()
             _run_trial(sweep, trial, base, dimensions, request, train=train, should_stop=should_stop, notice=notice)
             ran += 1
-            on_trial(_row(sweep, trial.number), finished(sweep), request.trials)
+            told = next(t for t in sweep.study.get_trials(deepcopy=False) if t.number == trial.number)
+            on_trial(row_of(told, None), progress(sweep)[0], request.trials)
         rows = leaderboard(sweep.study, [d.key for d in dimensions])
         write_leaderboard(folder, rows, force=True)
     best = next((row for row in rows if row.state == "COMPLETE"), None)
-    if best is None and any(row.state == "FAIL" and "error" in row.extra for row in rows):
-        failed = next(row for row in rows if row.state == "FAIL" and "error" in row.extra)
+    failed = next((row for row in rows if row.state == "FAIL" and row.error), None)
+    if best is None and failed is not None:
         raise ConfigError(f"no trial of the sweep completed; trial {failed.number} failed with: {failed.note} "
                           f"(all trials: {folder / 'leaderboard.csv'})")
-    best_config = write_best(folder, base, best, request.config, what=OBJECTIVES[request.objective]) if best else None
+    what = OBJECTIVES[request.objective]
+    best_config = write_best(folder, base, best, config.data.path, what=what) if best else None
     return TuneOutcome(folder, request.objective, rows, best, best_config, ran, time.perf_counter() - started)
 
 
@@ -134,7 +137,7 @@ def _run_trial(sweep: Sweep, trial: Any, base: dict, dimensions: list[Dimension]
             _tell(sweep, trial, TrialState.PRUNED if pruned else TrialState.COMPLETE, None if pruned else value)
         except Interrupted as stop:
             _tell(sweep, trial, TrialState.FAIL)
-            sweep.study.enqueue_trial(trial.params, user_attrs={"run_dir": where, "retry_of": trial.number})
+            retry(sweep, trial, {"run_dir": where} | ({"pruned_at": pruned[0]} if pruned else {}))
             raise Interrupted(f"{stop}. The sweep continues with the same `lstmcast tune` command; trial "
                               f"{trial.number} will resume from its checkpoint", signal_number=stop.exit_code - 128)
         except (ConfigError, DataError, TrainingDiverged, OutOfMemory, ModelFileError) as exc:  # this trial's own
@@ -148,28 +151,25 @@ class _TakenOver(Exception):
     """The study no longer lets this process update its trial: another process failed it and retries it."""
 
 
-def _tell(sweep: Sweep, trial: Any, state: Any, value: Optional[float] = None) -> None:
+@contextlib.contextmanager
+def _updating() -> Iterator[None]:
+    """An update of this process's trial that the study refuses: another process took the trial over."""
     from optuna.exceptions import UpdateFinishedTrialError
 
     try:
-        sweep.study.tell(trial, value, state=state) if value is not None else sweep.study.tell(trial, state=state)
+        yield
     except (UpdateFinishedTrialError, ValueError, RuntimeError):
         raise _TakenOver() from None
 
 
-@contextlib.contextmanager
-def _owned(run_dir: Path) -> Iterator[None]:
+def _tell(sweep: Sweep, trial: Any, state: Any, value: Optional[float] = None) -> None:
+    with _updating():
+        sweep.study.tell(trial, value, state=state) if value is not None else sweep.study.tell(trial, state=state)
+
+
+def _owned(run_dir: Path) -> contextlib.AbstractContextManager:
     """The trial's run lock; another process's momentary probe of it (reclaim) is waited out."""
-    with contextlib.ExitStack() as stack:
-        for attempt in range(50):
-            try:
-                stack.enter_context(output_lock(run_dir))
-                break
-            except OutputError:
-                if attempt == 49:
-                    raise
-                time.sleep(0.1)
-        yield
+    return output_lock(run_dir, wait_s=5.0)
 
 
 def _train_and_score(trial: Any, base: dict, values: dict[str, Any], run_dir: Path, request: TuneRequest,
@@ -178,9 +178,9 @@ def _train_and_score(trial: Any, base: dict, values: dict[str, Any], run_dir: Pa
     config = config.model_copy(update={"training": config.training.model_copy(update={"final": False})})
     callbacks = Callbacks(should_stop=should_stop, stop_early=_pruning(trial, pruned))
     if is_run(run_dir):  # trained before its process died, not yet told
-        meta = _meta(run_dir)
+        meta = read_meta(run_dir / META_FILE)
     else:
-        resume = (partial_dir(run_dir) / CHECKPOINT_FILE).is_file()
+        resume = has_checkpoint(run_dir)
         meta = train(None if resume else config, out=run_dir, resume=resume, force=True, callbacks=callbacks,
                      notice=lambda message: None).meta
     trial.set_user_attr("best_epoch", meta.best_epoch)
@@ -196,15 +196,11 @@ def _pruning(trial: Any, pruned: list[int]) -> Callable[[EpochReport], bool]:
     def stop_early(report: EpochReport) -> bool:
         if not math.isfinite(report.validation_loss):
             return False
-        from optuna.exceptions import UpdateFinishedTrialError
-
-        try:
+        with _updating():
             trial.report(report.validation_loss, report.epoch)
             if not trial.should_prune():
                 return False
             trial.set_user_attr("pruned_at", report.epoch)  # kept if the process dies before telling the study
-        except (UpdateFinishedTrialError, ValueError, RuntimeError):
-            raise _TakenOver() from None
         pruned.append(report.epoch)
         return True
 
@@ -247,12 +243,3 @@ def _study_name(folder: Path) -> str:
     alike in different places do not share a study."""
     return f"{folder.name}-{config_sha256(str(folder))[:8]}"
 
-
-def _meta(run_dir: Path) -> Any:
-    from lstmcast.runs.meta import RunMeta
-
-    return RunMeta.model_validate_json((run_dir / "meta.json").read_text())
-
-
-def _row(sweep: Sweep, number: int) -> Row:
-    return next(row for row in leaderboard(sweep.study, None) if row.number == number)
