@@ -10,6 +10,7 @@ from lstmcast.cli import states  # noqa: E402, F401  isort: skip
 from lstmcast.cli import backtest  # noqa: E402, F401  isort: skip
 from lstmcast.cli import tune  # noqa: E402, F401  isort: skip
 from lstmcast.cli import export  # noqa: E402, F401  isort: skip
+from lstmcast.cli import inspect  # noqa: E402, F401  isort: skip
 from lstmcast.cli import keys  # noqa: E402, F401  isort: skip
 
 __all__ = ["app"]

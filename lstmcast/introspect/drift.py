@@ -1,0 +1,80 @@
+"""How far a final state lies from the states the model reached in training: the Mahalanobis distance to the
+training windows' final (h, c) of every layer, and the share of training windows that lay closer.
+
+The covariance of tanh-bounded states is nearly singular (a saturated unit barely moves), and a plain inverse then
+lets a few near-constant directions decide every distance; it is shrunk toward a multiple of the identity by the
+Ledoit-Wolf (2004) intensity, which needs no tuning. The training distances are computed the same way, so the
+quantile compares like with like. Shape legend: N windows, D = the layers' h and c units together."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+UNUSUAL = 0.99  # a state farther than 99% of the training states is flagged
+
+
+@torch.no_grad()
+def final_states(model: nn.Module, x: Tensor, *, batch_size: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+    """The encoder's (h_n, c_n) after each window x [N, T, C], from the fused call: [N, L, P] and [N, L, U]."""
+    model.eval()
+    hs, cs = [], []
+    for start in range(0, len(x), batch_size):
+        _, (h, c) = model.encode(x[start : start + batch_size])
+        hs.append(h.transpose(0, 1).float().numpy())
+        cs.append(c.transpose(0, 1).float().numpy())
+    if not hs:
+        lstm = model.encoder
+        return (np.zeros((0, lstm.num_layers, lstm.proj_size or lstm.hidden_size), np.float32),
+                np.zeros((0, lstm.num_layers, lstm.hidden_size), np.float32))
+    return np.concatenate(hs), np.concatenate(cs)
+
+
+def flat_state(h: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """[N, D]: every layer's h, then every layer's c."""
+    return np.concatenate([h.reshape(len(h), -1), c.reshape(len(c), -1)], axis=1).astype(np.float64)
+
+
+def ledoit_wolf(centred: np.ndarray) -> np.ndarray:
+    """The Ledoit-Wolf shrunk covariance of centred rows [N, D]: (1 - s) S + s (tr S / D) I, with the intensity s
+    that minimises the expected Frobenius loss (their Lemma 3.1 estimates)."""
+    n, d = centred.shape
+    sample = centred.T @ centred / n
+    target = np.trace(sample) / d
+    spread = ((sample - target * np.eye(d)) ** 2).sum() / d
+    rows = (centred ** 2).sum(1)
+    noise = min(((rows ** 2).sum() / n - (sample ** 2).sum()) / (n * d), spread)
+    shrink = noise / spread if spread > 0 else 1.0
+    return (1 - shrink) * sample + shrink * target * np.eye(d)
+
+
+@dataclass(frozen=True)
+class DriftReference:
+    mean: np.ndarray  # [D]
+    whitening: np.ndarray  # [D, D]: |whitening (z - mean)| is the Mahalanobis distance
+    training: np.ndarray  # sorted distances of the training states
+
+    @classmethod
+    def fit(cls, states: np.ndarray) -> "DriftReference":
+        if len(states) < 2:
+            raise ValueError("a drift reference needs at least two training states")
+        mean = states.mean(0)
+        values, vectors = np.linalg.eigh(ledoit_wolf(states - mean))
+        values = np.maximum(values, np.finfo(np.float64).tiny)
+        whitening = (vectors / np.sqrt(values)).T
+        reference = cls(mean, whitening, np.zeros(0))
+        return cls(mean, whitening, np.sort(reference.distance(states)))
+
+    def distance(self, states: np.ndarray) -> np.ndarray:
+        return np.linalg.norm((states - self.mean) @ self.whitening.T, axis=1)
+
+    def quantile(self, distances: np.ndarray) -> np.ndarray:
+        """The share of training states at most that far (1.0: beyond every one of them)."""
+        return np.searchsorted(self.training, distances, side="right") / len(self.training)
+
+    @property
+    def threshold(self) -> float:
+        return float(np.quantile(self.training, UNUSUAL))

@@ -1,0 +1,102 @@
+"""Everything `lstmcast inspect` measures about a run on a period, from its recorded states and two controls.
+
+The states analysed are each window's encoder state at its last step: the state its forecast is made from, dated by
+the forecast origin. Probes and the drift reference are fitted on the training split's windows; tracking, probe
+scores, attribution and drift are read on the inspected period. Shape legend: N windows, L layers, T steps."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from lstmcast.data.windows import Prepared
+from lstmcast.introspect.attribution import Attribution, attribute, gradient_reach, reach_lag
+from lstmcast.introspect.drift import DriftReference, final_states, flat_state
+from lstmcast.introspect.period import PeriodStates
+from lstmcast.introspect.probes import probe_table
+from lstmcast.introspect.quantities import named_quantities
+from lstmcast.introspect.tracking import tracking_table
+
+CONTROL_SEED = 0
+MIN_HELD_OUT = 20  # inspected windows after the training rows needed to score a probe
+
+
+@dataclass
+class Inspection:
+    about: dict[str, str]  # quantity -> its definition
+    tracking: pd.DataFrame
+    tracking_units: pd.DataFrame
+    probes: Optional[pd.DataFrame]  # None when too few inspected windows lie after the training rows
+    attribution: Attribution
+    attributed_rows: np.ndarray  # the windows (last rows) attributed
+    drift: pd.DataFrame  # per inspected window: distance, training quantile, unusual
+    drift_threshold: float
+    reach: np.ndarray  # [K, T] mean |gradient| by lag (lag 0 = the origin)
+    reach_lags: list[int]  # per step: the largest lag where the profile is still 1% of its peak
+    notes: list[str] = field(default_factory=list)
+
+
+def random_twin(model: nn.Module, seed: int = CONTROL_SEED) -> nn.Module:
+    """The same model with its LSTMs re-initialised as torch initialises them (heads and embeddings kept)."""
+    twin = copy.deepcopy(model)
+    generator_state = torch.random.get_rng_state()
+    torch.manual_seed(seed)
+    for module in twin.modules():
+        if isinstance(module, nn.LSTM):
+            module.reset_parameters()
+    torch.random.set_rng_state(generator_state)
+    return twin.eval()
+
+
+def by_layer(h: np.ndarray, c: np.ndarray) -> dict[str, np.ndarray]:
+    """[N, L, .] states as named feature sets: "h layer 0", "c layer 0", ..."""
+    return {f"{kind} layer {layer}": values[:, layer] for layer in range(h.shape[1])
+            for kind, values in (("h", h), ("c", c))}
+
+
+def analyse(model: nn.Module, prepared: Prepared, period: PeriodStates, *, volume: Optional[np.ndarray],
+            errors: np.ndarray, attributed: int) -> Inspection:
+    """All the analyses of `period` (recorded from `model` on `prepared`); `attributed` windows, evenly spaced, get
+    attributions; `volume` [M] (where the data has one) and `errors` [M] (each row's one-step forecast error, NaN
+    where not computed) are aligned with the prepared rows."""
+    notes = []
+    train_rows = prepared.origins("train")
+    quantities, about = named_quantities(prepared.raw[:, 0], volume=volume, forecast_error=errors)
+    values = len(prepared.columns)
+    twin = random_twin(model)
+    x_train, x_period = prepared.windows(train_rows)[0], prepared.windows(period.rows)[0]
+    states = {"trained": (final_states(model, x_train), (period.h, period.c)),
+              "random_lstm": (final_states(twin, x_train), final_states(twin, x_period))}
+    windows = {"train": x_train[..., :values].reshape(len(x_train), -1).numpy(),
+               "period": x_period[..., :values].reshape(len(x_period), -1).numpy()}
+    at_period = {name: q[period.rows] for name, q in quantities.items()}
+    tracking, units = tracking_table(by_layer(period.h, period.c), by_layer(*states["random_lstm"][1]),
+                                     windows["period"], at_period)
+    held = period.rows > prepared.train_end - 1 + prepared.horizon  # windows whose targets all lie after training
+    probes = None
+    if held.sum() >= MIN_HELD_OUT:
+        fit = {"trained": by_layer(*states["trained"][0]), "random_lstm": by_layer(*states["random_lstm"][0]),
+               "raw_window": {"window": windows["train"]}}
+        kept = {"trained": by_layer(period.h[held], period.c[held]),
+                "random_lstm": {k: v[held] for k, v in by_layer(*states["random_lstm"][1]).items()},
+                "raw_window": {"window": windows["period"][held]}}
+        probes = probe_table(fit, kept, {n: q[train_rows] for n, q in quantities.items()},
+                             {n: q[held] for n, q in at_period.items()})
+    else:
+        notes.append(f"probes not scored: only {int(held.sum())} inspected windows lie after the training rows "
+                     f"(at least {MIN_HELD_OUT} needed); inspect a later period")
+    reference = DriftReference.fit(flat_state(*states["trained"][0]))
+    distance = reference.distance(flat_state(period.h, period.c))
+    drift = pd.DataFrame({"date": period.dates, "distance": distance, "training_quantile": reference.quantile(distance),
+                          "unusual": distance > reference.threshold})
+    picked = np.unique(np.linspace(0, len(period.rows) - 1, min(attributed, len(period.rows))).round().astype(int))
+    attribution = attribute(model, x_period[picked].clone(), values)
+    reach = gradient_reach(attribution.gradient)
+    return Inspection(about, tracking, units, probes, attribution, period.rows[picked], drift, reference.threshold,
+                      reach, [reach_lag(profile) for profile in reach], notes)

@@ -1,0 +1,201 @@
+"""Issue 15: `lstmcast inspect`. Its numbers are recomputed here from a state dump with numpy, its probes are tried on
+a series with a planted volatility unit and on noise, its attributions are checked for completeness and against
+direct occlusion, its drift covariance against scikit-learn, and its report is opened in a real browser."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from lstmcast.cli import app
+from lstmcast.introspect.attribution import attribute
+from lstmcast.introspect.drift import DriftReference, ledoit_wolf
+from lstmcast.introspect.probes import probe_table
+from lstmcast.introspect.quantities import named_quantities
+from lstmcast.runs.load import open_run, run_data
+from tests.conftest import DATA
+
+FROM = "2008-01-01"  # CPI: about 200 monthly origins up to the end of the data
+
+
+@pytest.fixture(scope="module")
+def inspected(trained_runs, tmp_path_factory):
+    """Each tiny run inspected from FROM, and a dump of the same windows with gates."""
+    from typer.testing import CliRunner
+
+    base, found = tmp_path_factory.mktemp("inspect"), {}
+    for kind, run in trained_runs.items():
+        report, dump = base / f"{kind}-report", base / f"{kind}.npz"
+        result = CliRunner().invoke(app, ["inspect", str(run), "--from", FROM, "--out", str(report),
+                                          "--attribution-windows", "6", "--json"])
+        assert result.exit_code == 0, result.output
+        result = CliRunner().invoke(app, ["dump-states", str(run), "--gates", "--from", FROM, "--out", str(dump)])
+        assert result.exit_code == 0, result.output
+        found[kind] = (report, dict(np.load(dump)), json.loads((report / "summary.json").read_text()))
+    return found
+
+
+def test_gate_saturation_and_half_lives_match_numpy_on_the_dump(inspected):
+    for kind, (report, dump, summary) in inspected.items():
+        assert summary["windows"] == len(dump["origin_date"])
+        table = pd.read_csv(report / "gate_saturation.csv")
+        assert set(table["gate"]) == {"i", "f", "o"}
+        for row in table.itertuples():
+            values = dump[f"gate_{row.gate}"][:, :, row.layer, row.unit]  # every step of every window
+            assert row.left_saturated == pytest.approx((values < 0.1).mean(), abs=1e-12), kind
+            assert row.right_saturated == pytest.approx((values > 0.9).mean(), abs=1e-12), kind
+        units = pd.read_csv(report / "units.csv")
+        for row in units.itertuples():
+            forget = dump["gate_f"][:, :, row.layer, row.unit].astype(np.float64)
+            assert row.half_life == pytest.approx(np.log(0.5) / np.log(forget).mean(), rel=1e-9)
+            c = dump["c"][:, :, row.layer, row.unit]
+            assert row.c_saturated == pytest.approx((np.abs(np.tanh(c)) > 0.95).mean(), abs=1e-12)
+
+
+def test_unit_correlations_match_numpy_and_the_quantities_are_computed_by_hand(inspected):
+    csv = pd.read_csv(DATA / "us_core_cpi_monthly.csv", parse_dates=["observation_date"]).set_index(
+        "observation_date")["CPILFESL"]
+    log_return = np.log(csv).diff()
+    volatility = log_return.rolling(21).std()
+    for kind, (report, dump, _) in inspected.items():
+        origins = pd.to_datetime(dump["origin_date"])
+        expected = {"return": log_return.reindex(origins).to_numpy(),
+                    "realised_vol_21": volatility.reindex(origins).to_numpy(),
+                    "drawdown": (csv / csv.cummax() - 1).reindex(origins).to_numpy(),
+                    "forecast_error": dump["prediction"][:, 0] - dump["target"][:, 0]}
+        units = pd.read_csv(report / "tracking_units.csv")
+        for state, values in {"h layer 1": dump["h"][:, -1, 1], "c layer 0": dump["c"][:, -1, 0]}.items():
+            for name, quantity in expected.items():
+                keep = np.isfinite(quantity)
+                for unit in range(values.shape[1]):
+                    r = np.corrcoef(values[keep, unit].astype(np.float64), quantity[keep])[0, 1]
+                    found = units[(units.state == state) & (units.quantity == name) & (units.unit == unit)]["r"]
+                    assert float(found.iloc[0]) == pytest.approx(r, abs=1e-6), (kind, state, name, unit)
+        tracking = pd.read_csv(report / "tracking.csv")
+        best = units.assign(abs_r=units.r.abs()).groupby(["state", "quantity"]).abs_r.max()
+        for row in tracking.itertuples():
+            assert row.abs_r == pytest.approx(best[(row.state, row.quantity)], abs=1e-12)
+            assert row.beats_controls == (row.abs_r > max(row.random_lstm_abs_r, row.raw_window_abs_r))
+
+
+def _planted(volatile: bool, rows: int = 3000, seed: int = 3):
+    """Returns with (or without) volatility regimes; "trained" states where unit 0 is an EWMA of squared returns (a
+    volatility tracker) and the rest noise; "random" states: noise of the same shape; the raw window of 8 returns."""
+    rng = np.random.default_rng(seed)
+    scale = np.exp(np.cumsum(rng.normal(0, 0.08, rows))) if volatile else np.ones(rows)
+    step = rng.normal(0, 0.01, rows) * scale / scale.mean()
+    price = 100 * np.exp(np.cumsum(step))
+    quantities, _ = named_quantities(price)
+    ewma = pd.Series(np.r_[0, np.diff(np.log(price))] ** 2).ewm(halflife=10).mean().to_numpy() ** 0.5
+    noise = rng.normal(size=(rows, 7))
+    trained = np.column_stack([ewma, noise]) if volatile else rng.normal(size=(rows, 8))
+    window = np.lib.stride_tricks.sliding_window_view(np.r_[np.zeros(7), quantities["return"][1:], 0], 8)[:rows]
+    return quantities["realised_vol_21"], {"trained": trained, "random_lstm": rng.normal(size=(rows, 8)),
+                                           "raw_window": np.nan_to_num(window)}
+
+
+@pytest.mark.parametrize("volatile", [True, False])
+def test_probes_beat_their_controls_only_where_a_unit_tracks_volatility(volatile):
+    target, features = _planted(volatile)
+    fit, held = slice(30, 2000), slice(2000, 3000)
+    table = probe_table({"trained": {"h layer 0": features["trained"][fit]},
+                         "random_lstm": {"h layer 0": features["random_lstm"][fit]},
+                         "raw_window": {"window": features["raw_window"][fit]}},
+                        {"trained": {"h layer 0": features["trained"][held]},
+                         "random_lstm": {"h layer 0": features["random_lstm"][held]},
+                         "raw_window": {"window": features["raw_window"][held]}},
+                        {"vol": target[fit]}, {"vol": target[held]})
+    row = table.iloc[0]
+    if volatile:
+        assert row.r2 > 0.6 and row.selectivity > 0.4, row.to_dict()
+    else:
+        assert row.r2 < 0.05 and row.selectivity < 0.05, row.to_dict()
+
+
+@pytest.mark.parametrize("kind", ["many_to_one", "seq2seq"])
+def test_integrated_gradients_are_complete_and_occlusion_is_the_direct_difference(trained_runs, kind):
+    run = open_run(trained_runs[kind])
+    _, prepared = run_data(run)
+    x = prepared.windows(prepared.origins("test")[:5])[0].clone()
+    found = attribute(run.model, x, 1)
+    assert found.residual.max() < 1e-3  # the issue's bound; measured 1e-12 and below
+    assert np.allclose(found.integrated.sum((2, 3)), found.change, rtol=1e-6, atol=1e-12)
+    model = run.model.double()
+    try:
+        with torch.no_grad():
+            occluded = x.double().clone()
+            occluded[:, 7, 0] = 0
+            direct = (model(x.double())[0] - model(occluded)[0]).numpy()
+    finally:
+        run.model.float()
+    assert np.allclose(found.occlusion_steps[:, :, 7], direct, atol=1e-9)
+
+
+def test_the_drift_covariance_is_ledoit_wolf_and_training_states_spread_over_the_quantiles():
+    from sklearn.covariance import ledoit_wolf as reference
+
+    rng = np.random.default_rng(0)
+    states = rng.normal(size=(400, 30)) @ rng.normal(size=(30, 30))
+    centred = states - states.mean(0)
+    assert np.allclose(ledoit_wolf(centred), reference(centred, assume_centered=True)[0], atol=1e-10)
+    drift = DriftReference.fit(states)
+    quantiles = drift.quantile(drift.distance(states))
+    assert quantiles.min() > 0 and quantiles.max() == 1.0 and abs(np.median(quantiles) - 0.5) < 0.01
+    far = states.mean(0) + 50 * states.std(0)
+    assert drift.quantile(drift.distance(far[None]))[0] == 1.0 and drift.distance(far[None])[0] > drift.threshold
+
+
+def test_the_report_folder_holds_the_numbers_and_is_replaced_only_with_force(inspected, trained_runs, runner,
+                                                                              tmp_path):
+    report, dump, summary = inspected["seq2seq"]
+    drift = pd.read_csv(report / "drift.csv")
+    assert summary["drift"]["last_distance"] == pytest.approx(drift["distance"].iloc[-1])
+    assert summary["self_check"] and max(summary["self_check"].values()) < 1e-5
+    forecasts = pd.read_csv(report / "forecasts.csv")
+    assert np.allclose(forecasts["forecast_1"], dump["prediction"][:, 0], rtol=1e-6)
+    other = tmp_path / "mine"
+    other.mkdir()
+    (other / "notes.txt").write_text("keep me")
+    result = runner.invoke(app, ["inspect", str(trained_runs["seq2seq"]), "--out", str(other), "--force"])
+    assert result.exit_code != 0 and (other / "notes.txt").read_text() == "keep me"
+    assert "Traceback" not in result.output
+    result = runner.invoke(app, ["inspect", str(trained_runs["seq2seq"]), "--from", "2024-06-01"])
+    assert result.exit_code == 3 and "widen --from/--to" in result.output
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (Debian: apt-get install chromium); "
+                                              ".ci/run installs it")
+def test_the_report_opens_in_chromium_with_no_errors_and_every_plot_drawn(inspected, tmp_path):
+    from PIL import Image
+    from playwright.sync_api import sync_playwright
+
+    report = inspected["many_to_one"][0] / "report.html"
+    errors: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1300, "height": 900})
+            page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            page.on("request", lambda request: errors.append(f"fetched {request.url}")
+                    if not request.url.startswith(("file:", "data:", "blob:")) else None)
+            page.goto(report.as_uri())
+            page.wait_for_selector("body[data-plots]", timeout=60_000)
+            plots = page.query_selector_all(".plotly-graph-div")
+            assert int(page.evaluate("document.body.dataset.plots")) == len(plots) == 9
+            for index, plot in enumerate(plots):
+                shot = tmp_path / f"plot{index}.png"
+                plot.screenshot(path=str(shot))
+                pixels = np.asarray(Image.open(shot).convert("L"), dtype=np.float64)
+                assert pixels.shape[0] > 200 and pixels.std() > 10, f"plot {index} looks empty"
+        finally:
+            browser.close()
+    assert errors == []
