@@ -199,3 +199,22 @@ def test_the_report_opens_in_chromium_with_no_errors_and_every_plot_drawn(inspec
         finally:
             browser.close()
     assert errors == []
+
+
+def test_predict_flags_the_final_states_drift_as_inspect_measures_it(inspected, trained_runs, runner, tmp_path):
+    report, _, _ = inspected["many_to_one"]
+    result = runner.invoke(app, ["predict", str(trained_runs["many_to_one"]), "--json"])
+    assert result.exit_code == 0, result.output
+    drift = json.loads(result.stdout)["state_drift"]
+    last = pd.read_csv(report / "drift.csv").iloc[-1]  # the same state: the window ending at the last row
+    assert drift["distance"] == pytest.approx(last["distance"], rel=1e-6)
+    assert drift["training_quantile"] == pytest.approx(last["training_quantile"])
+    assert not drift["unusual"]
+    frame = pd.read_csv(DATA / "us_core_cpi_monthly.csv")
+    frame.loc[frame.index[-6:], "CPILFESL"] *= np.array([1.5, 0.7, 1.6, 0.6, 1.7, 0.5]).cumprod()  # wild months
+    frame.to_csv(tmp_path / "wild.csv", index=False)
+    result = runner.invoke(app, ["predict", str(trained_runs["many_to_one"]), "--data", str(tmp_path / "wild.csv")])
+    assert result.exit_code == 0 and "UNUSUAL" in result.output and "unusual state" in result.output, result.output
+    frame.tail(30).to_csv(tmp_path / "recent.csv", index=False)
+    result = runner.invoke(app, ["predict", str(trained_runs["many_to_one"]), "--data", str(tmp_path / "recent.csv")])
+    assert result.exit_code == 0 and "no state drift flag" in result.output, result.output

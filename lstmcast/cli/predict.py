@@ -46,6 +46,15 @@ def predict(
                                            "intervals).")] = 0,
     plot: Annotated[Optional[Path], typer.Option("--plot", metavar="PNG",
                                                  help="Also draw the recent history and the forecast.")] = None,
+    stream: Annotated[bool, typer.Option("--stream", help="Forecast from the state carried row by row over the "
+                                         "whole CSV from its first row (stateful), not from the last lookback "
+                                         "window.")] = False,
+    from_state: Annotated[Optional[Path], typer.Option("--from-state", metavar="FILE", help="Continue a --stream "
+                                                       "from a state saved with --save-state, reading only the "
+                                                       "CSV's rows after it.")] = None,
+    save_state: Annotated[Optional[Path], typer.Option("--save-state", metavar="FILE", help="With --stream or "
+                                                       "--from-state: save the state after the last row read.")
+                          ] = None,
     set_: DataSetOption = None,
     force: ForceOption = False,
     json_: JsonOption = False,
@@ -68,6 +77,9 @@ def predict(
       cat new_download.csv | lstmcast predict runs/msft_many_to_one --data - --out -
 
       lstmcast predict runs/stocks_panel --series AAPL,MSFT --out forecasts.csv    (a panel run: every series, or these)
+
+      lstmcast predict runs/msft_many_to_one --stream --save-state msft.state    (then, each day:)
+      lstmcast predict runs/msft_many_to_one --from-state msft.state --data today.csv --save-state msft.state --force
     """
     from lstmcast.outputs.forecastfiles import (  # torch loads here, not at --help
         check_outputs, forecast_text, write_forecast, write_forecast_plot,
@@ -81,7 +93,12 @@ def predict(
             raise ConfigError("--out - and --json both write to standard output; choose one")
         check_outputs(out_file, plot, force=force)
         panel = is_panel_run(run_dir)
-        if panel:
+        if stream or from_state is not None or save_state is not None:
+            forecasts = [_stream_forecast(run_dir, data=data, horizon=horizon, set_=set_, stream=stream,
+                                          from_state=from_state, save_state=save_state, force=force,
+                                          refused={"--as-of": as_of, "--series": series, "--levels": levels,
+                                                   "--samples": samples})]
+        elif panel:
             forecasts = _panel_forecasts(run_dir, data=data, horizon=horizon, as_of=as_date(as_of),
                                          levels=parse_levels(levels), samples=samples, seed=seed, series=series,
                                          set_=set_, plot=plot)
@@ -107,6 +124,24 @@ def predict(
         for written, what in ((None if to_stdout else out_file, "forecasts" if panel else "forecast"), (plot, "plot")):
             if written is not None:
                 say(f"{what} written to {written}")
+
+
+def _stream_forecast(run_dir: Path, *, data, horizon, set_, stream: bool, from_state: Optional[Path],
+                     save_state: Optional[Path], force: bool, refused: dict):
+    from lstmcast.workflows.stream import StreamRequest, stream_predict
+
+    given = [name for name, value in refused.items() if value is not None]
+    if given:
+        raise ConfigError(f"{', '.join(given)}: not with --stream/--from-state (a stream forecast reads every row up "
+                          "to the last, from one series, with no interval calibrated for it)")
+    if save_state is not None and not (stream or from_state is not None):
+        raise ConfigError("--save-state saves the state of a stream: add --stream (from the CSV's first row) or "
+                          "--from-state FILE")
+    if stream and from_state is not None:
+        raise ConfigError("--stream starts from the CSV's first row and --from-state from a saved state: choose one")
+    request = StreamRequest(run_dir=run_dir, data_path=data, from_state=from_state, save_state=save_state,
+                            horizon=horizon, overrides=list(set_ or []), force=force)
+    return stream_predict(request).forecast
 
 
 def _panel_forecasts(run_dir: Path, *, data, horizon, as_of, levels, samples, seed, series: Optional[str], set_,

@@ -147,6 +147,12 @@ def forecast_table(forecast: Any) -> Table:
     if intervals:
         method = getattr(forecast, "interval_method", None) or "split conformal"
         table.caption += f"; intervals: {safe(method)}"
+    drift = getattr(forecast, "drift", None)
+    if drift:
+        flag = "[bold red]UNUSUAL[/]" if drift["unusual"] else "usual"
+        table.caption += (f"\nstate drift: {flag}, distance {drift['distance']:.2f} to the training states, farther "
+                          f"than {100 * drift['training_quantile']:.1f}% of them (flagged beyond 99%: "
+                          f"{drift['threshold']:.2f})")
     return table
 
 

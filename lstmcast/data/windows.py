@@ -147,12 +147,13 @@ def _start(dates: pd.DatetimeIndex, value: float | object, from_fraction: int) -
 
 def prepare(series: Series, data: DataConfig, *, scaler: Scaler | None = None,
             ends: tuple[int, int] | None = None, final: bool = False, calendar: Calendar | None = None,
-            statics: tuple[tuple[int, int], ...] = ()) -> Prepared:
+            statics: tuple[tuple[int, int], ...] = (), stream: bool = False) -> Prepared:
     """Transform, split and scale; the scaler sees the training rows only (with `final`, every row is training).
     Covariates follow the values: the calendar's (dated by `calendar`, else the frequency the dates show) and each
     static covariate's (code, number of codes) in `statics`.
 
-    With a `scaler` (a trained run's), nothing is fitted and the series need only be long enough for one window.
+    With a `scaler` (a trained run's), nothing is fitted and the series need only be long enough for one window (with
+    `stream`, rows read one at a time into a carried state, for one row).
     With `ends` (train_end, validation_end) the split is given in rows and the test split may be empty (refitting
     on an expanding window in a backtest)."""
     columns = list(series.values.columns)
@@ -176,7 +177,7 @@ def prepare(series: Series, data: DataConfig, *, scaler: Scaler | None = None,
             scaler = Scaler.fit(data.scaler, transformed[:train_end], columns=columns)
         except DataError as exc:
             raise DataError(f"{series.where}: {exc}") from None
-    elif len(dates) < data.lookback:
+    elif len(dates) < (1 if stream else data.lookback):
         raise DataError(
             f"{series.where}: {len(series.dates)} rows, but the model reads windows of {data.lookback} observations"
             f"{' (plus one row consumed by the ' + data.transform + ' transform)' if offset else ''}; "

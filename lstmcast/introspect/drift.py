@@ -8,13 +8,19 @@ quantile compares like with like. Shape legend: N windows, D = the layers' h and
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import Tensor, nn
 
+from lstmcast.data.windows import Prepared
+
 UNUSUAL = 0.99  # a state farther than 99% of the training states is flagged
+MIN_REFERENCE = 50  # training windows needed for a reference
 
 
 @torch.no_grad()
@@ -78,3 +84,36 @@ class DriftReference:
     @property
     def threshold(self) -> float:
         return float(np.quantile(self.training, UNUSUAL))
+
+
+REFERENCE_WINDOWS = 4000  # training windows (evenly spaced) a forecast's drift is measured against
+
+
+def training_origins(prepared: Prepared, first: dt.date, last: dt.date) -> np.ndarray:
+    """The window ends whose targets all lie between the run's first and last training target dates: the training
+    windows, found by date in whatever CSV the states are computed from."""
+    dates = prepared.dates
+    rows = np.arange(prepared.lookback - 1, len(dates) - prepared.horizon)
+    keep = (dates[rows + 1] >= pd.Timestamp(first)) & (dates[rows + prepared.horizon] <= pd.Timestamp(last))
+    return rows[keep]
+
+
+def forecast_drift(model: nn.Module, prepared: Prepared, x: Tensor, train_dates: tuple[dt.date, dt.date],
+                   *, limit: int = REFERENCE_WINDOWS) -> tuple[Optional[dict], Optional[str]]:
+    """How unusual the state after the forecast's window x [1, T, C] is against the training windows of the same
+    CSV: ({distance, training_quantile, threshold, unusual, training_windows}, None), or (None, why not)."""
+    rows = training_origins(prepared, *train_dates)
+    if len(rows) < MIN_REFERENCE:
+        return None, (f"no state drift flag: the CSV holds {len(rows)} of the run's training windows "
+                      f"({train_dates[0]} .. {train_dates[1]}), fewer than {MIN_REFERENCE}; give the CSV with its "
+                      "training rows to get one")
+    rows = rows[np.unique(np.linspace(0, len(rows) - 1, min(limit, len(rows))).round().astype(int))]
+    reference = DriftReference.fit(flat_state(*final_states(model, prepared.tensor()[_window_rows(rows, prepared)])))
+    distance = float(reference.distance(flat_state(*final_states(model, x)))[0])
+    return {"distance": distance, "training_quantile": float(reference.quantile(np.array([distance]))[0]),
+            "threshold": reference.threshold, "unusual": distance > reference.threshold,
+            "training_windows": int(len(rows))}, None
+
+
+def _window_rows(rows: np.ndarray, prepared: Prepared) -> np.ndarray:
+    return rows[:, None] - prepared.lookback + 1 + np.arange(prepared.lookback)[None, :]

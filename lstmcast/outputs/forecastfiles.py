@@ -33,6 +33,7 @@ class Forecast:
     intervals: dict[str, tuple[list[Optional[float]], list[Optional[float]]]] = field(default_factory=dict)  # "80"
     interval_method: Optional[str] = None  # how the intervals were made, in words
     series: Optional[str] = None  # the series' id, in a panel
+    drift: Optional[dict] = None  # the final state's distance to the training states (introspect.drift)
 
     def as_json(self) -> dict:
         rows = [{"date": str(d), "value": v} for d, v in zip(self.dates, self.values)]
@@ -44,8 +45,9 @@ class Forecast:
                 row.setdefault("intervals", {})[level] = {"lower": low, "upper": high}
         extra = {"interval_method": self.interval_method} if self.intervals else {}
         named = {"series": self.series} if self.series is not None else {}
+        drift = {"state_drift": self.drift} if self.drift is not None else {}
         return {**named, "target": self.target, "last_date": str(self.last_date), "last_value": self.last_value,
-                "calendar": self.calendar, **extra, "forecast": rows}
+                "calendar": self.calendar, **extra, **drift, "forecast": rows}
 
 
 def check_outputs(out: Optional[Path], plot: Optional[Path], *, force: bool) -> None:

@@ -18,6 +18,7 @@ from lstmcast.errors import ConfigError, DataError
 from lstmcast.evaluation.conformal import cqr_interval, distributional_levels, head_pairs, interval, split_conformal
 from lstmcast.forecasting.predict import forecast_scaled, to_user_units
 from lstmcast.forecasting.sampling import DEFAULT_SAMPLES, is_probabilistic, sample_paths
+from lstmcast.introspect.drift import forecast_drift
 from lstmcast.outputs.forecastfiles import Forecast
 from lstmcast.runs.load import chosen_series, open_run, run_panel, run_series
 
@@ -74,7 +75,9 @@ def forecast_series(run, full, scaler, conformal, settings: _Settings, *, notice
     if not np.isfinite(values).all():
         raise DataError(f"{series.where}: the forecast is not finite ({values.tolist()[:5]}); the input data may be "
                         "extreme")
-    notices = notices + list(series.notices) + _notices(run, steps, series.dates[-1].date())
+    drift, no_drift = forecast_drift(run.model, prepared, x, run.meta.target_dates["train"])
+    notices = notices + list(series.notices) + _notices(run, steps, series.dates[-1].date()) + \
+        ([no_drift] if no_drift else []) + ([_unusual(drift)] if drift and drift["unusual"] else [])
     dates = [d.date() for d in run.calendar.following(series.dates[-1], steps)]
     shown = slice(max(0, len(series.dates) - HISTORY_SHOWN), None)
     return Forecast(
@@ -82,8 +85,14 @@ def forecast_series(run, full, scaler, conformal, settings: _Settings, *, notice
         dates=dates, values=values.tolist(), calendar=run.calendar.describe(), notices=notices,
         actual=_actuals(full, dates) if settings.as_of is not None else None,
         history_dates=[d.date() for d in series.dates[shown]], history=series.values.iloc[shown, 0].tolist(),
-        series=full.name, **_intervals(run, conformal, values, settings.levels, paths),
+        series=full.name, drift=drift, **_intervals(run, conformal, values, settings.levels, paths),
     )
+
+
+def _unusual(drift: dict) -> str:
+    return (f"unusual state: the model's final state lies farther from its training states (Mahalanobis distance "
+            f"{drift['distance']:.2f}) than {100 * 0.99:g}% of them ({drift['threshold']:.2f}); the input is unlike "
+            "anything it was trained on, so trust this forecast less (lstmcast inspect shows the drift over time)")
 
 
 def _intervals(run, conformal, values: np.ndarray, levels: list[float], paths: Optional[np.ndarray]) -> dict:

@@ -1,0 +1,129 @@
+"""lstmcast predict --stream / --from-state: forecasts from the encoder state carried over the whole series, one row
+at a time, from its first row or from a state saved after an earlier run (reading only the rows after it), so a
+daily job reads one new row a day and gets, bit for bit, what a pass over the whole history gives."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import pandas as pd
+import torch
+
+from lstmcast.data.calendar import check_gaps
+from lstmcast.data.reading import Series
+from lstmcast.data.transforms import invert_target
+from lstmcast.data.windows import prepare
+from lstmcast.errors import ConfigError, DataError, ModelFileError
+from lstmcast.forecasting.stateful import carry, forecast_from_state
+from lstmcast.outputs.forecastfiles import Forecast
+from lstmcast.outputs.statefiles import SavedState, read_state, write_state
+from lstmcast.runs.load import Run, open_run, run_series
+from lstmcast.runs.store import check_header
+
+HISTORY_SHOWN = 250
+
+
+@dataclass
+class StreamRequest:
+    run_dir: Path
+    data_path: Optional[Path] = None
+    from_state: Optional[Path] = None
+    save_state: Optional[Path] = None
+    horizon: Optional[int] = None
+    overrides: list[str] = field(default_factory=list)
+    force: bool = False
+
+
+@dataclass
+class StreamOutcome:
+    forecast: Forecast
+    rows_read: int  # rows the state was carried over in this call
+    stream_start: dt.date  # the row the stream began at (zero state)
+
+
+def stream_predict(request: StreamRequest) -> StreamOutcome:
+    run = open_run(request.run_dir)
+    if run.is_panel:
+        raise ConfigError(f"{request.run_dir} is a panel run: --stream, --from-state and --save-state forecast one "
+                          "series of a single-series run")
+    if request.save_state is not None:
+        write_state_check(request)
+    full = run_series(run, request.data_path, overrides=request.overrides, command="predict")
+    saved = _saved(run, request.from_state) if request.from_state else None
+    series = full if saved is None else _after(full, saved)
+    check_gaps(series.dates, run.calendar, steps=len(series.dates), what=full.where)  # the stream reads every row
+    if saved is not None and len(series.dates) == 1:  # nothing new: the saved state's own forecast
+        state, last_row, last_raw = (saved.h, saved.c), saved.last_row, saved.last_raw.numpy()
+        last_date, rows = dt.date.fromisoformat(saved.about["last_date"]), 0
+    else:
+        prepared = prepare(series, run.config.data, scaler=run.scaler, calendar=run.calendar, stream=True)
+        new = np.arange(len(prepared.dates)) if saved is None else \
+            np.flatnonzero(prepared.dates > pd.Timestamp(saved.about["last_date"]))
+        x = prepared.tensor()[new][None]
+        state = carry(run.model, x, None if saved is None else (saved.h, saved.c))
+        last_row, last_raw, last_date, rows = x[:, -1], prepared.raw[new[-1]], prepared.dates[new[-1]].date(), len(new)
+    start = dt.date.fromisoformat(saved.about["stream_start"]) if saved else prepared.dates[0].date()
+    steps = request.horizon or run.meta.horizon
+    scaled = forecast_from_state(run.model, state, last_row, steps)
+    scaler = run.scaler
+    values = invert_target(scaled[None], np.array([last_raw[0]]), kind=run.config.data.transform,
+                           center=float(scaler.center[0]), scale=float(scaler.scale[0]))[0]
+    if not np.isfinite(values).all():
+        raise DataError(f"{full.where}: the forecast is not finite ({values.tolist()[:5]}); the input data may be "
+                        "extreme")
+    if request.save_state is not None:
+        about = {"weights_sha256": run.meta.weights_sha256, "last_date": str(last_date), "stream_start": str(start),
+                 "rows": int(rows + (saved.about["rows"] if saved else 0)), "columns": run.meta.columns,
+                 "target": run.meta.target}
+        write_state(request.save_state, SavedState(state[0], state[1], last_row, torch.from_numpy(
+            np.array(last_raw, dtype=np.float64)), about), force=request.force)
+    return StreamOutcome(_forecast(run, full, last_date, float(last_raw[0]), values, start, rows), rows, start)
+
+
+def write_state_check(request: StreamRequest) -> None:
+    """Refuse a --save-state path now, before any work (the same rules as the write)."""
+    from lstmcast.files.atomic import check_output
+    from lstmcast.outputs.statefiles import is_state_file
+
+    check_output(request.save_state, force=request.force, what="a saved state", recognise=is_state_file)
+
+
+def _saved(run: Run, path: Path) -> SavedState:
+    """A saved state, refused unless it was saved from this run's weights."""
+    check_header(path) if path.is_file() else None
+    saved = read_state(path)
+    if saved.about.get("weights_sha256") != run.meta.weights_sha256 or saved.about.get("columns") != run.meta.columns:
+        raise ModelFileError(f"--from-state {path}: saved from another model (its weights or columns differ from "
+                             f"{run.path}'s); a state only means something to the weights that computed it")
+    return saved
+
+
+def _after(full: Series, saved: SavedState) -> Series:
+    """The saved row (the anchor of the transforms) and the rows after it. A CSV that still holds the saved row must
+    hold the same values there (else the history changed under the state)."""
+    last = pd.Timestamp(saved.about["last_date"])
+    raw = saved.last_raw.numpy()
+    at = np.flatnonzero(full.dates == last)
+    if len(at) and not np.array_equal(full.values.iloc[at[0]].to_numpy(dtype=np.float64), raw):
+        raise DataError(f"{full.where}: the row of {last.date()} holds {full.values.iloc[at[0]].tolist()}, but the "
+                        f"state was saved after reading {raw.tolist()} there; the history changed since, so the "
+                        "state no longer describes it: run --stream over the whole CSV again")
+    keep = full.dates > last
+    dates = pd.DatetimeIndex([last]).append(full.dates[keep])
+    values = pd.concat([pd.DataFrame([raw], columns=full.values.columns), full.values[keep]], ignore_index=True)
+    return Series(dates, values, full.path, full.sha256, full.notices, full.name)
+
+
+def _forecast(run: Run, full: Series, last_date: dt.date, last_value: float,
+              values: np.ndarray, start: dt.date, rows: int) -> Forecast:
+    dates = [d.date() for d in run.calendar.following(pd.Timestamp(last_date), len(values))]
+    shown = slice(max(0, len(full.dates) - HISTORY_SHOWN), None)
+    notices = list(full.notices) + [f"stream forecast: the state carried row by row from {start} ({rows} row(s) "
+                                    "read now), not the window forecast of plain predict"]
+    return Forecast(target=run.meta.target, last_date=last_date, last_value=last_value, dates=dates,
+                    values=values.tolist(), calendar=run.calendar.describe(), notices=notices,
+                    history_dates=[d.date() for d in full.dates[shown]], history=full.values.iloc[shown, 0].tolist())

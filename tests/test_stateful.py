@@ -1,0 +1,66 @@
+"""Issue 15: stateful streaming. A stream continued from a saved state with only the new rows equals, bit for bit,
+the stream run over the whole CSV in one go, and both equal what dump-states --mode stream records."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from safetensors.numpy import load_file
+
+from lstmcast.cli import app
+from tests.conftest import DATA
+
+CSV = DATA / "us_core_cpi_monthly.csv"
+
+
+def _forecast(runner, *args) -> list[float]:
+    result = runner.invoke(app, ["predict", *map(str, args), "--json"])
+    assert result.exit_code == 0, result.output
+    return [row["value"] for row in json.loads(result.stdout)["forecast"]]
+
+
+@pytest.mark.parametrize("kind", ["many_to_one", "seq2seq"])
+def test_a_stream_continued_from_a_saved_state_equals_the_whole_stream_bitwise(trained_runs, runner, tmp_path, kind):
+    run = trained_runs[kind]
+    frame = pd.read_csv(CSV)
+    frame.iloc[:-7].to_csv(tmp_path / "before.csv", index=False)  # yesterday's file
+    frame.iloc[-12:].to_csv(tmp_path / "recent.csv", index=False)  # today's: 5 rows it saw, 7 new ones
+    _forecast(runner, run, "--stream", "--data", tmp_path / "before.csv", "--save-state", tmp_path / "s1")
+    continued = _forecast(runner, run, "--from-state", tmp_path / "s1", "--data", tmp_path / "recent.csv",
+                          "--save-state", tmp_path / "s2")
+    whole = _forecast(runner, run, "--stream", "--data", CSV, "--save-state", tmp_path / "s3")
+    assert continued == whole  # bit for bit: the same floats, printed the same
+    for name in ("h", "c", "last_row", "last_raw"):
+        assert np.array_equal(load_file(tmp_path / "s2")[name], load_file(tmp_path / "s3")[name]), name
+    dump = tmp_path / "stream.npz"
+    result = runner.invoke(app, ["dump-states", str(run), "--mode", "stream", "--from", "2018-06-01",
+                                 "--out", str(dump)])
+    assert result.exit_code == 0, result.output
+    recorded, saved = np.load(dump), load_file(tmp_path / "s3")
+    assert np.array_equal(recorded["h"][0, -1], saved["h"][:, 0]) and np.array_equal(recorded["c"][0, -1],
+                                                                                      saved["c"][:, 0])
+    assert np.allclose(recorded["prediction"][0, -1], whole, rtol=1e-6)
+
+
+def test_a_saved_state_is_refused_for_another_model_a_changed_history_or_without_a_stream(trained_runs, runner,
+                                                                                          tmp_path):
+    state = tmp_path / "s"
+    _forecast(runner, trained_runs["many_to_one"], "--stream", "--save-state", state)
+    result = runner.invoke(app, ["predict", str(trained_runs["seq2seq"]), "--from-state", str(state)])
+    assert result.exit_code == 4 and "another model" in result.output, result.output
+    frame = pd.read_csv(CSV)
+    frame.loc[frame.index[-1], "CPILFESL"] += 0.5
+    frame.to_csv(tmp_path / "edited.csv", index=False)
+    result = runner.invoke(app, ["predict", str(trained_runs["many_to_one"]), "--from-state", str(state),
+                                 "--data", str(tmp_path / "edited.csv")])
+    assert result.exit_code == 3 and "history changed" in result.output, result.output
+    result = runner.invoke(app, ["predict", str(trained_runs["many_to_one"]), "--save-state", str(tmp_path / "t")])
+    assert result.exit_code == 2 and "add --stream" in result.output
+    result = runner.invoke(app, ["predict", str(trained_runs["many_to_one"]), "--stream", "--levels", "80"])
+    assert result.exit_code == 2 and "--levels" in result.output
+    result = runner.invoke(app, ["predict", str(trained_runs["many_to_one"]), "--from-state", str(CSV)])
+    assert result.exit_code == 4 and "Traceback" not in result.output, result.output
+    assert _forecast(runner, trained_runs["many_to_one"], "--from-state", state)  # no new row: the same forecast
