@@ -20,34 +20,42 @@ GATES = ("i", "f", "g", "o")
 
 @torch.inference_mode()
 def add_gates(lstm: nn.LSTM, trajectory: "Trajectory", x: Tensor, initial: Optional[LSTMState] = None,
-              *, block: int = 64) -> None:
+              *, block: int = 16) -> None:
     """Gate activations from the recorded h trajectory (x [W, T, F] the inputs, `initial` the state before step 0):
     per layer, matrix products over x_t and h_{t-1} for all steps of a block of windows small enough to stay in cache.
 
-    tanh(z) is computed as 2 sigmoid(2z) - 1 (the g rows of the weights are doubled once), so a single sigmoid pass
-    covers all four gates; it agrees with torch.tanh to float32 rounding."""
+    Each block's input, previous h and a column of ones are laid side by side once, so one matrix product (bias
+    included) writes the pre-activations straight into one buffer [L, W, T, 4U] (a block of windows of a layer is
+    contiguous there), activated in place: no gate value is copied; each gate is a view of it in the dump's
+    [W, T, L, U] layout. tanh(z) is computed as 2 sigmoid(2z) - 1 (the g rows of the weights are doubled once), so a single
+    sigmoid pass covers all four gates; it agrees with torch.tanh to float32 rounding."""
     h = trajectory.h  # [W, T, L, P]
     windows, steps, layers, units = h.shape
     hidden = lstm.hidden_size
     doubled = torch.ones(4 * hidden, dtype=h.dtype)
     doubled[2 * hidden : 3 * hidden] = 2.0
-    gates = {name: h.new_empty(windows, steps, layers, hidden) for name in GATES}
+    store = h.new_empty(layers, windows, steps, 4 * hidden)
     layer_input = x
     for layer in range(layers):
         w_ih, w_hh, bias, _ = lstm_weights(lstm, layer)
-        w_ih, w_hh, bias = (w_ih * doubled[:, None]).T.contiguous(), (w_hh * doubled[:, None]).T.contiguous(), \
-            bias * doubled
+        width = w_ih.shape[1]
+        # one product per block: [x_t, h_{t-1}, 1] @ [W_ih; W_hh; b] (g rows doubled), written into the store
+        stacked = (torch.cat([w_ih, w_hh, bias[:, None]], dim=1) * doubled[:, None]).T.contiguous()
         first = initial[0][layer][:, None] if initial is not None else h.new_zeros(windows, 1, units)
         for start in range(0, windows, block):
             rows = slice(start, min(start + block, windows))
-            previous = torch.cat([first[rows], h[rows, :-1, layer]], dim=1).reshape(-1, units)  # h_{t-1}
-            z = torch.addmm(bias, layer_input[rows].reshape(-1, w_ih.shape[0]), w_ih).addmm_(previous, w_hh)
-            z = z.view(-1, steps, 4, hidden).sigmoid_()  # PyTorch's gate order: i, f, g, o
-            z[:, :, 2].mul_(2.0).sub_(1.0)
-            for k, name in enumerate(GATES):
-                gates[name][rows, :, layer] = z[:, :, k]
+            count = rows.stop - rows.start
+            operand = h.new_empty(count, steps, width + units + 1)
+            operand[..., :width] = layer_input[rows]
+            operand[:, :1, width : width + units] = first[rows]
+            operand[:, 1:, width : width + units] = h[rows, :-1, layer]  # h_{t-1}
+            operand[..., -1] = 1.0
+            z = store[layer, rows].view(-1, 4 * hidden)  # contiguous: written in place
+            torch.mm(operand.view(-1, width + units + 1), stacked, out=z).sigmoid_()  # gate order: i, f, g, o
+            z[:, 2 * hidden : 3 * hidden].mul_(2.0).sub_(1.0)
         layer_input = h[:, :, layer]
-    trajectory.gates = gates
+    laid_out = store.permute(1, 2, 0, 3)  # [W, T, L, 4U], a view
+    trajectory.gates = {name: laid_out[..., k * hidden : (k + 1) * hidden] for k, name in enumerate(GATES)}
 
 
 @torch.inference_mode()
