@@ -64,3 +64,26 @@ def test_a_saved_state_is_refused_for_another_model_a_changed_history_or_without
     result = runner.invoke(app, ["predict", str(trained_runs["many_to_one"]), "--from-state", str(CSV)])
     assert result.exit_code == 4 and "Traceback" not in result.output, result.output
     assert _forecast(runner, trained_runs["many_to_one"], "--from-state", state)  # no new row: the same forecast
+
+
+def test_calendar_covariates_continue_bitwise_where_the_dates_follow_the_calendar_and_are_refused_elsewhere(
+        runner, tmp_path):
+    from tests.conftest import write_config
+
+    config = write_config(tmp_path / "c.yaml", data={"future_covariates": ["day_of_week", "days_to_month_end"]},
+                          training={"epochs": 1})
+    result = runner.invoke(app, ["train", str(config), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    run, msft = tmp_path / "run", pd.read_csv(DATA / "msft_daily_ohlcv.csv")
+    for saved_after, follows in (("2017-09-12", True), ("2017-09-01", False)):  # 2017-09-04: Labor Day
+        msft[msft.Date <= saved_after].to_csv(tmp_path / "before.csv", index=False)
+        state = tmp_path / f"{saved_after}.state"
+        _forecast(runner, run, "--stream", "--data", tmp_path / "before.csv", "--save-state", state)
+        result = runner.invoke(app, ["predict", str(run), "--from-state", str(state), "--data",
+                                     str(DATA / "msft_daily_ohlcv.csv"), "--json"])
+        if follows:
+            assert result.exit_code == 0, result.output
+            whole = _forecast(runner, run, "--stream")
+            assert [row["value"] for row in json.loads(result.stdout)["forecast"]] == whole
+        else:
+            assert result.exit_code == 3 and "whole stream would differ" in result.output, result.output

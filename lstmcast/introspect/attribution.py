@@ -1,8 +1,9 @@
 """Which input steps and columns each forecast step rests on: integrated gradients, occlusion, and how far back the
 gradient reaches.
 
-The baseline is the window with its value columns at 0, the training mean in the model's scaled units (calendar and
-series covariates keep their real values: they are not evidence of the series' path). Integrated gradients
+The baseline is the window with its value columns at 0 in the model's scaled units (the training mean under the
+standard scaler; the training minimum under minmax, the median under robust, 0 itself under none), while calendar and
+series covariates keep their real values (they are not evidence of the series' path). Integrated gradients
 (Sundararajan, Taly & Yan 2017) integrate the gradient along the straight line from the baseline to the window; the
 integral is taken by Gauss-Legendre quadrature, so the attributions of a smooth LSTM add up to the change in the
 forecast to far better than a Riemann sum of the same cost, and the remaining gap (the completeness residual) is

@@ -17,7 +17,7 @@ from torch import nn
 
 from lstmcast.data.windows import Prepared
 from lstmcast.introspect.attribution import Attribution, attribute, gradient_reach, reach_lag
-from lstmcast.introspect.drift import DriftReference, final_states, flat_state
+from lstmcast.introspect.drift import DriftReference, final_states, flat_state, windows_at
 from lstmcast.introspect.period import PeriodStates
 from lstmcast.introspect.probes import probe_table
 from lstmcast.introspect.quantities import named_quantities
@@ -25,6 +25,7 @@ from lstmcast.introspect.tracking import tracking_table
 
 CONTROL_SEED = 0
 MIN_HELD_OUT = 20  # inspected windows after the training rows needed to score a probe
+MIN_DEFINED = 20  # rows where a quantity is defined, of the fitting and of the inspected windows
 
 
 @dataclass
@@ -60,38 +61,51 @@ def by_layer(h: np.ndarray, c: np.ndarray) -> dict[str, np.ndarray]:
             for kind, values in (("h", h), ("c", c))}
 
 
-def analyse(model: nn.Module, prepared: Prepared, period: PeriodStates, *, volume: Optional[np.ndarray],
-            errors: np.ndarray, attributed: int) -> Inspection:
-    """All the analyses of `period` (recorded from `model` on `prepared`); `attributed` windows, evenly spaced, get
-    attributions; `volume` [M] (where the data has one) and `errors` [M] (each row's one-step forecast error, NaN
-    where not computed) are aligned with the prepared rows."""
-    notes = []
-    train_rows = prepared.origins("train")
+def _defined(quantities: dict[str, np.ndarray], where: dict[str, np.ndarray], notes: list[str]) -> dict:
+    """The quantities defined on enough of the fitting and inspected rows (a volume column blank over a stretch, a
+    volatility before its window fills); each one left out is noted."""
+    kept = {}
+    for name, values in quantities.items():
+        short = [f"{int(np.isfinite(values[rows]).sum())} of the {len(rows)} {part}" for part, rows in where.items()
+                 if np.isfinite(values[rows]).sum() < MIN_DEFINED]
+        if short:
+            notes.append(f"{name} left out: defined on only {' and '.join(short)} (at least {MIN_DEFINED} needed)")
+        else:
+            kept[name] = values
+    return kept
+
+
+def analyse(model: nn.Module, prepared: Prepared, period: PeriodStates, *, train_rows: np.ndarray,
+            train_last: pd.Timestamp, volume: Optional[np.ndarray], errors: np.ndarray, attributed: int) -> Inspection:
+    """All the analyses of `period` (recorded from `model` on `prepared`). `train_rows`: the training windows the
+    probes and the drift reference are fitted on, whose targets end at `train_last`; `attributed` windows, evenly
+    spaced, get attributions; `volume` [M] (where the data has one) and `errors` [M] (each row's one-step forecast
+    error, NaN where not computed) are aligned with the prepared rows."""
+    notes: list[str] = []
     quantities, about = named_quantities(prepared.raw[:, 0], volume=volume, forecast_error=errors)
-    values = len(prepared.columns)
-    twin = random_twin(model)
-    x_train, x_period = prepared.windows(train_rows)[0], prepared.windows(period.rows)[0]
-    states = {"trained": (final_states(model, x_train), (period.h, period.c)),
-              "random_lstm": (final_states(twin, x_train), final_states(twin, x_period))}
-    windows = {"train": x_train[..., :values].reshape(len(x_train), -1).numpy(),
-               "period": x_period[..., :values].reshape(len(x_period), -1).numpy()}
+    quantities = _defined(quantities, {"training windows": train_rows, "inspected windows": period.rows}, notes)
+    values, twin = len(prepared.columns), random_twin(model)
+    x_train, x_period = windows_at(prepared, train_rows), windows_at(prepared, period.rows)
+    trained_fit = final_states(model, x_train)
+    random_fit, random_period = final_states(twin, x_train), final_states(twin, x_period)
+    raw = {"train": x_train[..., :values].reshape(len(x_train), -1).numpy(),
+           "period": x_period[..., :values].reshape(len(x_period), -1).numpy()}
     at_period = {name: q[period.rows] for name, q in quantities.items()}
-    tracking, units = tracking_table(by_layer(period.h, period.c), by_layer(*states["random_lstm"][1]),
-                                     windows["period"], at_period)
-    held = period.rows > prepared.train_end - 1 + prepared.horizon  # windows whose targets all lie after training
+    tracking, units = tracking_table(by_layer(period.h, period.c), by_layer(*random_period), raw["period"], at_period)
+    held = period.dates > np.datetime64(train_last)  # dated after every training target: out of the probes' fit
     probes = None
     if held.sum() >= MIN_HELD_OUT:
-        fit = {"trained": by_layer(*states["trained"][0]), "random_lstm": by_layer(*states["random_lstm"][0]),
-               "raw_window": {"window": windows["train"]}}
+        fit = {"trained": by_layer(*trained_fit), "random_lstm": by_layer(*random_fit),
+               "raw_window": {"window": raw["train"]}}
         kept = {"trained": by_layer(period.h[held], period.c[held]),
-                "random_lstm": {k: v[held] for k, v in by_layer(*states["random_lstm"][1]).items()},
-                "raw_window": {"window": windows["period"][held]}}
+                "random_lstm": by_layer(random_period[0][held], random_period[1][held]),
+                "raw_window": {"window": raw["period"][held]}}
         probes = probe_table(fit, kept, {n: q[train_rows] for n, q in quantities.items()},
                              {n: q[held] for n, q in at_period.items()})
     else:
-        notes.append(f"probes not scored: only {int(held.sum())} inspected windows lie after the training rows "
-                     f"(at least {MIN_HELD_OUT} needed); inspect a later period")
-    reference = DriftReference.fit(flat_state(*states["trained"][0]))
+        notes.append(f"probes not scored: only {int(held.sum())} inspected windows end after the last training "
+                     f"target ({train_last.date()}); at least {MIN_HELD_OUT} needed: inspect a later period")
+    reference = DriftReference.fit(flat_state(*trained_fit))
     distance = reference.distance(flat_state(period.h, period.c))
     drift = pd.DataFrame({"date": period.dates, "distance": distance, "training_quantile": reference.quantile(distance),
                           "unusual": distance > reference.threshold})

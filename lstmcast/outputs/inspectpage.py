@@ -133,7 +133,8 @@ def _attribution(columns: Sequence[str], period: Any, inspection: Any) -> Sectio
     share = by_column / by_column.sum() if by_column.sum() > 0 else by_column
     return Section("attribution", "Attribution",
                    "Integrated gradients of each forecast step (scaled units) with respect to every input step and "
-                   "column, from a baseline window at the training mean, averaged over "
+                   "column, from a baseline window at 0 in the scaled units (the training mean under the standard "
+                   "scaler), averaged over "
                    f"{len(inspection.attributed_rows)} windows evenly spaced over the period; occlusion sets one "
                    "step's values to that baseline and measures the change in the forecast.",
                    [figures.attribution(mean_abs, np.abs(attribution.occlusion_steps).mean(0)[:, ::-1],
@@ -150,7 +151,9 @@ def _drift(dates: list[str], inspection: Any) -> Section:
     return Section("drift", "State drift",
                    "The Mahalanobis distance of each origin's final state (every layer's h and c) to the states "
                    "the model reached at the end of its training windows (Ledoit-Wolf covariance), and the share "
-                   "of training states that lay closer.",
+                   "of training states that lay closer, each of those scored by a covariance fitted without it "
+                   "(five time blocks), so a state like the training ones passes the 99% line about 1% of the "
+                   "time.",
                    [figures.drift(dates, drift["distance"].to_numpy(), inspection.drift_threshold)],
                    lines=[f"Last origin {str(last['date'])[:10]}: distance {last['distance']:.2f}, training quantile "
                           f"{last['training_quantile']:.3f} ({flag}); {drift['unusual'].mean():.1%} of the "

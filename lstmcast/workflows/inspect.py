@@ -20,6 +20,7 @@ from lstmcast.errors import ConfigError, DataError
 from lstmcast.files.atomic import atomic_output, check_output
 from lstmcast.forecasting.predict import predict_scaled, to_user_units
 from lstmcast.introspect.arrays import Context
+from lstmcast.introspect.drift import MIN_REFERENCE, reference_rows, windows_at
 from lstmcast.introspect.inspection import Inspection, analyse
 from lstmcast.introspect.period import PeriodStates, record_period
 from lstmcast.introspect.tracking import cluster_order
@@ -59,10 +60,17 @@ def inspect_run(request: InspectRequest, *, on_progress: Callable[[int, int], No
         notice(message)
     series, prepared = _data(run, request)
     context = Context.build(prepared, run.calendar.following(prepared.dates[-1], run.meta.horizon), stream=False)
-    rows = _period(prepared, request)
+    rows = _period(run, prepared, request)
+    train_rows = _training_rows(run, prepared)
     period = record_period(run.model, context, rows, on_progress=on_progress)
-    inspection = analyse(run.model, prepared, period, volume=_volume(run, series, prepared),
-                         errors=_errors(run, prepared, period), attributed=request.attributed)
+    inspection = analyse(run.model, prepared, period, train_rows=train_rows,
+                         train_last=pd.Timestamp(run.meta.target_dates["train"][1]),
+                         volume=_volume(run, series, prepared), errors=_errors(run, prepared, period, train_rows),
+                         attributed=request.attributed)
+    if run.meta.final_fit is not None:
+        inspection.notes.append(f"{run.path} was refit on every row up to {run.meta.final_fit.last_date} (train "
+                                "--final): the model itself has seen the inspected period; the probes are still "
+                                "fitted on the training split only")
     orders = [cluster_order(period.c[:, layer]) for layer in range(period.c.shape[1])]
     summary = _summary(run, request, series, period, inspection, orders)
     page = render(f"lstmcast inspect: {run.path.name} ({run.meta.target})", _header(summary),
@@ -87,12 +95,26 @@ def _data(run: Run, request: InspectRequest) -> tuple[Series, Prepared]:
     return run_members(run, [name], request.data_path, overrides=request.overrides, command="inspect")[name]
 
 
-def _period(prepared: Prepared, request: InspectRequest) -> np.ndarray:
-    """The window ends inspected: from --from (default: the first test window's end) to --to (default: the last
-    row), never before the first full window."""
+def _training_rows(run: Run, prepared: Prepared) -> np.ndarray:
+    """The run's training windows, found by their target dates in this CSV (at most 4,000, evenly spaced: the ones
+    predict's drift flag uses)."""
+    first, last = run.meta.target_dates["train"]
+    rows = reference_rows(prepared, (first, last))
+    if len(rows) < MIN_REFERENCE:
+        raise DataError(f"the CSV holds {len(rows)} of the run's training windows (targets {first} .. {last}); "
+                        f"inspect fits its probes and drift reference on them and needs at least {MIN_REFERENCE}: "
+                        "give a CSV with the training rows (--data)")
+    return rows
+
+
+def _period(run: Run, prepared: Prepared, request: InspectRequest) -> np.ndarray:
+    """The window ends inspected: from --from (default: the first test window's end, the row before the run's first
+    test target) to --to (default: the last row), never before the first full window."""
     dates = prepared.dates.to_numpy()
     rows = np.arange(prepared.lookback - 1, len(dates))
-    first = np.datetime64(request.date_from) if request.date_from else dates[max(prepared.validation_end - 1, 0)]
+    test_first = np.datetime64(run.meta.target_dates["test"][0])
+    first = np.datetime64(request.date_from) if request.date_from else \
+        dates[max(int(np.searchsorted(dates, test_first)) - 1, 0)]
     rows = rows[dates[rows] >= first]
     if request.date_to:
         rows = rows[dates[rows] <= np.datetime64(request.date_to)]
@@ -103,12 +125,11 @@ def _period(prepared: Prepared, request: InspectRequest) -> np.ndarray:
     return rows
 
 
-def _errors(run: Run, prepared: Prepared, period: PeriodStates) -> np.ndarray:
-    """[M] the one-step forecast made at each training origin and inspected origin minus the next actual value, in
-    the user's units (NaN elsewhere and past the data)."""
+def _errors(run: Run, prepared: Prepared, period: PeriodStates, rows: np.ndarray) -> np.ndarray:
+    """[M] the one-step forecast made at each training origin `rows` and inspected origin minus the next actual
+    value, in the user's units (NaN elsewhere and past the data)."""
     errors = np.full(len(prepared.raw), np.nan)
-    rows = prepared.origins("train")
-    forecast = to_user_units(prepared, predict_scaled(run.model, prepared.windows(rows)[0]), rows)[:, 0]
+    forecast = to_user_units(prepared, predict_scaled(run.model, windows_at(prepared, rows)), rows)[:, 0]
     errors[rows] = forecast - prepared.raw[rows + 1, 0]
     errors[period.rows] = period.prediction[:, 0] - period.target[:, 0]
     return errors

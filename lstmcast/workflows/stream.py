@@ -18,9 +18,10 @@ from lstmcast.data.reading import Series
 from lstmcast.data.transforms import invert_target
 from lstmcast.data.windows import prepare
 from lstmcast.errors import ConfigError, DataError, ModelFileError
+from lstmcast.files.atomic import check_output
 from lstmcast.forecasting.stateful import carry, forecast_from_state
 from lstmcast.outputs.forecastfiles import Forecast
-from lstmcast.outputs.statefiles import SavedState, read_state, write_state
+from lstmcast.outputs.statefiles import SavedState, is_state_file, read_state, write_state
 from lstmcast.runs.load import Run, open_run, run_series
 from lstmcast.runs.store import check_header
 
@@ -50,11 +51,13 @@ def stream_predict(request: StreamRequest) -> StreamOutcome:
     if run.is_panel:
         raise ConfigError(f"{request.run_dir} is a panel run: --stream, --from-state and --save-state forecast one "
                           "series of a single-series run")
-    if request.save_state is not None:
-        write_state_check(request)
+    if request.save_state is not None:  # refused now, before any work, by the rules the write applies
+        check_output(request.save_state, force=request.force, what="a saved state", recognise=is_state_file)
     full = run_series(run, request.data_path, overrides=request.overrides, command="predict")
     saved = _saved(run, request.from_state) if request.from_state else None
     series = full if saved is None else _after(full, saved)
+    if saved is not None:
+        _check_continuation(run, full, series, saved, ffill="data.missing=ffill" in request.overrides)
     check_gaps(series.dates, run.calendar, steps=len(series.dates), what=full.where)  # the stream reads every row
     if saved is not None and len(series.dates) == 1:  # nothing new: the saved state's own forecast
         state, last_row, last_raw = (saved.h, saved.c), saved.last_row, saved.last_raw.numpy()
@@ -84,17 +87,10 @@ def stream_predict(request: StreamRequest) -> StreamOutcome:
     return StreamOutcome(_forecast(run, full, last_date, float(last_raw[0]), values, start, rows), rows, start)
 
 
-def write_state_check(request: StreamRequest) -> None:
-    """Refuse a --save-state path now, before any work (the same rules as the write)."""
-    from lstmcast.files.atomic import check_output
-    from lstmcast.outputs.statefiles import is_state_file
-
-    check_output(request.save_state, force=request.force, what="a saved state", recognise=is_state_file)
-
-
 def _saved(run: Run, path: Path) -> SavedState:
     """A saved state, refused unless it was saved from this run's weights."""
-    check_header(path) if path.is_file() else None
+    if path.is_file():
+        check_header(path)  # a pickle, an LFS pointer or a huge header is named as such before safetensors reads it
     saved = read_state(path)
     if saved.about.get("weights_sha256") != run.meta.weights_sha256 or saved.about.get("columns") != run.meta.columns:
         raise ModelFileError(f"--from-state {path}: saved from another model (its weights or columns differ from "
@@ -116,6 +112,27 @@ def _after(full: Series, saved: SavedState) -> Series:
     dates = pd.DatetimeIndex([last]).append(full.dates[keep])
     values = pd.concat([pd.DataFrame([raw], columns=full.values.columns), full.values[keep]], ignore_index=True)
     return Series(dates, values, full.path, full.sha256, full.notices, full.name)
+
+
+def _check_continuation(run: Run, full: Series, series: Series, saved: SavedState, *, ffill: bool) -> None:
+    """Refuse a continuation that the whole stream would read differently: with `missing: ffill`, a first new row
+    that is blank would be filled from the saved row in the whole CSV but dropped from a CSV without it; with
+    calendar covariates, the rows before the save read the next dates from the calendar (the data ended there),
+    which must then be the dates the data goes on with."""
+    last = pd.Timestamp(saved.about["last_date"])
+    if (ffill or run.config.data.missing == "ffill") and not (full.dates == last).any():
+        raise ConfigError(f"{full.where}: this run fills missing values forward (data.missing: ffill), so a blank "
+                          f"first new row would be filled from the row of {last.date()}, which this CSV lacks; give "
+                          "a CSV that still holds that row")
+    new = series.dates[1:]
+    if run.model.inputs.layout.known and len(new):
+        expected = run.calendar.following(last, min(len(new), run.meta.horizon))
+        found = new[: len(expected)]
+        if not found.equals(expected):
+            dated, wanted = (", ".join(str(day.date()) for day in days) for days in (found, expected))
+            raise DataError(f"{full.where}: the rows after {last.date()} are dated {dated}, but the state was saved "
+                            f"reading the calendar's {wanted} as the next dates (the run's calendar covariates); the "
+                            "whole stream would differ: run predict --stream over the whole CSV")
 
 
 def _forecast(run: Run, full: Series, last_date: dt.date, last_value: float,
