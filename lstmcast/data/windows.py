@@ -178,10 +178,12 @@ def prepare(series: Series, data: DataConfig, *, scaler: Scaler | None = None,
         except DataError as exc:
             raise DataError(f"{series.where}: {exc}") from None
     elif len(dates) < (1 if stream else data.lookback):
+        need = 1 if stream else data.lookback
+        reads = "reads the rows one at a time" if stream else f"reads windows of {data.lookback} observations"
         raise DataError(
-            f"{series.where}: {len(series.dates)} rows, but the model reads windows of {data.lookback} observations"
+            f"{series.where}: {len(series.dates)} rows, but the model {reads}"
             f"{' (plus one row consumed by the ' + data.transform + ' transform)' if offset else ''}; "
-            f"give at least {data.lookback + offset} rows"
+            f"give at least {need + offset} rows"
         )
     with np.errstate(over="ignore", invalid="ignore"):
         scaled = scaler.transform(transformed).astype(np.float32)
