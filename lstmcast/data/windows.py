@@ -47,6 +47,10 @@ class Prepared:
         """Inputs [W, lookback, F] and targets [W, horizon] for contiguous origins, as views (no per-window copy)."""
         return window_views(self.tensor(device), origins, lookback=self.lookback, horizon=self.horizon)
 
+    def windows_at(self, rows: np.ndarray) -> torch.Tensor:
+        """Inputs [N, lookback, F] of the windows ending at any `rows` (not only contiguous ones), gathered (a copy)."""
+        return self.tensor()[rows[:, None] - self.lookback + 1 + np.arange(self.lookback)[None, :]]
+
     def split_windows(self, splits: tuple[str, ...], *, device: str = "cpu") -> dict[str, "WindowSet"]:
         """The windows of several splits, all indexing one copy of the data on `device`."""
         values = self.tensor(device)
@@ -177,8 +181,7 @@ def prepare(series: Series, data: DataConfig, *, scaler: Scaler | None = None,
             scaler = Scaler.fit(data.scaler, transformed[:train_end], columns=columns)
         except DataError as exc:
             raise DataError(f"{series.where}: {exc}") from None
-    elif len(dates) < (1 if stream else data.lookback):
-        need = 1 if stream else data.lookback
+    elif len(dates) < (need := 1 if stream else data.lookback):
         reads = "reads the rows one at a time" if stream else f"reads windows of {data.lookback} observations"
         raise DataError(
             f"{series.where}: {len(series.dates)} rows, but the model {reads}"

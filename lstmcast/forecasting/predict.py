@@ -27,10 +27,7 @@ def forecast_scaled(model: nn.Module, x: torch.Tensor, steps: int) -> np.ndarray
     with extra inputs cannot go further, since their future is unknown."""
     model.eval()
     trained = model.horizon
-    if steps > trained and model.inputs.layout.known:
-        raise ConfigError(f"--horizon {steps}: the model reads the calendar of the {trained} dates it was trained to "
-                          f"forecast (data.future_covariates), no further; ask for at most {trained} steps, or train "
-                          "with a longer horizon")
+    check_calendar_reach(model, steps)
     if steps <= trained or model.decoder is not None:
         return model(x, horizon=steps)[0].double().cpu().numpy()
     if x.shape[2] != 1:
@@ -45,6 +42,14 @@ def forecast_scaled(model: nn.Module, x: torch.Tensor, steps: int) -> np.ndarray
         produced += y.shape[1]
         window = torch.cat([window, y[:, :, None]], dim=1)[:, -x.shape[1]:]
     return torch.cat(parts, dim=1)[:, :steps].double().cpu().numpy()
+
+
+def check_calendar_reach(model: nn.Module, steps: int) -> None:
+    """A model that reads the calendar of the dates it forecasts knows them only as far as its trained horizon."""
+    if steps > model.horizon and model.inputs.layout.known:
+        raise ConfigError(f"--horizon {steps}: the model reads the calendar of the {model.horizon} dates it was "
+                          f"trained to forecast (data.future_covariates), no further; ask for at most {model.horizon} "
+                          "steps, or train with a longer horizon")
 
 
 def to_user_units(prepared: Prepared, scaled: np.ndarray, origins: np.ndarray) -> np.ndarray:

@@ -17,6 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from lstmcast.errors import ConfigError
+from lstmcast.forecasting.predict import check_calendar_reach
 from lstmcast.models.lstm import LSTMState
 
 
@@ -40,9 +41,7 @@ def forecast_from_state(model: nn.Module, state: LSTMState, last_row: Tensor, st
             raise ConfigError(f"--horizon {steps}: a many_to_one model's head gives {model.horizon} steps from a "
                               "state, no more; ask for at most that many")
         return model.point_from(state[0][-1])[0, :steps].double().numpy()
-    if steps > model.horizon and model.inputs.layout.known:
-        raise ConfigError(f"--horizon {steps}: the model reads the calendar of the {model.horizon} dates it was "
-                          "trained to forecast, no further; ask for at most that many")
+    check_calendar_reach(model, steps)
     extra = model.inputs.decoder(last_row, steps)
     decoded = model.decode(last_row[:, :1], state, steps=steps, extra=extra)
     return torch.cat([step.prediction for step in decoded], dim=1)[0].double().numpy()

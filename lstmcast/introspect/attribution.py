@@ -27,8 +27,28 @@ class Attribution:
     change: np.ndarray  # [W, K] forecast(window) - forecast(baseline)
     residual: np.ndarray  # [W, K] |sum of attributions - change|, relative to max(|change|, 1e-8)
     occlusion_steps: np.ndarray  # [W, K, T] forecast - forecast with step t's values at the baseline
-    occlusion_columns: np.ndarray  # [W, K, F] forecast - forecast with column f at the baseline at every step
     gradient: np.ndarray  # [W, K, T, F] the gradient at the window itself
+
+    @property
+    def integrated_by_lag(self) -> np.ndarray:
+        """[K, T] mean over windows of |attribution| summed over columns, by lag (lag 0 = the window's last step)."""
+        return np.abs(self.integrated).sum(-1).mean(0)[:, ::-1]
+
+    @property
+    def occlusion_by_lag(self) -> np.ndarray:
+        """[K, T] mean |change| when one step is set to the baseline, by lag."""
+        return np.abs(self.occlusion_steps).mean(0)[:, ::-1]
+
+    @property
+    def gradient_by_lag(self) -> np.ndarray:
+        """[K, T] how far back the gradient reaches: mean over windows of |gradient| summed over columns, by lag."""
+        return np.abs(self.gradient).sum(-1).mean(0)[:, ::-1]
+
+    @property
+    def reach_lags(self) -> list[int]:
+        """Per forecast step, the largest lag at which the gradient is still 1% of its peak."""
+        return [int(np.flatnonzero(profile >= 0.01 * profile.max()).max()) if profile.max() > 0 else 0
+                for profile in self.gradient_by_lag]
 
 
 def baseline(x: Tensor, values: int) -> Tensor:
@@ -66,32 +86,15 @@ def attribute(model: nn.Module, x: Tensor, values: int, *, nodes: int = NODES) -
         full, empty = _forecast(model, x), _forecast(model, start)
         change = full - empty
         residual = (integrated.sum((2, 3)) - change).abs() / change.abs().clamp_min(1e-8)
-        occluded_steps, occluded_columns = _occlusion(model, x, start, values)
-    return Attribution(integrated.numpy(), change.numpy(), residual.numpy(),
-                       (full[:, :, None] - occluded_steps).numpy(), (full[:, :, None] - occluded_columns).numpy(),
+        occluded = _occluded_steps(model, x, start, values)
+    return Attribution(integrated.numpy(), change.numpy(), residual.numpy(), (full[:, :, None] - occluded).numpy(),
                        at_window.numpy())
 
 
-def _occlusion(model: nn.Module, x: Tensor, start: Tensor, values: int) -> tuple[Tensor, Tensor]:
-    """Forecasts with one step's values (then one column at every step) set to the baseline: [W, K, T], [W, K, F]."""
+def _occluded_steps(model: nn.Module, x: Tensor, start: Tensor, values: int) -> Tensor:
+    """Forecasts [W, K, T] with one step's values at a time set to the baseline."""
     windows, steps = x.shape[0], x.shape[1]
     by_step = x[:, None].repeat(1, steps, 1, 1)  # [W, T(occluded), T, C]
     index = torch.arange(steps)
     by_step[:, index, index, :values] = start[:, index, :values]
-    by_column = x[:, None].repeat(1, values, 1, 1)  # [W, F(occluded), T, C]
-    for column in range(values):
-        by_column[:, column, :, column] = start[:, :, column]
-    step_forecasts = _forecast(model, by_step.reshape(-1, *x.shape[1:])).reshape(windows, steps, -1)
-    column_forecasts = _forecast(model, by_column.reshape(-1, *x.shape[1:])).reshape(windows, values, -1)
-    return step_forecasts.transpose(1, 2), column_forecasts.transpose(1, 2)
-
-
-def gradient_reach(gradient: np.ndarray) -> np.ndarray:
-    """[K, T] mean over windows of the summed |gradient| over columns, by lag (lag 0 = the window's last step)."""
-    return np.abs(gradient).sum(-1).mean(0)[:, ::-1]
-
-
-def reach_lag(profile: np.ndarray, share: float = 0.01) -> int:
-    """The largest lag at which the gradient profile [T] (by lag) is still at least `share` of its peak."""
-    above = np.flatnonzero(profile >= share * profile.max()) if profile.max() > 0 else np.array([0])
-    return int(above.max())
+    return _forecast(model, by_step.reshape(-1, *x.shape[1:])).reshape(windows, steps, -1).transpose(1, 2)

@@ -50,5 +50,17 @@ def check_gates(model: nn.Module, recording: Recording, *, stream: bool) -> dict
     return errors
 
 
+def check_recorded(model: nn.Module, x: Tensor, recording: Recording, *, gates: bool,
+                   stream: bool) -> dict[str, float]:
+    """Every check that applies to a recorded chunk (windows or a stretch of the stream, with or without gates)."""
+    found = (check_stream if stream else check_windows)(model, x, recording)
+    return found | (check_gates(model, recording, stream=stream) if gates else {})
+
+
+def worst(*found: dict[str, float]) -> dict[str, float]:
+    """The largest error of each check over several chunks."""
+    return {key: max(part.get(key, 0.0) for part in found) for key in set().union(*found)}
+
+
 def _gap(a: Tensor, b: Tensor) -> float:
     return float((a - b).abs().max()) if a.numel() else 0.0

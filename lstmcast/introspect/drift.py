@@ -4,7 +4,8 @@ training windows' final (h, c) of every layer, and the share of training windows
 The covariance of tanh-bounded states is nearly singular (a saturated unit barely moves), and a plain inverse then
 lets a few near-constant directions decide every distance; it is shrunk toward a multiple of the identity by the
 Ledoit-Wolf (2004) intensity, which needs no tuning. The training distances a new state is ranked among are
-cross-fitted (each scored by a fit that did not include it), as the new state's is. Shape legend: N windows, D = the layers' h and c units together."""
+cross-fitted (each scored by a fit that did not include it), as the new state's is.
+Shape legend: N windows, D = the layers' h and c units together."""
 
 from __future__ import annotations
 
@@ -96,6 +97,12 @@ class DriftReference:
     def threshold(self) -> float:
         return float(np.quantile(self.training, UNUSUAL))
 
+    def assess(self, states: np.ndarray) -> dict[str, np.ndarray]:
+        """Per state [N, D]: its distance, the share of training states at most that far, and whether it is flagged."""
+        distance = self.distance(states)
+        return {"distance": distance, "training_quantile": self.quantile(distance),
+                "unusual": distance > self.threshold}
+
 
 REFERENCE_WINDOWS = 4000  # training windows (evenly spaced) a forecast's drift is measured against
 
@@ -114,13 +121,13 @@ def reference_rows(prepared: Prepared, train_dates: tuple[dt.date, dt.date], *,
     """The training windows a drift reference is fitted on: at most `limit`, evenly spaced (predict and inspect use
     the same, so they print the same figures)."""
     rows = training_origins(prepared, *train_dates)
-    return rows[np.unique(np.linspace(0, len(rows) - 1, min(limit, len(rows))).round().astype(int))] if len(rows) \
-        else rows
+    return rows[evenly_spaced(len(rows), limit)]
 
 
-def windows_at(prepared: Prepared, rows: np.ndarray) -> Tensor:
-    """The windows [N, T, C] ending at any `rows` (contiguous or not), gathered into one tensor."""
-    return prepared.tensor()[rows[:, None] - prepared.lookback + 1 + np.arange(prepared.lookback)[None, :]]
+def evenly_spaced(count: int, at_most: int) -> np.ndarray:
+    """Positions of at most `at_most` of `count` items, evenly spaced, the first and last included."""
+    return np.unique(np.linspace(0, count - 1, min(at_most, count)).round().astype(int)) if count else \
+        np.zeros(0, dtype=int)
 
 
 def forecast_drift(model: nn.Module, prepared: Prepared, x: Tensor, train_dates: tuple[dt.date, dt.date]
@@ -132,9 +139,7 @@ def forecast_drift(model: nn.Module, prepared: Prepared, x: Tensor, train_dates:
         return None, (f"no state drift flag: the CSV holds {len(rows)} of the run's training windows "
                       f"({train_dates[0]} .. {train_dates[1]}), fewer than {MIN_REFERENCE}; give the CSV with its "
                       "training rows to get one")
-    reference = DriftReference.fit(flat_state(*final_states(model, windows_at(prepared, rows))))
-    distance = float(reference.distance(flat_state(*final_states(model, x)))[0])
-    return {"distance": distance, "training_quantile": float(reference.quantile(np.array([distance]))[0]),
-            "threshold": reference.threshold, "unusual": distance > reference.threshold,
-            "training_windows": int(len(rows))}, None
+    reference = DriftReference.fit(flat_state(*final_states(model, prepared.windows_at(rows))))
+    assessed = {key: value[0].item() for key, value in reference.assess(flat_state(*final_states(model, x))).items()}
+    return assessed | {"threshold": reference.threshold, "training_windows": int(len(rows))}, None
 

@@ -27,8 +27,8 @@ def add_gates(lstm: nn.LSTM, trajectory: "Trajectory", x: Tensor, initial: Optio
     Each block's input, previous h and a column of ones are laid side by side once, so one matrix product (bias
     included) writes the pre-activations straight into one buffer [L, W, T, 4U] (a block of windows of a layer is
     contiguous there), activated in place: no gate value is copied; each gate is a view of it in the dump's
-    [W, T, L, U] layout. tanh(z) is computed as 2 sigmoid(2z) - 1 (the g rows of the weights are doubled once), so a single
-    sigmoid pass covers all four gates; it agrees with torch.tanh to float32 rounding."""
+    [W, T, L, U] layout. tanh(z) is computed as 2 sigmoid(2z) - 1 (the g rows of the weights are doubled once), so a
+    single sigmoid pass covers all four gates; it agrees with torch.tanh to float32 rounding."""
     h = trajectory.h  # [W, T, L, P]
     windows, steps, layers, units = h.shape
     hidden = lstm.hidden_size

@@ -16,8 +16,8 @@ import torch
 from torch import nn
 
 from lstmcast.data.windows import Prepared
-from lstmcast.introspect.attribution import Attribution, attribute, gradient_reach, reach_lag
-from lstmcast.introspect.drift import DriftReference, final_states, flat_state, windows_at
+from lstmcast.introspect.attribution import Attribution, attribute
+from lstmcast.introspect.drift import DriftReference, evenly_spaced, final_states, flat_state
 from lstmcast.introspect.period import PeriodStates
 from lstmcast.introspect.probes import probe_table
 from lstmcast.introspect.quantities import named_quantities
@@ -38,8 +38,6 @@ class Inspection:
     attributed_rows: np.ndarray  # the windows (last rows) attributed
     drift: pd.DataFrame  # per inspected window: distance, training quantile, unusual
     drift_threshold: float
-    reach: np.ndarray  # [K, T] mean |gradient| by lag (lag 0 = the origin)
-    reach_lags: list[int]  # per step: the largest lag where the profile is still 1% of its peak
     notes: list[str] = field(default_factory=list)
 
 
@@ -85,7 +83,7 @@ def analyse(model: nn.Module, prepared: Prepared, period: PeriodStates, *, train
     quantities, about = named_quantities(prepared.raw[:, 0], volume=volume, forecast_error=errors)
     quantities = _defined(quantities, {"training windows": train_rows, "inspected windows": period.rows}, notes)
     values, twin = len(prepared.columns), random_twin(model)
-    x_train, x_period = windows_at(prepared, train_rows), windows_at(prepared, period.rows)
+    x_train, x_period = prepared.windows_at(train_rows), prepared.windows_at(period.rows)
     trained_fit = final_states(model, x_train)
     random_fit, random_period = final_states(twin, x_train), final_states(twin, x_period)
     raw = {"train": x_train[..., :values].reshape(len(x_train), -1).numpy(),
@@ -106,11 +104,8 @@ def analyse(model: nn.Module, prepared: Prepared, period: PeriodStates, *, train
         notes.append(f"probes not scored: only {int(held.sum())} inspected windows end after the last training "
                      f"target ({train_last.date()}); at least {MIN_HELD_OUT} needed: inspect a later period")
     reference = DriftReference.fit(flat_state(*trained_fit))
-    distance = reference.distance(flat_state(period.h, period.c))
-    drift = pd.DataFrame({"date": period.dates, "distance": distance, "training_quantile": reference.quantile(distance),
-                          "unusual": distance > reference.threshold})
-    picked = np.unique(np.linspace(0, len(period.rows) - 1, min(attributed, len(period.rows))).round().astype(int))
+    drift = pd.DataFrame({"date": period.dates, **reference.assess(flat_state(period.h, period.c))})
+    picked = evenly_spaced(len(period.rows), attributed)
     attribution = attribute(model, x_period[picked].clone(), values)
-    reach = gradient_reach(attribution.gradient)
     return Inspection(about, tracking, units, probes, attribution, period.rows[picked], drift, reference.threshold,
-                      reach, [reach_lag(profile) for profile in reach], notes)
+                      notes)

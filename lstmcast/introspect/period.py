@@ -39,8 +39,7 @@ def record_period(model: nn.Module, context: Context, rows: np.ndarray, *, chunk
     recorded = record_chunks(model, (context.windows(part) for part in chunks), gates=True)
     for index, (part, item) in enumerate(zip(chunks, recorded)):
         if index in (0, len(chunks) - 1):
-            found = check.check_windows(model, item.x, item.recording) | check.check_gates(model, item.recording, stream=False)
-            checks = {key: max(checks.get(key, 0.0), value) for key, value in found.items()}
+            checks = check.worst(checks, check.check_recorded(model, item.x, item.recording, gates=True, stream=False))
         arrays = chunk_arrays(item.recording, part, np.ones(len(part), dtype=bool), context)
         saturation.add(arrays["h"], arrays["c"], {name: arrays[f"gate_{name}"] for name in GATES})
         last = {"h": arrays["h"][:, -1], "c": arrays["c"][:, -1], "prediction": arrays["prediction"],

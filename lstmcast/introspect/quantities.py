@@ -28,10 +28,11 @@ def named_quantities(price: np.ndarray, *, volume: Optional[np.ndarray] = None,
     for days in WINDOWS:
         values[f"realised_vol_{days}"] = pd.Series(step).rolling(days, min_periods=days).std(ddof=1).to_numpy()
         about[f"realised_vol_{days}"] = f"sample standard deviation of the last {days} {kind}s"
-    values["drawdown"] = price / np.maximum.accumulate(price) - 1 if (price > 0).all() else \
-        price - np.maximum.accumulate(price)
-    about["drawdown"] = "price over its running maximum, minus 1" if (price > 0).all() else \
-        "price minus its running maximum"
+    peak = np.maximum.accumulate(price)
+    if (price > 0).all():
+        values["drawdown"], about["drawdown"] = price / peak - 1, "price over its running maximum, minus 1"
+    else:
+        values["drawdown"], about["drawdown"] = price - peak, "price minus its running maximum"
     if volume is not None:
         values["volume"] = np.log1p(np.maximum(volume.astype(np.float64), 0))
         about["volume"] = "log(1 + volume)"

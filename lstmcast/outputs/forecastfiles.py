@@ -18,6 +18,8 @@ from lstmcast.outputs import plots
 from lstmcast.outputs.tables import forecast_csv, is_forecast_csv, panel_forecast_csv
 
 
+HISTORY_SHOWN = 250  # rows of history a Forecast keeps for --plot
+
 @dataclass
 class Forecast:
     target: str
@@ -48,6 +50,12 @@ class Forecast:
         drift = {"state_drift": self.drift} if self.drift is not None else {}
         return {**named, "target": self.target, "last_date": str(self.last_date), "last_value": self.last_value,
                 "calendar": self.calendar, **extra, **drift, "forecast": rows}
+
+
+def recent_history(dates, values) -> dict[str, list]:
+    """A Forecast's history fields: the last HISTORY_SHOWN dates and target values of a series (for --plot)."""
+    shown = slice(max(0, len(dates) - HISTORY_SHOWN), None)
+    return {"history_dates": [d.date() for d in dates[shown]], "history": values.iloc[shown, 0].tolist()}
 
 
 def check_outputs(out: Optional[Path], plot: Optional[Path], *, force: bool) -> None:

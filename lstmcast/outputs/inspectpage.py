@@ -23,17 +23,18 @@ def _dates(values: np.ndarray) -> list[str]:
 def tables(period: Any, inspection: Any) -> dict[str, pd.DataFrame]:
     """Every number behind the report, one CSV each."""
     attribution = inspection.attribution
-    k, t, f = attribution.integrated.shape[1:]
+    k, t = attribution.integrated.shape[1:3]
     lags = pd.DataFrame({"step": np.repeat(np.arange(1, k + 1), t), "lag": np.tile(np.arange(t), k),
-                         "integrated_gradients_mean_abs": np.abs(attribution.integrated).sum(-1).mean(0)[:, ::-1].ravel(),
-                         "occlusion_mean_abs": np.abs(attribution.occlusion_steps).mean(0)[:, ::-1].ravel(),
-                         "gradient_mean_abs": inspection.reach.ravel()})
+                         "integrated_gradients_mean_abs": attribution.integrated_by_lag.ravel(),
+                         "occlusion_mean_abs": attribution.occlusion_by_lag.ravel(),
+                         "gradient_mean_abs": attribution.gradient_by_lag.ravel()})
     forecasts = pd.DataFrame({"origin_date": _dates(period.dates)})
     for step in range(period.prediction.shape[1]):
         forecasts[f"forecast_{step + 1}"] = period.prediction[:, step]
         forecasts[f"actual_{step + 1}"] = period.target[:, step]
     drift = inspection.drift.assign(date=_dates(inspection.drift["date"].to_numpy()))
-    out = {"forecasts": forecasts, "gate_saturation": period.saturation.gates(), "units": period.saturation.units(),
+    saturation = period.saturation
+    out = {"forecasts": forecasts, "gate_saturation": saturation.gates(), "units": saturation.units(),
            "tracking": inspection.tracking, "tracking_units": inspection.tracking_units, "attribution_lags": lags,
            "completeness": pd.DataFrame({"origin_date": np.repeat(_dates(_origin_dates(period, inspection)), k),
                                          "step": np.tile(np.arange(1, k + 1), len(inspection.attributed_rows)),
@@ -71,7 +72,7 @@ def _forecast(meta: Any, dates: list[str], period: Any, orders: Sequence[np.ndar
 def _saturation(period: Any, inspection: Any) -> Section:
     saturation = period.saturation
     units = saturation.units()
-    lookback = inspection.reach.shape[1]
+    lookback = inspection.attribution.gradient_by_lag.shape[1]
     per_layer = units.groupby("layer").agg(median_half_life=("half_life", "median"),
                                            units_over_lookback=("half_life", lambda v: int((v > lookback).sum())),
                                            mean_forget=("forget_mean", "mean"), c_saturated=("c_saturated", "mean"))
@@ -84,7 +85,8 @@ def _saturation(period: Any, inspection: Any) -> Section:
                    "inspected window (Karpathy, Johnson & Fei-Fei 2015); how many steps each unit's cell takes to "
                    "halve under its own forget gate; and how far back the gradient of each forecast step reaches.",
                    [figures.saturation(gates), figures.half_life_histogram(units),
-                    figures.memory(inspection.reach, lives, dict(enumerate(inspection.reach_lags)))],
+                    figures.memory(inspection.attribution.gradient_by_lag, lives,
+                                   dict(enumerate(inspection.attribution.reach_lags)))],
                    [("Per layer (half-lives in steps; units_over_lookback: units whose half-life exceeds the "
                      "lookback)", per_layer.reset_index()),
                     ("Mean share of steps saturated, per gate", shares)])
@@ -128,7 +130,6 @@ def _probes(inspection: Any) -> Section:
 
 def _attribution(columns: Sequence[str], period: Any, inspection: Any) -> Section:
     attribution = inspection.attribution
-    mean_abs = np.abs(attribution.integrated).sum(-1).mean(0)[:, ::-1]  # [K, T] by lag
     by_column = np.abs(attribution.integrated).sum((1, 2)).mean(0)
     share = by_column / by_column.sum() if by_column.sum() > 0 else by_column
     return Section("attribution", "Attribution",
@@ -137,7 +138,7 @@ def _attribution(columns: Sequence[str], period: Any, inspection: Any) -> Sectio
                    "scaler), averaged over "
                    f"{len(inspection.attributed_rows)} windows evenly spaced over the period; occlusion sets one "
                    "step's values to that baseline and measures the change in the forecast.",
-                   [figures.attribution(mean_abs, np.abs(attribution.occlusion_steps).mean(0)[:, ::-1],
+                   [figures.attribution(attribution.integrated_by_lag, attribution.occlusion_by_lag,
                                         list(columns), share)],
                    lines=[f"Completeness: the attributions add up to the change in the forecast to a relative "
                           f"residual of {attribution.residual.max():.1e} at worst (mean "

@@ -25,16 +25,21 @@ body { font-family: system-ui, sans-serif; margin: 1.5rem auto; max-width: 1300p
 h1 { font-size: 1.5rem; } h2 { font-size: 1.2rem; margin-top: 2.2rem; border-bottom: 1px solid #ddd; }
 p.why { color: #555; max-width: 60rem; } table { border-collapse: collapse; font-size: 0.85rem; margin: 0.6rem 0; }
 td, th { border: 1px solid #ddd; padding: 0.2rem 0.5rem; text-align: right; } th { background: #f5f5f5; }
-td:first-child, th:first-child { text-align: left; } .flag { color: #b00; font-weight: 600; }
+td:first-child, th:first-child { text-align: left; }
 nav a { margin-right: 1rem; }
 """
 
 READY = """
-window.addEventListener("error", () => { document.body.dataset.errors = String(1 + Number(document.body.dataset.errors || 0)); });
+window.addEventListener("error", () => {
+  document.body.dataset.errors = String(1 + Number(document.body.dataset.errors || 0));
+});
 window.addEventListener("load", () => {
   const graphs = Array.from(document.querySelectorAll(".plotly-graph-div"));
-  const drawn = () => graphs.filter(g => g.classList.contains("js-plotly-plot") && g.querySelector(".main-svg")).length;
-  const settle = () => { if (drawn() === graphs.length) { document.body.dataset.plots = String(drawn()); } else { setTimeout(settle, 50); } };
+  const drawn = () => graphs.filter(g => g.classList.contains("js-plotly-plot") && g.querySelector(".main-svg"));
+  const settle = () => {
+    if (drawn().length === graphs.length) { document.body.dataset.plots = String(graphs.length); }
+    else { setTimeout(settle, 50); }
+  };
   settle();
 });
 """
@@ -55,7 +60,7 @@ def _table(caption: str, table: pd.DataFrame) -> str:
     return f"<p><b>{html.escape(caption)}</b></p>{body}"
 
 
-def _section(section: Section, number: int) -> str:
+def _section(section: Section) -> str:
     parts = [f'<h2 id="{section.anchor}">{html.escape(section.title)}</h2>',
              f'<p class="why">{html.escape(section.why)}</p>']
     parts += [f"<p>{html.escape(line)}</p>" for line in section.lines]
@@ -71,7 +76,7 @@ def render(title: str, header: list[str], sections: list[Section]) -> str:
     from plotly.offline import get_plotlyjs
 
     nav = " ".join(f'<a href="#{s.anchor}">{html.escape(s.title)}</a>' for s in sections)
-    body = "\n".join(_section(section, number) for number, section in enumerate(sections))
+    body = "\n".join(_section(section) for section in sections)
     lines = "".join(f"<p>{html.escape(line)}</p>" for line in header)
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
             f"<style>{STYLE}</style><script>{READY}</script><script>{get_plotlyjs()}</script></head>"

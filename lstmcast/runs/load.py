@@ -163,7 +163,7 @@ def run_series(run: Run, data_path: Optional[Path] = None, *, overrides: Optiona
                command: str = "this command") -> Series:
     """A CSV with the run's columns (by name, any order), checked against the run's calendar. `overrides` may change
     how the CSV is read (--set data.sep=...), never what the model sees."""
-    data = _reading(run, overrides, command)
+    data = reading_config(run, overrides, command)
     series = _read(run, data_path, lambda path, show: load_series_for(data, path, show_header=show))
     check_frequency(series.dates, run.calendar, what=str(series.path))
     return series
@@ -197,7 +197,7 @@ def chosen_series(run: Run, names: Optional[list[str]]) -> list[str]:
 def run_panel(run: Run, data_path: Optional[Path] = None, *, overrides: Optional[list[str]] = None,
               command: str = "this command", only: list[str]) -> Panel:
     """A panel run's series `only`, read as run_data reads one series (each checked against the run's calendar)."""
-    data = _reading(run, overrides, command)
+    data = reading_config(run, overrides, command)
     panel = _read(run, data_path, lambda path, show: load_panel(data, path, show_header=show, only=only))
     for member in panel.members.values():
         check_frequency(member.dates, run.calendar, what=member.where)
@@ -215,7 +215,7 @@ def run_members(run: Run, names: list[str], data_path: Optional[Path] = None, *,
     return {name: (series, prepared.members[name]) for name, series in panel.members.items()}
 
 
-def _reading(run: Run, overrides: Optional[list[str]], command: str) -> DataConfig:
+def reading_config(run: Run, overrides: Optional[list[str]], command: str) -> DataConfig:
     """The run's data config, with `overrides` of how to read the CSV."""
     if not overrides:
         return run.config.data

@@ -165,7 +165,7 @@ def _record_members(run: Run, members: list[_Member], request: DumpRequest, chun
                                    lambda index, _, done=done: on_progress(done + index, sum(counts)),
                                    code=member.code)
         timings = {key: round(timings.get(key, 0.0) + value, 4) for key, value in times.items()}
-        checks = {key: max(checks.get(key, 0.0), found.get(key, 0.0)) for key in checks.keys() | found.keys()}
+        checks = check.worst(checks, found)
     return timings, checks
 
 
@@ -239,8 +239,8 @@ def _record_all(run: Run, context: Context, request: DumpRequest, written: np.nd
         timings["gates_s"] += item.gate_seconds
         if context.stream or index in (0, len(chunks) - 1):
             started = time.perf_counter()
-            for key, value in _check(run, item, request.gates, context.stream).items():
-                checks[key] = max(checks.get(key, 0.0), value)
+            checks = check.worst(checks, check.check_recorded(run.model, item.x, item.recording, gates=request.gates,
+                                                              stream=context.stream))
             timings["check_s"] += time.perf_counter() - started
         keep = np.isin(rows, written, assume_unique=True)
         if keep.any():
@@ -270,11 +270,6 @@ def _recordings(run: Run, context: Context, chunks: list[np.ndarray], gates: boo
     if context.stream:
         return record_stream_chunks(run.model, (context.values[rows][None] for rows in chunks), gates=gates)
     return record_chunks(run.model, (context.windows(rows) for rows in chunks), gates=gates)
-
-
-def _check(run: Run, item: Recorded, gates: bool, stream: bool) -> dict[str, float]:
-    checks = (check.check_stream if stream else check.check_windows)(run.model, item.x, item.recording)
-    return checks | (check.check_gates(run.model, item.recording, stream=stream) if gates else {})
 
 
 def _check_plot_path(request: DumpRequest) -> None:

@@ -20,7 +20,7 @@ from lstmcast.errors import ConfigError, DataError
 from lstmcast.files.atomic import atomic_output, check_output
 from lstmcast.forecasting.predict import predict_scaled, to_user_units
 from lstmcast.introspect.arrays import Context
-from lstmcast.introspect.drift import MIN_REFERENCE, reference_rows, windows_at
+from lstmcast.introspect.drift import MIN_REFERENCE, reference_rows
 from lstmcast.introspect.inspection import Inspection, analyse
 from lstmcast.introspect.period import PeriodStates, record_period
 from lstmcast.introspect.tracking import cluster_order
@@ -72,7 +72,7 @@ def inspect_run(request: InspectRequest, *, on_progress: Callable[[int, int], No
                                 "--final): the model itself has seen the inspected period; the probes are still "
                                 "fitted on the training split only")
     orders = [cluster_order(period.c[:, layer]) for layer in range(period.c.shape[1])]
-    summary = _summary(run, request, series, period, inspection, orders)
+    summary = _summary(run, series, period, inspection, orders)
     page = render(f"lstmcast inspect: {run.path.name} ({run.meta.target})", _header(summary),
                   sections(run.meta, prepared.columns, period, inspection, orders))
     summary["seconds"] = round(time.perf_counter() - started, 2)
@@ -129,7 +129,7 @@ def _errors(run: Run, prepared: Prepared, period: PeriodStates, rows: np.ndarray
     """[M] the one-step forecast made at each training origin `rows` and inspected origin minus the next actual
     value, in the user's units (NaN elsewhere and past the data)."""
     errors = np.full(len(prepared.raw), np.nan)
-    forecast = to_user_units(prepared, predict_scaled(run.model, windows_at(prepared, rows)), rows)[:, 0]
+    forecast = to_user_units(prepared, predict_scaled(run.model, prepared.windows_at(rows)), rows)[:, 0]
     errors[rows] = forecast - prepared.raw[rows + 1, 0]
     errors[period.rows] = period.prediction[:, 0] - period.target[:, 0]
     return errors
@@ -157,9 +157,9 @@ def _volume(run: Run, series: Series, prepared: Prepared) -> Optional[np.ndarray
     return extra.values.set_index(extra.dates).iloc[:, 0].reindex(prepared.dates).to_numpy(dtype=np.float64)
 
 
-def _summary(run: Run, request: InspectRequest, series: Series, period: PeriodStates, inspection: Inspection,
+def _summary(run: Run, series: Series, period: PeriodStates, inspection: Inspection,
              orders: list[np.ndarray]) -> dict[str, Any]:
-    attribution = inspection.attribution
+    attribution, drift = inspection.attribution, inspection.drift
     return {
         "lstmcast_version": __version__, "run_dir": str(run.path), "data": str(series.path),
         "series": series.name, "target": run.meta.target, "model_kind": run.meta.model_kind,
@@ -169,9 +169,9 @@ def _summary(run: Run, request: InspectRequest, series: Series, period: PeriodSt
         "integrated_gradients": {"windows": int(len(inspection.attributed_rows)),
                                  "max_relative_residual": float(attribution.residual.max()),
                                  "mean_relative_residual": float(attribution.residual.mean())},
-        "drift": {"threshold": inspection.drift_threshold, "last_distance": float(inspection.drift["distance"].iloc[-1]),
-                  "last_training_quantile": float(inspection.drift["training_quantile"].iloc[-1]),
-                  "unusual_share": float(inspection.drift["unusual"].mean())},
+        "drift": {"threshold": inspection.drift_threshold, "last_distance": float(drift["distance"].iloc[-1]),
+                  "last_training_quantile": float(drift["training_quantile"].iloc[-1]),
+                  "unusual_share": float(drift["unusual"].mean())},
         "quantities": inspection.about, "notes": inspection.notes,
         "unit_order": {f"layer {layer}": order.tolist() for layer, order in enumerate(orders)},
     }
@@ -179,7 +179,8 @@ def _summary(run: Run, request: InspectRequest, series: Series, period: PeriodSt
 
 def _header(summary: dict[str, Any]) -> list[str]:
     check = max(summary["self_check"].values(), default=float("nan"))
+    series = f" series {summary['series']}" if summary["series"] else ""
     return [f"Run {summary['run_dir']} ({summary['model_kind']}, lookback {summary['lookback']}, horizon "
-            f"{summary['horizon']}) on {summary['data']}{' series ' + summary['series'] if summary['series'] else ''}"
-            f": {summary['windows']} forecast origins from {summary['first_origin']} to {summary['last_origin']}.",
+            f"{summary['horizon']}) on {summary['data']}{series}: {summary['windows']} forecast origins from "
+            f"{summary['first_origin']} to {summary['last_origin']}.",
             f"The recorded states match nn.LSTM's own output, h_n and c_n, and the gates explain them, to {check:.1e}."]

@@ -18,11 +18,10 @@ from lstmcast.errors import ConfigError, DataError
 from lstmcast.evaluation.conformal import cqr_interval, distributional_levels, head_pairs, interval, split_conformal
 from lstmcast.forecasting.predict import forecast_scaled, to_user_units
 from lstmcast.forecasting.sampling import DEFAULT_SAMPLES, is_probabilistic, sample_paths
-from lstmcast.introspect.drift import forecast_drift
-from lstmcast.outputs.forecastfiles import Forecast
+from lstmcast.introspect.drift import UNUSUAL, forecast_drift
+from lstmcast.outputs.forecastfiles import Forecast, recent_history
 from lstmcast.runs.load import chosen_series, open_run, run_panel, run_series
 
-HISTORY_SHOWN = 250  # rows of history a Forecast keeps for --plot
 MIN_SAMPLES, MAX_SAMPLES = 10, 1_000_000
 
 
@@ -79,19 +78,18 @@ def forecast_series(run, full, scaler, conformal, settings: _Settings, *, notice
     notices = notices + list(series.notices) + _notices(run, steps, series.dates[-1].date()) + \
         ([no_drift] if no_drift else []) + ([_unusual(drift)] if drift and drift["unusual"] else [])
     dates = [d.date() for d in run.calendar.following(series.dates[-1], steps)]
-    shown = slice(max(0, len(series.dates) - HISTORY_SHOWN), None)
     return Forecast(
         target=run.meta.target, last_date=series.dates[-1].date(), last_value=float(prepared.raw[-1, 0]),
         dates=dates, values=values.tolist(), calendar=run.calendar.describe(), notices=notices,
         actual=_actuals(full, dates) if settings.as_of is not None else None,
-        history_dates=[d.date() for d in series.dates[shown]], history=series.values.iloc[shown, 0].tolist(),
-        series=full.name, drift=drift, **_intervals(run, conformal, values, settings.levels, paths),
+        **recent_history(series.dates, series.values), series=full.name, drift=drift,
+        **_intervals(run, conformal, values, settings.levels, paths),
     )
 
 
 def _unusual(drift: dict) -> str:
     return (f"unusual state: the model's final state lies farther from its training states (Mahalanobis distance "
-            f"{drift['distance']:.2f}) than {100 * 0.99:g}% of them ({drift['threshold']:.2f}); the input is unlike "
+            f"{drift['distance']:.2f}) than {100 * UNUSUAL:g}% of them ({drift['threshold']:.2f}); the input is unlike "
             "anything it was trained on, so trust this forecast less (lstmcast inspect shows the drift over time)")
 
 

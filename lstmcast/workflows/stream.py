@@ -20,12 +20,12 @@ from lstmcast.data.windows import prepare
 from lstmcast.errors import ConfigError, DataError, ModelFileError
 from lstmcast.files.atomic import check_output
 from lstmcast.forecasting.stateful import carry, forecast_from_state
-from lstmcast.outputs.forecastfiles import Forecast
+from lstmcast.models.lstm import LSTMState
+from lstmcast.outputs.forecastfiles import Forecast, recent_history
 from lstmcast.outputs.statefiles import SavedState, is_state_file, read_state, write_state
-from lstmcast.runs.load import Run, open_run, run_series
+from lstmcast.runs.load import Run, open_run, reading_config, run_series
 from lstmcast.runs.store import check_header
 
-HISTORY_SHOWN = 250
 
 
 @dataclass
@@ -57,34 +57,54 @@ def stream_predict(request: StreamRequest) -> StreamOutcome:
     saved = _saved(run, request.from_state) if request.from_state else None
     series = full if saved is None else _after(full, saved)
     if saved is not None:
-        _check_continuation(run, full, series, saved, ffill="data.missing=ffill" in request.overrides)
+        _check_continuation(run, full, series, saved,
+                            ffill=reading_config(run, request.overrides, "predict").missing == "ffill")
     check_gaps(series.dates, run.calendar, steps=len(series.dates), what=full.where)  # the stream reads every row
-    if saved is not None and len(series.dates) == 1:  # nothing new: the saved state's own forecast
-        state, last_row, last_raw = (saved.h, saved.c), saved.last_row, saved.last_raw.numpy()
-        last_date, rows = dt.date.fromisoformat(saved.about["last_date"]), 0
-    else:
-        prepared = prepare(series, run.config.data, scaler=run.scaler, calendar=run.calendar, stream=True)
-        new = np.arange(len(prepared.dates)) if saved is None else \
-            np.flatnonzero(prepared.dates > pd.Timestamp(saved.about["last_date"]))
-        x = prepared.tensor()[new][None]
-        state = carry(run.model, x, None if saved is None else (saved.h, saved.c))
-        last_row, last_raw, last_date, rows = x[:, -1], prepared.raw[new[-1]], prepared.dates[new[-1]].date(), len(new)
-    start = dt.date.fromisoformat(saved.about["stream_start"]) if saved else prepared.dates[0].date()
+    reached = _read_on(run, series, saved)
     steps = request.horizon or run.meta.horizon
-    scaled = forecast_from_state(run.model, state, last_row, steps)
-    scaler = run.scaler
-    values = invert_target(scaled[None], np.array([last_raw[0]]), kind=run.config.data.transform,
-                           center=float(scaler.center[0]), scale=float(scaler.scale[0]))[0]
+    scaled = forecast_from_state(run.model, reached.state, reached.last_row, steps)
+    values = invert_target(scaled[None], reached.last_raw[:1], kind=run.config.data.transform,
+                           center=float(run.scaler.center[0]), scale=float(run.scaler.scale[0]))[0]
     if not np.isfinite(values).all():
         raise DataError(f"{full.where}: the forecast is not finite ({values.tolist()[:5]}); the input data may be "
                         "extreme")
     if request.save_state is not None:
-        about = {"weights_sha256": run.meta.weights_sha256, "last_date": str(last_date), "stream_start": str(start),
-                 "rows": int(rows + (saved.about["rows"] if saved else 0)), "columns": run.meta.columns,
-                 "target": run.meta.target}
-        write_state(request.save_state, SavedState(state[0], state[1], last_row, torch.from_numpy(
-            np.array(last_raw, dtype=np.float64)), about), force=request.force)
-    return StreamOutcome(_forecast(run, full, last_date, float(last_raw[0]), values, start, rows), rows, start)
+        about = {"weights_sha256": run.meta.weights_sha256, "last_date": str(reached.last_date),
+                 "stream_start": str(reached.start), "rows": reached.rows + (saved.about["rows"] if saved else 0),
+                 "columns": run.meta.columns, "target": run.meta.target}
+        write_state(request.save_state, SavedState(*reached.state, reached.last_row,
+                                                   torch.from_numpy(reached.last_raw.copy()), about),
+                    force=request.force)
+    return StreamOutcome(_forecast(run, full, reached, values), reached.rows, reached.start)
+
+
+@dataclass
+class _Reached:
+    """Where a stream stands after reading: the state after its last row, that row as read and raw, its date, the
+    rows read in this call, and the date the stream began (from a zero state)."""
+
+    state: LSTMState
+    last_row: torch.Tensor  # [1, C]
+    last_raw: np.ndarray  # [F] float64
+    last_date: dt.date
+    rows: int
+    start: dt.date
+
+
+def _read_on(run: Run, series: Series, saved: Optional[SavedState]) -> _Reached:
+    """Carry the state over the rows of `series` after the saved one (all of them without a saved state)."""
+    if saved is not None and len(series.dates) == 1:  # nothing new: where the saved state stands
+        return _Reached((saved.h, saved.c), saved.last_row, saved.last_raw.numpy(),
+                        dt.date.fromisoformat(saved.about["last_date"]), 0,
+                        dt.date.fromisoformat(saved.about["stream_start"]))
+    prepared = prepare(series, run.config.data, scaler=run.scaler, calendar=run.calendar, stream=True)
+    new = np.arange(len(prepared.dates)) if saved is None else \
+        np.flatnonzero(prepared.dates > pd.Timestamp(saved.about["last_date"]))
+    x = prepared.tensor()[new][None]
+    state = carry(run.model, x, None if saved is None else (saved.h, saved.c))
+    start = dt.date.fromisoformat(saved.about["stream_start"]) if saved else prepared.dates[0].date()
+    return _Reached(state, x[:, -1], prepared.raw[new[-1]].astype(np.float64), prepared.dates[new[-1]].date(),
+                    len(new), start)
 
 
 def _saved(run: Run, path: Path) -> SavedState:
@@ -120,7 +140,7 @@ def _check_continuation(run: Run, full: Series, series: Series, saved: SavedStat
     calendar covariates, the rows before the save read the next dates from the calendar (the data ended there),
     which must then be the dates the data goes on with."""
     last = pd.Timestamp(saved.about["last_date"])
-    if (ffill or run.config.data.missing == "ffill") and not (full.dates == last).any():
+    if ffill and not (full.dates == last).any():
         raise ConfigError(f"{full.where}: this run fills missing values forward (data.missing: ffill), so a blank "
                           f"first new row would be filled from the row of {last.date()}, which this CSV lacks; give "
                           "a CSV that still holds that row")
@@ -135,12 +155,11 @@ def _check_continuation(run: Run, full: Series, series: Series, saved: SavedStat
                             "whole stream would differ: run predict --stream over the whole CSV")
 
 
-def _forecast(run: Run, full: Series, last_date: dt.date, last_value: float,
-              values: np.ndarray, start: dt.date, rows: int) -> Forecast:
-    dates = [d.date() for d in run.calendar.following(pd.Timestamp(last_date), len(values))]
-    shown = slice(max(0, len(full.dates) - HISTORY_SHOWN), None)
-    notices = list(full.notices) + [f"stream forecast: the state carried row by row from {start} ({rows} row(s) "
-                                    "read now), not the window forecast of plain predict"]
-    return Forecast(target=run.meta.target, last_date=last_date, last_value=last_value, dates=dates,
+def _forecast(run: Run, full: Series, reached: _Reached, values: np.ndarray) -> Forecast:
+    dates = [d.date() for d in run.calendar.following(pd.Timestamp(reached.last_date), len(values))]
+    notices = list(full.notices) + [f"stream forecast: the state carried row by row from {reached.start} "
+                                    f"({reached.rows} row(s) read now), not the window forecast of plain predict"]
+    return Forecast(target=run.meta.target, last_date=reached.last_date, last_value=float(reached.last_raw[0]),
+                    dates=dates,
                     values=values.tolist(), calendar=run.calendar.describe(), notices=notices,
-                    history_dates=[d.date() for d in full.dates[shown]], history=full.values.iloc[shown, 0].tolist())
+                    **recent_history(full.dates, full.values))
