@@ -1,6 +1,6 @@
 """lstmcast: LSTM forecasts for financial time series that you can look inside."""
 
-__version__ = "0.7.0"
+__version__ = "0.7.1"
 
 
 def __getattr__(name: str):

@@ -235,6 +235,58 @@ def test_stream_chunks_equal_one_pass_bitwise_and_decoder_states_match_windows_m
     torch.testing.assert_close(windows.prediction_scaled[0], whole.prediction_scaled[t], rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.parametrize("proj", [0, 3])
+def test_each_recorded_step_is_the_modules_own_step_bit_for_bit(proj):
+    """step_lstm calls torch.lstm directly: the numbers of nn.LSTM.forward called one step at a time, exactly."""
+    torch.manual_seed(proj)
+    lstm = torch.nn.LSTM(2, 7, 2, batch_first=True, dropout=0.5, proj_size=proj).eval()
+    x = torch.randn(9, 12, 2)
+    initial = (torch.randn(2, 9, proj or 7), torch.randn(2, 9, 7))
+    for state in (None, initial):
+        with torch.inference_mode():
+            trajectory, last = record.step_lstm(lstm, x, state)
+            for t in range(12):
+                _, state = lstm(x[:, t : t + 1], state)
+                assert torch.equal(trajectory.h[:, t].transpose(0, 1), state[0])
+                assert torch.equal(trajectory.c[:, t].transpose(0, 1), state[1])
+            assert torch.equal(last[0], state[0]) and torch.equal(last[1], state[1])
+
+
+def test_a_recording_held_by_the_caller_is_never_overwritten(trained_runs):
+    """Buffers are reused across chunks only once nothing refers to them: a gate view or a numpy array kept from an
+    early chunk keeps its values while later chunks are recorded, and dropped chunks lend their buffers again."""
+    from lstmcast.introspect.buffers import Buffers
+    from lstmcast.runs.load import open_run, run_data
+
+    run = open_run(trained_runs["many_to_one"])
+    _, prepared = run_data(run)
+    ends = np.arange(prepared.lookback - 1, len(prepared.dates))
+    chunks = [prepared.windows(ends[i : i + 32])[0] for i in range(0, 32 * 12, 32)]
+    kept_gate, kept_c, pointers = None, None, set()
+    for index, item in enumerate(record.record_chunks(run.model, chunks, gates=True, workers=2)):
+        pointers.add(item.recording.encoder.c.data_ptr())
+        if index == 0:
+            kept_gate = item.recording.encoder.gates["f"][:, 5:]  # a view into the first chunk's gate buffer
+            kept_c = item.recording.encoder.c.numpy()
+            gate_then, c_then = kept_gate.clone(), kept_c.copy()
+    assert torch.equal(kept_gate, gate_then) and np.array_equal(kept_c, c_then)
+    fresh = record.record(run.model, chunks[0])
+    gates.add_gates(run.model.encoder, fresh.encoder, chunks[0])
+    assert torch.equal(kept_gate, fresh.encoder.gates["f"][:, 5:]) and np.array_equal(kept_c, fresh.encoder.c.numpy())
+    assert len(pointers) < len(chunks)  # buffers were reused
+
+    buffers = Buffers(limit=2)
+    first = buffers.empty((3, 4), torch.float32)
+    first_address, view = first.data_ptr(), first[1:].numpy()
+    del first
+    second = buffers.empty((3, 4), torch.float32)
+    assert second.data_ptr() != first_address and view.shape == (2, 4)  # still read through `view`: not lent again
+    address = second.data_ptr()
+    del second
+    assert buffers.empty((3, 4), torch.float32).data_ptr() == address  # nothing refers to it: lent again
+    assert buffers.empty((3, 5), torch.float32).shape == (3, 5)
+
+
 def test_threaded_recording_equals_serial_recording(trained_runs):
     from lstmcast.runs.load import open_run, run_data
 

@@ -49,7 +49,7 @@ def dump_states(
     plot: Annotated[Optional[Path], typer.Option("--plot", metavar="PNG", help="Also draw prices, forecasts and h "
                                                  "and c heatmaps.")] = None,
     chunk_size: Annotated[int, typer.Option(min=1, max=65536, metavar="N", help="Windows (stream: steps) per "
-                                            "chunk; bounds memory.")] = 1024,
+                                            "chunk; bounds memory.")] = 512,
     series: Annotated[Optional[str], typer.Option("--series", metavar="ID[,ID...]", help="Panel runs: the series "
                                                   "to record (default: all), each with its own scaler and "
                                                   "embeddings; the dump's `series` array says whose each window "

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Optional
 import torch
 from torch import Tensor, nn
 
+from lstmcast.introspect.buffers import Buffers, new_empty
 from lstmcast.models.lstm import LSTMState, lstm_weights
 
 if TYPE_CHECKING:
@@ -18,43 +19,52 @@ if TYPE_CHECKING:
 GATES = ("i", "f", "g", "o")
 
 
+ROWS_PER_PRODUCT = 1024  # rows of one matrix product: its operand and output stay in a core's cache
+
+
 @torch.inference_mode()
 def add_gates(lstm: nn.LSTM, trajectory: "Trajectory", x: Tensor, initial: Optional[LSTMState] = None,
-              *, block: int = 16) -> None:
+              *, buffers: Optional[Buffers] = None) -> None:
     """Gate activations from the recorded h trajectory (x [W, T, F] the inputs, `initial` the state before step 0):
-    per layer, matrix products over x_t and h_{t-1} for all steps of a block of windows small enough to stay in cache.
+    per layer, matrix products over x_t and h_{t-1} of all windows for a block of steps small enough to stay in cache.
 
-    Each block's input, previous h and a column of ones are laid side by side once, so one matrix product (bias
-    included) writes the pre-activations straight into one buffer [L, W, T, 4U] (a block of windows of a layer is
-    contiguous there), activated in place: no gate value is copied; each gate is a view of it in the dump's
-    [W, T, L, U] layout. tanh(z) is computed as 2 sigmoid(2z) - 1 (the g rows of the weights are doubled once), so a
-    single sigmoid pass covers all four gates; it agrees with torch.tanh to float32 rounding."""
+    Each block's input and previous h are laid side by side once (whole [W, .] rows per step, copied from the
+    recorder's step-major buffers), so one matrix product with the bias (addmm) writes the pre-activations straight
+    into one step-major buffer [L, T, W, 4U], activated in place: no gate value is copied; each gate is a view of it
+    in the dump's [W, T, L, U] layout. tanh(z) is computed as 2 sigmoid(2z) - 1 (the g rows of the weights are doubled
+    once), so a single sigmoid pass covers all four gates; it agrees with torch.tanh to float32 rounding. The buffer
+    comes from `buffers` when given."""
     h = trajectory.h  # [W, T, L, P]
     windows, steps, layers, units = h.shape
     hidden = lstm.hidden_size
     doubled = torch.ones(4 * hidden, dtype=h.dtype)
     doubled[2 * hidden : 3 * hidden] = 2.0
-    store = h.new_empty(layers, windows, steps, 4 * hidden)
-    layer_input = x
+    by_step = h.permute(2, 1, 0, 3)  # [L, T, W, P]
+    store = new_empty(buffers, (layers, steps, windows, 4 * hidden), h)
+    block = max(1, ROWS_PER_PRODUCT // windows)  # steps per product
+    layer_input = x.transpose(0, 1)  # [T, W, F]
     for layer in range(layers):
         w_ih, w_hh, bias, _ = lstm_weights(lstm, layer)
         width = w_ih.shape[1]
-        # one product per block: [x_t, h_{t-1}, 1] @ [W_ih; W_hh; b] (g rows doubled), written into the store
-        stacked = (torch.cat([w_ih, w_hh, bias[:, None]], dim=1) * doubled[:, None]).T.contiguous()
-        first = initial[0][layer][:, None] if initial is not None else h.new_zeros(windows, 1, units)
-        for start in range(0, windows, block):
-            rows = slice(start, min(start + block, windows))
-            count = rows.stop - rows.start
-            operand = h.new_empty(count, steps, width + units + 1)
-            operand[..., :width] = layer_input[rows]
-            operand[:, :1, width : width + units] = first[rows]
-            operand[:, 1:, width : width + units] = h[rows, :-1, layer]  # h_{t-1}
-            operand[..., -1] = 1.0
-            z = store[layer, rows].view(-1, 4 * hidden)  # contiguous: written in place
-            torch.mm(operand.view(-1, width + units + 1), stacked, out=z).sigmoid_()  # gate order: i, f, g, o
+        # one product per block: b + [x_t, h_{t-1}] @ [W_ih; W_hh] (g rows doubled), written into the store
+        stacked = (torch.cat([w_ih, w_hh], dim=1) * doubled[:, None]).T.contiguous()
+        shift = bias * doubled
+        first = initial[0][layer] if initial is not None else h.new_zeros(windows, units)  # h before step 0
+        for start in range(0, steps, block):
+            stop = min(start + block, steps)
+            operand = h.new_empty(stop - start, windows, width + units)
+            operand[..., :width] = layer_input[start:stop]
+            previous = operand[..., width : width + units]  # h_{t-1}
+            if start == 0:
+                previous[0] = first
+                previous[1:] = by_step[layer, : stop - 1]
+            else:
+                previous.copy_(by_step[layer, start - 1 : stop - 1])
+            z = store[layer, start:stop].view(-1, 4 * hidden)  # contiguous: written in place
+            torch.addmm(shift, operand.view(-1, width + units), stacked, out=z).sigmoid_()  # gate order: i, f, g, o
             z[:, 2 * hidden : 3 * hidden].mul_(2.0).sub_(1.0)
-        layer_input = h[:, :, layer]
-    laid_out = store.permute(1, 2, 0, 3)  # [W, T, L, 4U], a view
+        layer_input = by_step[layer]
+    laid_out = store.permute(2, 1, 0, 3)  # [W, T, L, 4U], a view
     trajectory.gates = {name: laid_out[..., k * hidden : (k + 1) * hidden] for k, name in enumerate(GATES)}
 
 

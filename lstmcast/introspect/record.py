@@ -1,7 +1,7 @@
 """h and c of every layer at every step, recorded from the model's own nn.LSTM.
 
-How: `nn.LSTM` is called one step at a time with the state carried by hand, so each call returns `(h_n, c_n)` of
-every layer for that step; the step calls run the same kernel as the fused call. A seq2seq decoder is recorded by
+How: `nn.LSTM`'s kernel is called one step at a time with the state carried by hand, so each call returns
+`(h_n, c_n)` of every layer for that step; the step calls run the same kernel as the fused call. A seq2seq decoder is recorded by
 running the model's own decode loop (`Seq2Seq.decode`) and keeping each step's state.
 
 Shape legend: W windows, T lookback steps, K horizon steps, F features, L layers, U hidden_size, P output units.
@@ -18,6 +18,7 @@ from typing import Iterable, Iterator, Optional
 import torch
 from torch import Tensor, nn
 
+from lstmcast.introspect.buffers import Buffers, new_empty
 from lstmcast.introspect.gates import add_gates
 from lstmcast.models.lstm import LSTMState
 
@@ -26,7 +27,7 @@ from lstmcast.models.lstm import LSTMState
 class Trajectory:
     """Per-step states of one nn.LSTM over one phase, in the layout the dump files use."""
 
-    h: Tensor  # [W, T, L, P]: h_t of every layer (the layer's output; projected when proj_size is set)
+    h: Tensor  # [W, T, L, P]: h_t of every layer (the layer's output; projected when proj_size is set); may be a view
     c: Tensor  # [W, T, L, U]
     gates: dict[str, Tensor] = field(default_factory=dict)  # name (i, f, g, o) -> [W, T, L, U]
 
@@ -49,47 +50,63 @@ class Recording:
 
 
 class _Recorder:
-    """Copies each step's (h_n, c_n) into [W, T, L, .] buffers while they are still in cache."""
+    """Copies each step's (h_n, c_n) [L, W, .] whole into step-major [T, L, W, .] buffers while they are still in
+    cache, and hands them out as [W, T, L, .] views: one contiguous copy per step instead of a transposing one (a
+    tenth of the recording's time). Readers that need the windows contiguous gather them anyway (`chunk_arrays`)."""
 
-    def __init__(self, lstm: nn.LSTM, windows: int, steps: int, like: Tensor) -> None:
+    def __init__(self, lstm: nn.LSTM, windows: int, steps: int, like: Tensor, buffers: Optional[Buffers]) -> None:
         units = lstm.proj_size or lstm.hidden_size
-        self.h = like.new_empty(windows, steps, lstm.num_layers, units)
-        self.c = like.new_empty(windows, steps, lstm.num_layers, lstm.hidden_size)
+        self.h = new_empty(buffers, (steps, lstm.num_layers, windows, units), like)
+        self.c = new_empty(buffers, (steps, lstm.num_layers, windows, lstm.hidden_size), like)
 
     def keep(self, t: int, state: LSTMState) -> None:
-        self.h[:, t] = state[0].transpose(0, 1)
-        self.c[:, t] = state[1].transpose(0, 1)
+        self.h[t] = state[0]
+        self.c[t] = state[1]
 
     def trajectory(self) -> Trajectory:
-        return Trajectory(self.h, self.c)
+        return Trajectory(self.h.permute(2, 0, 1, 3), self.c.permute(2, 0, 1, 3))
 
 
 @torch.inference_mode()
-def step_lstm(lstm: nn.LSTM, x: Tensor, state: Optional[LSTMState] = None) -> tuple[Trajectory, LSTMState]:
-    """Run `lstm` (batch_first) over x [W, T, F] one step at a time; keep every step's (h_n, c_n)."""
-    recorder = _Recorder(lstm, x.shape[0], x.shape[1], x)
-    for t in range(x.shape[1]):
-        _, state = lstm(x[:, t : t + 1], state)
+def step_lstm(lstm: nn.LSTM, x: Tensor, state: Optional[LSTMState] = None, *,
+              buffers: Optional[Buffers] = None) -> tuple[Trajectory, LSTMState]:
+    """Run `lstm` (batch_first) over x [W, T, F] one step at a time; keep every step's (h_n, c_n).
+
+    Each step calls what `nn.LSTM.forward` calls, `torch.lstm` with the module's own weights and settings, on the
+    sequence-first input that forward would hand it: the same kernel and numbers (the tests hold the steps bitwise
+    equal to the module's fused call) without the module's argument checks on every step, a tenth of the time."""
+    windows, steps = x.shape[:2]
+    recorder = _Recorder(lstm, windows, steps, x, buffers)
+    if state is None:
+        units = lstm.proj_size or lstm.hidden_size
+        state = (x.new_zeros(lstm.num_layers, windows, units), x.new_zeros(lstm.num_layers, windows, lstm.hidden_size))
+    weights = [weight for layer in lstm.all_weights for weight in layer]
+    sequence = x.transpose(0, 1)  # [T, W, F]
+    for t in range(steps):
+        _, h, c = torch.lstm(sequence[t : t + 1], state, weights, lstm.bias, lstm.num_layers, lstm.dropout,
+                             lstm.training, lstm.bidirectional, False)
+        state = (h, c)
         recorder.keep(t, state)
     return recorder.trajectory(), state
 
 
 @torch.inference_mode()
-def record(model: nn.Module, x: Tensor) -> Recording:
+def record(model: nn.Module, x: Tensor, *, buffers: Optional[Buffers] = None) -> Recording:
     """Record a chunk of windows x [W, T, F] through the model (in eval mode), encoder and decoder alike."""
     model.eval()
-    encoder, state = step_lstm(model.encoder, model.inputs.encoder(x))
+    encoder, state = step_lstm(model.encoder, model.inputs.encoder(x), buffers=buffers)
     if model.decoder is None:
         head_input = state[0][-1]  # == output[:, -1]: the top layer's last step
         return Recording(encoder, model.point_from(head_input), head_input)
-    return decode(model, encoder, x[:, -1], state)
+    return decode(model, encoder, x[:, -1], state, buffers=buffers)
 
 
 @torch.inference_mode()
-def decode(model: nn.Module, encoder: Trajectory, last: Tensor, state: LSTMState) -> Recording:
+def decode(model: nn.Module, encoder: Trajectory, last: Tensor, state: LSTMState, *,
+           buffers: Optional[Buffers] = None) -> Recording:
     """Run the model's own decode loop from the handed-over state and each window's last row [W, C], keeping every
     step's states."""
-    recorder = _Recorder(model.decoder, last.shape[0], model.horizon, last)
+    recorder = _Recorder(model.decoder, last.shape[0], model.horizon, last, buffers)
     extra = model.inputs.decoder(last, model.horizon)
     steps = []
     for k, step in enumerate(model.decode(last[:, :1], state, steps=model.horizon, extra=extra)):
@@ -100,18 +117,19 @@ def decode(model: nn.Module, encoder: Trajectory, last: Tensor, state: LSTMState
 
 
 @torch.inference_mode()
-def record_stream(model: nn.Module, x: Tensor, state: Optional[LSTMState] = None) -> tuple[Recording, LSTMState]:
+def record_stream(model: nn.Module, x: Tensor, state: Optional[LSTMState] = None, *,
+                  buffers: Optional[Buffers] = None) -> tuple[Recording, LSTMState]:
     """One continuous pass over a stretch x [1, M, F] of the series, from `state` (zero at the series' start), and
     the forecast the head (or the decoder) would make from every step's state: prediction_scaled [M, K]. Returns the
     state to carry into the next stretch, so a series cut into chunks is recorded exactly as in one pass."""
     model.eval()
-    trajectory, carried = step_lstm(model.encoder, model.inputs.encoder(x), state)
+    trajectory, carried = step_lstm(model.encoder, model.inputs.encoder(x), state, buffers=buffers)
     h, c = trajectory.h[0], trajectory.c[0]  # [M, L, P], [M, L, U]
     if model.decoder is None:
         recording = Recording(trajectory, model.point_from(h[:, -1]), h[:, -1])
     else:
         every_step = (h.transpose(0, 1).contiguous(), c.transpose(0, 1).contiguous())  # each step's state, a batch
-        recording = decode(model, trajectory, x[0], every_step)
+        recording = decode(model, trajectory, x[0], every_step, buffers=buffers)
     recording.initial = state
     return recording, carried
 
@@ -127,13 +145,13 @@ class Recorded:
 
 
 def _with_gates(model: nn.Module, x: Tensor, recording: Recording, *, gates: bool, stream: bool,
-                started: float) -> Recorded:
+                started: float, buffers: Buffers) -> Recorded:
     middle = time.perf_counter()
     if gates:
-        add_gates(model.encoder, recording.encoder, model.inputs.encoder(x), recording.initial)
+        add_gates(model.encoder, recording.encoder, model.inputs.encoder(x), recording.initial, buffers=buffers)
         if recording.decoder is not None:  # the decoder starts from each window's last state (stream: every step's)
             handed = _every_step_state(recording.encoder) if stream else recording.encoder.last()
-            add_gates(model.decoder, recording.decoder, decoder_inputs(recording), handed)
+            add_gates(model.decoder, recording.decoder, decoder_inputs(recording), handed, buffers=buffers)
     return Recorded(x, recording, middle - started, time.perf_counter() - middle)
 
 
@@ -154,13 +172,16 @@ def record_chunks(model: nn.Module, chunks: Iterable[Tensor], *, gates: bool = F
 
     One step of nn.LSTM on a few hundred windows is too small to keep two cores busy, and the per-call cost only
     amortises over large chunks, where the kernels fall out of cache; independent chunks on single-threaded workers
-    keep every core on cache-sized work. At most `workers` + 1 chunks are in flight, so memory stays bounded."""
+    keep every core on cache-sized work. At most `workers` + 1 chunks are in flight, so memory stays bounded, and
+    their buffers are reused once the caller has dropped a chunk (kept ones get new buffers)."""
     threads = torch.get_num_threads()
     workers = max(1, min(workers or threads, 8))
+    buffers = Buffers(limit=5 * (workers + 2))  # per chunk: h, c, gates, decoder h and c; in flight + the caller's
 
     def work(x: Tensor) -> Recorded:
         started = time.perf_counter()
-        return _with_gates(model, x, record(model, x), gates=gates, stream=False, started=started)
+        recording = record(model, x, buffers=buffers)
+        return _with_gates(model, x, recording, gates=gates, stream=False, started=started, buffers=buffers)
 
     if workers == 1:
         yield from map(work, chunks)
@@ -181,8 +202,8 @@ def record_chunks(model: nn.Module, chunks: Iterable[Tensor], *, gates: bool = F
 
 def record_stream_chunks(model: nn.Module, chunks: Iterable[Tensor], *, gates: bool = False) -> Iterator[Recorded]:
     """Stretches [1, M, F] of one series in order, each starting from the state the previous one ended in."""
-    state = None
+    state, buffers = None, Buffers()
     for x in chunks:
         started = time.perf_counter()
-        recording, state = record_stream(model, x, state)
-        yield _with_gates(model, x, recording, gates=gates, stream=True, started=started)
+        recording, state = record_stream(model, x, state, buffers=buffers)
+        yield _with_gates(model, x, recording, gates=gates, stream=True, started=started, buffers=buffers)

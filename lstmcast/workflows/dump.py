@@ -27,7 +27,7 @@ from lstmcast.outputs.lstmvis import WORDS, LstmvisWriter, word_edges
 from lstmcast.outputs.dumplayout import Shape, axes, specs
 from lstmcast.runs.load import Run, chosen_series, open_run, run_data, run_members
 
-CHUNK_BYTES = 64 * 2**20  # output bytes per chunk (a few chunks are in flight): bounds the working set
+CHUNK_BYTES = 48 * 2**20  # output bytes per chunk (a few chunks are in flight): bounds the working set
 PLOT_POINTS = 2000  # dates kept for --plot (evenly spaced): a heatmap shows no more, and memory stays bounded
 WRITERS = {"npz": dumpfiles.NpzWriter, "npy": dumpfiles.NpyWriter, "parquet": dumpfiles.ParquetWriter,
            "lstmvis": LstmvisWriter}
@@ -45,7 +45,7 @@ class DumpRequest:
     date_from: Optional[dt.date] = None
     date_to: Optional[dt.date] = None
     force: bool = False
-    chunk_size: int = 1024
+    chunk_size: int = 512  # with CHUNK_BYTES, the fastest in benchmarks/bench_states.py (512; 256 with gates)
     overrides: list[str] = field(default_factory=list)
     plot: Optional[Path] = None  # also draw a PNG there (checked before any work, drawn after the dump)
     series: Optional[list[str]] = None  # which series of a panel run (None: all)
