@@ -252,6 +252,12 @@ def test_each_recorded_step_is_the_modules_own_step_bit_for_bit(proj):
             assert torch.equal(last[0], state[0]) and torch.equal(last[1], state[1])
 
 
+def test_a_chunk_without_windows_records_empty_arrays():
+    model = build_model(ManyToOneConfig(kind="many_to_one", hidden_size=7, num_layers=2), layout=2, horizon=4).eval()
+    (item,) = record.record_chunks(model, [torch.randn(0, 12, 2)], gates=True, workers=1)
+    assert item.recording.encoder.h.shape == (0, 12, 2, 7) and item.recording.encoder.gates["o"].shape == (0, 12, 2, 7)
+
+
 def test_a_recording_held_by_the_caller_is_never_overwritten(trained_runs):
     """Buffers are reused across chunks only once nothing refers to them: a gate view or a numpy array kept from an
     early chunk keeps its values while later chunks are recorded, and dropped chunks lend their buffers again."""

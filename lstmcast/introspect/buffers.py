@@ -42,5 +42,7 @@ class Buffers:
 
 
 def new_empty(buffers: "Buffers | None", shape: tuple[int, ...], like: Tensor) -> Tensor:
-    """From `buffers` when given, else a fresh tensor like `like`."""
-    return buffers.empty(shape, like.dtype) if buffers is not None else like.new_empty(shape)
+    """From `buffers` when given (and `like` is in CPU memory, where they live), else a fresh tensor like `like`."""
+    if buffers is not None and like.device.type == "cpu":
+        return buffers.empty(shape, like.dtype)
+    return like.new_empty(shape)

@@ -41,7 +41,7 @@ def add_gates(lstm: nn.LSTM, trajectory: "Trajectory", x: Tensor, initial: Optio
     doubled[2 * hidden : 3 * hidden] = 2.0
     by_step = h.permute(2, 1, 0, 3)  # [L, T, W, P]
     store = new_empty(buffers, (layers, steps, windows, 4 * hidden), h)
-    block = max(1, ROWS_PER_PRODUCT // windows)  # steps per product
+    block = max(1, ROWS_PER_PRODUCT // max(windows, 1))  # steps per product
     layer_input = x.transpose(0, 1)  # [T, W, F]
     for layer in range(layers):
         w_ih, w_hh, bias, _ = lstm_weights(lstm, layer)

@@ -176,7 +176,7 @@ def record_chunks(model: nn.Module, chunks: Iterable[Tensor], *, gates: bool = F
     their buffers are reused once the caller has dropped a chunk (kept ones get new buffers)."""
     threads = torch.get_num_threads()
     workers = max(1, min(workers or threads, 8))
-    buffers = Buffers(limit=5 * (workers + 2))  # per chunk: h, c, gates, decoder h and c; in flight + the caller's
+    buffers = Buffers(limit=6 * (workers + 2))  # per chunk: h, c, gates and the decoder's; in flight + the caller's
 
     def work(x: Tensor) -> Recorded:
         started = time.perf_counter()
