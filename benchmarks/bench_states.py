@@ -22,7 +22,7 @@ import torch
 
 from lstmcast.config import ManyToOneConfig
 from lstmcast.introspect.record import record, record_chunks
-from lstmcast.models.lstm import build_model
+from lstmcast.models.lstm import build_model, stepped
 
 BATCHES = (128, 256, 512, 1024, 2048)
 
@@ -53,18 +53,13 @@ def fused_workers(model, x, batch):
 
 
 def steps_alone(model, x, batch):
-    """The floor of any exact per-step recording: nn.LSTM's kernel called step by step on the recording's workers,
-    nothing kept."""
-    lstm = model.lstm
-    weights = [weight for layer in lstm.all_weights for weight in layer]
+    """The floor of any exact per-step recording: nn.LSTM's kernel called step by step (`stepped`, as the recording
+    calls it) on the recording's workers, nothing kept."""
 
     @torch.inference_mode()
     def step(chunk):
-        state = (chunk.new_zeros(2, len(chunk), 64), chunk.new_zeros(2, len(chunk), 64))
-        for t in range(chunk.shape[1]):
-            _, h, c = torch.lstm(chunk[:, t : t + 1].transpose(0, 1), state, weights, True, 2, 0.0, False, False,
-                                 False)
-            state = (h, c)
+        for _ in stepped(model.lstm, chunk):
+            pass
 
     on_workers(step, x, batch)
 

@@ -1,9 +1,10 @@
 """Stateful forecasting: the encoder run over a series one row at a time with its (h, c) carried, from the series'
 first row or from a saved state, and the forecast made from the final state.
 
-One nn.LSTM call per row, as `dump-states --mode stream` records it: a fused call over many rows computes the input
-projection of all of them in one matrix product whose rounding depends on how many rows there are, so only
-row-by-row calls make a stream continued from a saved state equal, bit for bit, to the stream run in one go.
+One step of nn.LSTM's kernel per row (`models.lstm.stepped`), as `dump-states --mode stream` records it: a fused
+call over many rows computes the input projection of all of them in one matrix product whose rounding depends on how
+many rows there are, so only row-by-row calls make a stream continued from a saved state equal, bit for bit, to the
+stream run in one go.
 The model was trained from a zero state over windows of `lookback` rows; a stream forecast is what a stateful
 deployment of it computes, not the window forecast `predict` gives by default. Shape legend: M rows, C columns,
 L layers, K steps."""
@@ -18,16 +19,15 @@ from torch import Tensor, nn
 
 from lstmcast.errors import ConfigError
 from lstmcast.forecasting.predict import check_calendar_reach
-from lstmcast.models.lstm import LSTMState
+from lstmcast.models.lstm import LSTMState, stepped
 
 
 @torch.no_grad()
 def carry(model: nn.Module, x: Tensor, state: Optional[LSTMState] = None) -> Optional[LSTMState]:
     """The encoder's state after the rows x [1, M, C], from `state` (None: zero, the series' first row)."""
     model.eval()
-    inputs = model.inputs.encoder(x)
-    for t in range(inputs.shape[1]):
-        _, state = model.encoder(inputs[:, t : t + 1], state)
+    for state in stepped(model.encoder, model.inputs.encoder(x), state):  # no rows: `state` stays as given
+        pass
     return state
 
 

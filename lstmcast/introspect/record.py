@@ -1,8 +1,8 @@
 """h and c of every layer at every step, recorded from the model's own nn.LSTM.
 
-How: `nn.LSTM`'s kernel is called one step at a time with the state carried by hand, so each call returns
-`(h_n, c_n)` of every layer for that step; the step calls run the same kernel as the fused call. A seq2seq decoder is recorded by
-running the model's own decode loop (`Seq2Seq.decode`) and keeping each step's state.
+How: `nn.LSTM`'s kernel is called one step at a time with the state carried by hand (`models.lstm.stepped`), so
+each call returns `(h_n, c_n)` of every layer for that step; the step calls run the same kernel as the fused call. A
+seq2seq decoder is recorded by running the model's own decode loop (`Seq2Seq.decode`) and keeping each step's state.
 
 Shape legend: W windows, T lookback steps, K horizon steps, F features, L layers, U hidden_size, P output units.
 """
@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from lstmcast.introspect.buffers import Buffers, new_empty
 from lstmcast.introspect.gates import add_gates
-from lstmcast.models.lstm import LSTMState
+from lstmcast.models.lstm import LSTMState, stepped
 
 
 @dataclass
@@ -70,22 +70,9 @@ class _Recorder:
 @torch.inference_mode()
 def step_lstm(lstm: nn.LSTM, x: Tensor, state: Optional[LSTMState] = None, *,
               buffers: Optional[Buffers] = None) -> tuple[Trajectory, LSTMState]:
-    """Run `lstm` (batch_first) over x [W, T, F] one step at a time; keep every step's (h_n, c_n).
-
-    Each step calls what `nn.LSTM.forward` calls, `torch.lstm` with the module's own weights and settings, on the
-    sequence-first input that forward would hand it: the same kernel and numbers (the tests hold the steps bitwise
-    equal to the module's fused call) without the module's argument checks on every step, a tenth of the time."""
-    windows, steps = x.shape[:2]
-    recorder = _Recorder(lstm, windows, steps, x, buffers)
-    if state is None:
-        units = lstm.proj_size or lstm.hidden_size
-        state = (x.new_zeros(lstm.num_layers, windows, units), x.new_zeros(lstm.num_layers, windows, lstm.hidden_size))
-    weights = [weight for layer in lstm.all_weights for weight in layer]
-    sequence = x.transpose(0, 1)  # [T, W, F]
-    for t in range(steps):
-        _, h, c = torch.lstm(sequence[t : t + 1], state, weights, lstm.bias, lstm.num_layers, lstm.dropout,
-                             lstm.training, lstm.bidirectional, False)
-        state = (h, c)
+    """Run `lstm` (batch_first) over x [W, T, F] one step at a time (`stepped`); keep every step's (h_n, c_n)."""
+    recorder = _Recorder(lstm, x.shape[0], x.shape[1], x, buffers)
+    for t, state in enumerate(stepped(lstm, x, state)):
         recorder.keep(t, state)
     return recorder.trajectory(), state
 

@@ -40,6 +40,24 @@ def lstm_weights(lstm: nn.LSTM, layer: int) -> tuple[Tensor, Tensor, Tensor, Opt
     return getattr(lstm, "weight_ih" + suffix), getattr(lstm, "weight_hh" + suffix), bias, projection
 
 
+def stepped(lstm: nn.LSTM, x: Tensor, state: Optional[LSTMState] = None) -> Iterator[LSTMState]:
+    """(h_n, c_n) of every layer after each step of x [B, T, F] (batch first), from `state` (zero when None).
+
+    Each step calls what `nn.LSTM.forward` calls, `torch.lstm` with the module's own weights and settings, on the
+    sequence-first step that forward would hand it: the module's numbers bit for bit (tested against the module
+    called step by step), without its argument checks on every call, which cost as much as a step on small batches."""
+    if state is None:
+        units = lstm.proj_size or lstm.hidden_size
+        state = (x.new_zeros(lstm.num_layers, len(x), units), x.new_zeros(lstm.num_layers, len(x), lstm.hidden_size))
+    weights = [weight for layer in lstm.all_weights for weight in layer]
+    sequence = x.transpose(0, 1)  # [T, B, F]
+    for t in range(len(sequence)):
+        _, h, c = torch.lstm(sequence[t : t + 1], state, weights, lstm.bias, lstm.num_layers, lstm.dropout,
+                             lstm.training, lstm.bidirectional, False)
+        state = (h, c)
+        yield state
+
+
 def output_units(config: ManyToOneConfig | Seq2SeqConfig) -> int:
     return config.proj_size or config.hidden_size
 

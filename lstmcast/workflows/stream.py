@@ -27,7 +27,6 @@ from lstmcast.runs.load import Run, open_run, reading_config, run_series
 from lstmcast.runs.store import check_header
 
 
-
 @dataclass
 class StreamRequest:
     run_dir: Path
@@ -160,6 +159,5 @@ def _forecast(run: Run, full: Series, reached: _Reached, values: np.ndarray) -> 
     notices = list(full.notices) + [f"stream forecast: the state carried row by row from {reached.start} "
                                     f"({reached.rows} row(s) read now), not the window forecast of plain predict"]
     return Forecast(target=run.meta.target, last_date=reached.last_date, last_value=float(reached.last_raw[0]),
-                    dates=dates,
-                    values=values.tolist(), calendar=run.calendar.describe(), notices=notices,
+                    dates=dates, values=values.tolist(), calendar=run.calendar.describe(), notices=notices,
                     **recent_history(full.dates, full.values))
