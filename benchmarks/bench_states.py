@@ -1,12 +1,15 @@
 """dump-states cost against the model's fastest plain fused forward, in one process.
 
-    python benchmarks/bench_states.py [--windows 5000] [--repeats 5]
+    python benchmarks/bench_states.py [--windows 5000] [--repeats 5] [--own-cell]
 
 The model is the MSFT many-to-one config's (2-layer LSTM, hidden 64, lookback 64), randomly initialised (the cost does
 not depend on the weights). Candidates and the reference are interleaved; medians are reported. The reference is
 the fastest fused forward found: at several batch sizes, on the windows as views or as one contiguous copy, on two
 threads or on single-threaded workers as the recording runs (each worker in inference mode: before 0.7.1 the workers
 ran without it, which made that reference up to a third slower than it is).
+
+`--own-cell` adds the design lstmcast does not use, for its bound: states and gates from one pass of a hand-written
+cell (the gates' matrix products done once instead of twice), with how far its states fall from nn.LSTM's own.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import argparse
 import os
 import statistics
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -22,7 +26,7 @@ import torch
 
 from lstmcast.config import ManyToOneConfig
 from lstmcast.introspect.record import record, record_chunks
-from lstmcast.models.lstm import build_model, stepped
+from lstmcast.models.lstm import build_model, lstm_weights, stepped
 
 BATCHES = (128, 256, 512, 1024, 2048)
 
@@ -64,6 +68,60 @@ def steps_alone(model, x, batch):
     on_workers(step, x, batch)
 
 
+_own_buffers = threading.local()
+
+
+def own_cell(lstm, chunk):
+    """h, c and gates of every layer and step from the LSTM equations written out (float32, gates i, f, g, o; tanh
+    as 2 sigmoid(2z) - 1, as the recording's gates): the input products of a layer in one matrix product, the
+    recurrent ones a step at a time, all written straight into step-major buffers, kept per worker thread and
+    reused (as the recording reuses its buffers). Returns (h, c, gates) [L, T, W, .]. Not what lstmcast records:
+    these states are not nn.LSTM's own (see the printed difference)."""
+    windows, steps, _ = chunk.shape
+    hidden, layers = lstm.hidden_size, lstm.num_layers
+    doubled = torch.ones(4 * hidden)
+    doubled[2 * hidden : 3 * hidden] = 2.0
+    key = (layers, steps, windows, hidden)
+    if getattr(_own_buffers, "key", None) != key:
+        _own_buffers.key = key
+        _own_buffers.tensors = (torch.empty(layers, steps, windows, hidden), torch.empty(layers, steps, windows, hidden),
+                                torch.empty(layers, steps, windows, 4 * hidden))
+    h, c, gates = _own_buffers.tensors
+    layer_input = chunk.transpose(0, 1).contiguous()  # [T, W, F]
+    for layer in range(layers):
+        w_ih, w_hh, bias, _ = lstm_weights(lstm, layer)
+        w_ih, w_hh = (w_ih * doubled[:, None]).T.contiguous(), (w_hh * doubled[:, None]).T.contiguous()
+        torch.addmm(bias * doubled, layer_input.view(steps * windows, -1), w_ih, out=gates[layer].view(-1, 4 * hidden))
+        for t in range(steps):
+            z = gates[layer, t]
+            if t:
+                z.addmm_(h[layer, t - 1], w_hh)
+            z.sigmoid_()
+            i, f, g, o = z.view(windows, 4, hidden).unbind(1)
+            g.mul_(2.0).sub_(1.0)
+            if t:
+                torch.mul(f, c[layer, t - 1], out=c[layer, t]).addcmul_(i, g)
+            else:
+                torch.mul(i, g, out=c[layer, t])
+            torch.mul(c[layer, t], 2.0, out=h[layer, t]).sigmoid_().mul_(2.0).sub_(1.0).mul_(o)
+        layer_input = h[layer]
+    return h, c, gates
+
+
+def own_cells(model, x, batch):
+    on_workers(torch.inference_mode()(lambda chunk: own_cell(model.lstm, chunk)), x, batch)
+
+
+@torch.inference_mode()
+def own_cell_difference(model, x) -> float:
+    """Largest |h - nn.LSTM's h| and |c - nn.LSTM's c| of the hand-written cell over the first 512 windows."""
+    chunk = x[:512]
+    h, c, _ = own_cell(model.lstm, chunk)
+    output, (h_n, c_n) = model.lstm(chunk)
+    return max(float((h[-1] - output.transpose(0, 1)).abs().max()), float((h[:, -1] - h_n).abs().max()),
+               float((c[:, -1] - c_n).abs().max()))
+
+
 def states(model, x, batch, gates=False, workers=None):
     """What dump-states computes: h and c of every layer and step in the dump layout, optionally the gates."""
     chunks = (x[start : start + batch] for start in range(0, len(x), batch))
@@ -98,6 +156,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--windows", type=int, default=5000)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--own-cell", action="store_true", help="also time a hand-written cell (not adopted)")
     args = parser.parse_args()
     torch.manual_seed(0)
     model = build_model(ManyToOneConfig(kind="many_to_one", hidden_size=64, num_layers=2), layout=1,
@@ -114,6 +173,8 @@ def main() -> None:
     candidates |= {f"h,c b={b}": (lambda b=b: states(model, x, b)) for b in BATCHES}
     candidates |= {f"h,c 1 worker b={b}": (lambda b=b: states(model, x, b, workers=1)) for b in (512, 1024)}
     candidates |= {f"h,c,gates b={b}": (lambda b=b: states(model, x, b, True)) for b in BATCHES}
+    if args.own_cell:
+        candidates |= {f"own cell b={b}": (lambda b=b: own_cells(model, x, b)) for b in (128, 256, 512)}
     for fn in candidates.values():  # warm up
         fn()
     times = {name: [] for name in candidates}
@@ -141,6 +202,11 @@ def main() -> None:
     print(f"h and c, every layer and step: {best_states[1]} {best_states[0]:.4f} s = "
           f"{best_states[0] / reference[0]:.2f}x (target <= 1.5x)")
     print(f"with gates: {best_gates[1]} {best_gates[0]:.4f} s = {best_gates[0] / reference[0]:.2f}x (target <= 3x)")
+    if args.own_cell:
+        own = min((v, k) for k, v in median.items() if k.startswith("own cell"))
+        print(f"not adopted, a hand-written cell (h, c, gates in one pass): {own[1]} {own[0]:.4f} s = "
+              f"{own[0] / reference[0]:.2f}x; its states differ from nn.LSTM's by up to "
+              f"{own_cell_difference(model, x):.1e}")
     print(f"writing h and c as .npy ({size / 2**20:.0f} MiB): {write_s:.4f} s "
           f"({write_s / reference[0]:.2f}x the fused forward; reported apart, as asked)")
 
