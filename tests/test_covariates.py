@@ -5,6 +5,7 @@ refusals that keep them honest."""
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import exchange_calendars as xcals
@@ -40,9 +41,15 @@ def _prices(path: Path, sessions: pd.DatetimeIndex, *, sector: bool = False, ids
     return path
 
 
+def _xnys(start: str, end: str) -> pd.DatetimeIndex:
+    """New York's sessions, straight from exchange_calendars (the independent side of these tests)."""
+    with warnings.catch_warnings():  # exchange_calendars trips a pandas 3.1 deprecation, as in lstmcast.data.calendar
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return pd.DatetimeIndex(xcals.get_calendar("XNYS", start=start, end=end).sessions)
+
+
 def _sessions(count: int = 330) -> pd.DatetimeIndex:
-    calendar = xcals.get_calendar("XNYS", start="2019-01-02", end="2021-12-31")
-    return pd.DatetimeIndex(calendar.sessions[:count])
+    return _xnys("2019-01-02", "2021-12-31")[:count]
 
 
 def _config(path: Path, csv: Path, kind: str = "seq2seq", model: dict | None = None, **data) -> Path:
@@ -64,7 +71,7 @@ def test_a_future_covariate_at_step_t_plus_k_is_the_calendars_value_for_that_dat
     prepared = prepare(series, data, calendar=Calendar("B", "XNYS"))
     names = list(prepared.covariates)
     assert names == lead_columns(data) and len(names) == 7 * (data.horizon + 1)
-    sessions = xcals.get_calendar("XNYS", start="2018-12-01", end="2021-12-31").sessions
+    sessions = _xnys("2018-12-01", "2021-12-31")
     following = sessions[sessions > prepared.dates[-1]][: data.horizon]
     dates = prepared.dates.append(following)
     values = prepared.scaled[:, len(prepared.columns):]
