@@ -3,9 +3,10 @@
     python benchmarks/profile_gates.py [--windows 256] [--repeats 21]
 
 Prints medians in ms: the fused forward and the h, c recording of the chunk (for scale), `add_gates` whole, then its
-matrix products (with GFLOP/s), its sigmoid pass and the g-gate fix-up on cache-resident blocks, and a variant that
-feeds the products from the step-major h directly (one product for x_t, one accumulated for h_{t-1}) instead of
-laying both side by side first. Same model as bench_states.py.
+matrix products (with GFLOP/s, and in bfloat16 with their largest error relative to float64), its sigmoid pass and
+the g-gate fix-up on cache-resident blocks, and a variant that feeds the products from a layer-major h directly (one
+product for x_t, one accumulated for h_{t-1}) instead of laying both side by side first. Same model as
+bench_states.py.
 """
 
 from __future__ import annotations
@@ -75,11 +76,15 @@ def main() -> None:
         recording = record(model, x, buffers=buffers)
         gates = median_ms(lambda: add_gates(lstm, recording.encoder, x, buffers=buffers), args.repeats)
         out, bias = torch.empty(rows, 4 * hidden), torch.randn(4 * hidden)
-        products, flops = 0.0, 0.0
+        products, halved, flops, error = 0.0, 0.0, 0.0, 0.0
         for width in (1 + hidden, 2 * hidden):  # layer 0 reads x_t (1 column) and h_{t-1}; layer 1 two h's
             operand, weights = torch.randn(rows, width), torch.randn(width, 4 * hidden)
             products += blocks * median_ms(lambda: torch.addmm(bias, operand, weights, out=out), args.repeats)
             flops += 2.0 * windows * steps * width * 4 * hidden
+            low = [t.bfloat16() for t in (bias, operand, weights, out)]
+            halved += blocks * median_ms(lambda: torch.addmm(*low[:3], out=low[3]), args.repeats)
+            exact = torch.addmm(bias.double(), operand.double(), weights.double())
+            error = max(error, float((torch.addmm(*low[:3]).double() - exact).abs().max() / exact.abs().max()))
         sigmoid = 2 * blocks * median_ms(lambda: out.sigmoid_(), args.repeats)
         fix = 2 * blocks * median_ms(lambda: out[:, 2 * hidden : 3 * hidden].mul_(2.0).sub_(1.0), args.repeats)
         by_layer = recording.encoder.h.permute(2, 1, 0, 3).contiguous()
@@ -94,6 +99,7 @@ def main() -> None:
     print(f"record h and c                {recorded:8.2f}  ({recorded / fused:.2f}x the fused forward)")
     print(f"add_gates                     {gates:8.2f}  ({gates / fused:.2f}x)")
     print(f"  its matrix products alone   {products:8.2f}  ({flops / products / 1e6:.0f} GFLOP/s, in cache)")
+    print(f"  the same products in bf16   {halved:8.2f}  (error up to {error:.1e} of the largest pre-activation)")
     print(f"  its sigmoid pass alone      {sigmoid:8.2f}")
     print(f"  its g-gate fix-up alone     {fix:8.2f}")
     print(f"  rest (operands, writing the gates to memory) {gates - products - sigmoid - fix:.2f}")
