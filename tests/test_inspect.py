@@ -5,6 +5,7 @@ direct occlusion, its drift covariance against scikit-learn, and its report is o
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import numpy as np
@@ -166,6 +167,24 @@ def test_the_report_folder_holds_the_numbers_and_is_replaced_only_with_force(ins
     result = runner.invoke(app, ["inspect", str(trained_runs["seq2seq"]), "--out", str(other), "--force"])
     assert result.exit_code != 0 and (other / "notes.txt").read_text() == "keep me"
     assert "Traceback" not in result.output
+    ours = tmp_path / "ours"  # a real report, then the same with a user's file put inside: --force keeps that file
+    shutil.copytree(report, ours)
+    (ours / "notes.txt").write_text("keep me")
+    result = runner.invoke(app, ["inspect", str(trained_runs["seq2seq"]), "--out", str(ours), "--force"])
+    assert result.exit_code == 6 and "holds files lstmcast did not write" in result.output
+    assert (ours / "notes.txt").read_text() == "keep me" and (ours / "report.html").is_file()
+    (ours / "notes.txt").unlink()
+    (ours / "summary.json").unlink()
+    os.mkfifo(ours / "summary.json")  # nothing but our names, yet no marker to read: not ours, and no hang
+    (ours / ".lstmcast").unlink()
+    result = runner.invoke(app, ["inspect", str(trained_runs["seq2seq"]), "--out", str(ours), "--force"])
+    assert result.exit_code == 6 and "not an inspection report" in result.output
+    (ours / "summary.json").unlink()
+    shutil.copy(report / "summary.json", ours / "summary.json")  # a report written before the marker file
+    result = runner.invoke(app, ["inspect", str(trained_runs["seq2seq"]), "--out", str(ours), "--force",
+                                 "--from", FROM, "--attribution-windows", "2"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((ours / ".lstmcast").read_text())["kind"] == "lstmcast-inspection"
     result = runner.invoke(app, ["inspect", str(trained_runs["seq2seq"]), "--from", "2024-06-01"])
     assert result.exit_code == 3 and "widen --from/--to" in result.output
 

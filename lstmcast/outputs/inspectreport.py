@@ -15,10 +15,16 @@ from typing import Any
 import pandas as pd
 
 from lstmcast import __version__
+from lstmcast.files.atomic import MARKER as MARKER_FILE
+from lstmcast.files.atomic import marker_kind, write_marker
+from lstmcast.files.reading import MiB, holds_only, peek_json
 
 REPORT_FILE = "report.html"
 SUMMARY_FILE = "summary.json"
-MARKER = "lstmcast-inspection"  # in summary.json: what --force may replace
+MARKER = "lstmcast-inspection"  # in summary.json and the folder's marker file: what --force may replace
+TABLES = ("forecasts", "gate_saturation", "units", "tracking", "tracking_units", "attribution_lags", "completeness",
+          "drift", "probes")
+FILES = frozenset({REPORT_FILE, SUMMARY_FILE, MARKER_FILE, *(f"{name}.csv" for name in TABLES)})
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 1.5rem auto; max-width: 1300px; color: #222; }
@@ -90,12 +96,17 @@ def write_report(folder: Path, page: str, summary: dict[str, Any], tables: dict[
     (folder / SUMMARY_FILE).write_text(json.dumps({"format": MARKER, **summary}, indent=2, allow_nan=False,
                                                   default=str) + "\n")
     for name, table in tables.items():
+        assert name in TABLES, name  # is_report must know every file the report holds
         table.to_csv(folder / f"{name}.csv", index=False)
+    write_marker(folder, MARKER)
 
 
 def is_report(path: Path) -> bool:
-    """A folder lstmcast inspect wrote (so --force may replace it)."""
-    try:
-        return json.loads((path / SUMMARY_FILE).read_text()).get("format") == MARKER
-    except (OSError, ValueError, AttributeError):
+    """A folder lstmcast inspect wrote and nobody added to (so --force may replace it): only the report's own file
+    names, and its marker (or, for reports written before the marker, summary.json's format field)."""
+    if not path.is_dir() or not holds_only(path, FILES.__contains__):
         return False
+    if marker_kind(path) == MARKER:
+        return True
+    summary = peek_json(path / SUMMARY_FILE, limit=64 * MiB)
+    return summary is not None and summary.get("format") == MARKER
