@@ -87,3 +87,32 @@ def test_calendar_covariates_continue_bitwise_where_the_dates_follow_the_calenda
             assert [row["value"] for row in json.loads(result.stdout)["forecast"]] == whole
         else:
             assert result.exit_code == 3 and "whole stream would differ" in result.output, result.output
+
+
+def test_a_run_split_by_dates_reads_a_recent_csv_that_starts_after_its_splits(runner, tmp_path):
+    """The split dates say where training ended; a CSV that only feeds the model (a recent download) need not hold
+    them, and every command that only reads a model must accept it."""
+    from tests.conftest import write_config
+
+    config = write_config(tmp_path / "c.yaml", data={
+        "path": str(CSV), "date_column": "observation_date", "target": "CPILFESL", "lookback": 12, "horizon": 3,
+        "split": {"validation": "2000-01-01", "test": "2010-01-01"}}, training={"epochs": 1})
+    run = tmp_path / "run"
+    result = runner.invoke(app, ["train", str(config), "--out", str(run)])
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(CSV)
+    recent = tmp_path / "recent.csv"
+    frame[frame.observation_date >= "2016-01-01"].to_csv(recent, index=False)  # after both split dates
+    frame[frame.observation_date >= "2016-01-01"].iloc[:-5].to_csv(tmp_path / "before.csv", index=False)
+    assert _forecast(runner, run, "--data", recent) == _forecast(runner, run)  # the same last window, same forecast
+    _forecast(runner, run, "--stream", "--data", tmp_path / "before.csv", "--save-state", tmp_path / "s")
+    assert _forecast(runner, run, "--from-state", tmp_path / "s", "--data", recent) == \
+        _forecast(runner, run, "--stream", "--data", recent)
+    for command in (["dump-states", str(run), "--data", str(recent), "--out", str(tmp_path / "d.npz")],
+                    ["dump-states", str(run), "--data", str(recent), "--mode", "stream",
+                     "--out", str(tmp_path / "s.npz")],
+                    ["export", str(run), "--data", str(recent), "--onnx", str(tmp_path / "onnx")]):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 0, (command, result.output)
+    result = runner.invoke(app, ["inspect", str(run), "--data", str(recent), "--out", str(tmp_path / "i")])
+    assert result.exit_code == 3 and "training windows" in result.output  # inspect needs the training rows, and says so

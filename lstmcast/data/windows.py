@@ -119,13 +119,18 @@ def window_views(values: torch.Tensor, origins: np.ndarray, *, lookback: int, ho
     return x[start - lookback + 1 : stop - lookback + 1], targets[start + 1 : stop + 1]
 
 
-def split_ends(dates: pd.DatetimeIndex, split: SplitConfig) -> tuple[int, int]:
-    """Row indices where validation and test begin, from fractions of the rows or from dates."""
+def split_ends(dates: pd.DatetimeIndex, split: SplitConfig, *, strict: bool = True) -> tuple[int, int]:
+    """Row indices where validation and test begin, from fractions of the rows or from dates.
+
+    Not `strict`: where a trained run's split dates fall in a CSV it only predicts from (a recent download may start
+    after both dates, so both splits start at its first row; nothing is refused, nothing is fitted on them)."""
     n = len(dates)
     test_start = _start(dates, split.test, n - int(round(n * split.test)) if isinstance(split.test, float) else 0)
     if isinstance(split.validation, float):
-        return test_start - int(round(n * split.validation)), test_start
+        return max(test_start - int(round(n * split.validation)), 0), test_start
     validation_start = _start(dates, split.validation, 0)
+    if not strict:
+        return min(validation_start, test_start), test_start
     if validation_start >= test_start:
         test_from = dates[test_start].date() if test_start < n else "after the last row"
         raise DataError(f"split.validation {split.validation} does not come before the test split, which starts at "
@@ -173,7 +178,7 @@ def prepare(series: Series, data: DataConfig, *, scaler: Scaler | None = None,
     transformed, raw, dates = transformed[offset:], series.values.to_numpy()[offset:], series.dates[offset:]
     if final:
         ends = (len(dates), len(dates))
-    train_end, validation_end = ends if ends is not None else split_ends(dates, data.split)
+    train_end, validation_end = ends if ends is not None else split_ends(dates, data.split, strict=scaler is None)
     if scaler is None:
         _check_lengths(dates, train_end, validation_end, data, series, test_needed=ends is None,
                        validation_needed=not final)

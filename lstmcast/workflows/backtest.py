@@ -136,7 +136,7 @@ def _schedule(source: Source, request: BacktestRequest, horizon: int) -> Schedul
     """Origins: the first model's test split by default (the first origin whose first target is a test row)."""
     data, dates = source.config.data, source.series.dates
     offset = rows_consumed(data)
-    _, test_start = split_ends(dates[offset:], data.split)
+    _, test_start = split_ends(dates[offset:], data.split, strict=source.run is None)  # a run's data may be newer
     return schedule(dates, earliest=data.lookback - 1 + offset, default_first=test_start + offset - 1,
                     horizon=horizon, date_from=request.date_from, last_n=request.origins, step=request.step,
                     refit_every=request.refit, where=str(source.series.path))
