@@ -116,3 +116,89 @@ def test_a_run_split_by_dates_reads_a_recent_csv_that_starts_after_its_splits(ru
         assert result.exit_code == 0, (command, result.output)
     result = runner.invoke(app, ["inspect", str(run), "--data", str(recent), "--out", str(tmp_path / "i")])
     assert result.exit_code == 3 and "training windows" in result.output  # inspect needs the training rows, and says so
+
+
+def test_a_stream_forecast_carries_a_drift_flag_against_the_streams_own_training_states(trained_runs, runner,
+                                                                                        tmp_path):
+    """The flag of a stream forecast: the final carried state against the stream's states on the training dates,
+    recomputed here from dump-states --mode stream; a continuation carries the saved reference and flags the same."""
+    from lstmcast.introspect.drift import DriftReference, flat_state, reference_rows
+    from lstmcast.runs.load import open_run, run_data
+
+    run = trained_runs["seq2seq"]
+    frame = pd.read_csv(CSV)
+    frame.iloc[:-7].to_csv(tmp_path / "before.csv", index=False)
+    frame.iloc[-7:].to_csv(tmp_path / "new.csv", index=False)  # only the new rows
+    whole = runner.invoke(app, ["predict", str(run), "--stream", "--json"])
+    assert whole.exit_code == 0, whole.output
+    whole = json.loads(whole.stdout)["state_drift"]
+    _forecast(runner, run, "--stream", "--data", tmp_path / "before.csv", "--save-state", tmp_path / "s")
+    continued = runner.invoke(app, ["predict", str(run), "--from-state", str(tmp_path / "s"), "--data",
+                                    str(tmp_path / "new.csv"), "--json"])
+    assert continued.exit_code == 0 and "cannot check that it continues" in continued.stderr
+    assert json.loads(continued.stdout)["state_drift"] == whole and whole["reference"] == "stream"
+    dump = tmp_path / "stream.npz"
+    assert runner.invoke(app, ["dump-states", str(run), "--mode", "stream", "--out", str(dump)]).exit_code == 0
+    recorded, opened = np.load(dump), open_run(run)
+    _, prepared = run_data(opened, CSV)
+    rows = reference_rows(prepared, opened.meta.target_dates["train"])
+    assert list(pd.to_datetime(recorded["step_date"][0])) == list(prepared.dates)  # one stream, every row
+    reference = DriftReference.fit(flat_state(recorded["h"][0, rows], recorded["c"][0, rows]))
+    final = flat_state(recorded["h"][0, -1:], recorded["c"][0, -1:])
+    assert whole["distance"] == pytest.approx(reference.distance(final)[0], rel=1e-5)
+    assert whole["training_states"] == len(rows) and whole["threshold"] == pytest.approx(reference.threshold, rel=1e-5)
+    short = runner.invoke(app, ["predict", str(run), "--stream", "--data", str(tmp_path / "new.csv"), "--json"])
+    assert short.exit_code == 0 and "state_drift" not in json.loads(short.stdout)
+    assert "no state drift flag" in short.stderr
+
+
+def _edited_state(source, target, change) -> None:
+    from safetensors import safe_open
+    from safetensors.numpy import save_file
+
+    with safe_open(str(source), framework="np") as handle:
+        tensors, meta = {name: handle.get_tensor(name) for name in handle.keys()}, handle.metadata()
+    about = json.loads(meta["about"])
+    change(tensors, about)
+    save_file(tensors, str(target), metadata={**meta, "about": json.dumps(about)})
+
+
+@pytest.mark.parametrize("change, problem", [
+    (lambda t, a: t.update(h=t["h"][:, :, :-1]), "sizes"),
+    (lambda t, a: t.update(h=t["h"].astype(np.float64)), "float64"),
+    (lambda t, a: t["c"].__setitem__((0, 0, 0), np.nan), "non-finite"),
+    (lambda t, a: a.update(last_date="yesterday"), "not YYYY-MM-DD"),
+    (lambda t, a: a.pop("rows"), "'rows' missing"),
+    (lambda t, a: t.pop("drift_whitening"), "drift reference"),
+])
+def test_a_damaged_state_file_is_refused_as_such_with_or_without_json(trained_runs, runner, tmp_path, change,
+                                                                       problem):
+    run, state = trained_runs["many_to_one"], tmp_path / "s"
+    _forecast(runner, run, "--stream", "--save-state", state)
+    _edited_state(state, tmp_path / "edited", change)
+    for extra in ([], ["--json"]):
+        result = runner.invoke(app, ["predict", str(run), "--from-state", str(tmp_path / "edited"), *extra])
+        assert result.exit_code == 4 and problem in result.output and "save it again" in result.output, result.output
+        assert "Traceback" not in result.output
+
+
+def test_a_state_without_a_reference_says_why_it_has_no_flag_and_a_state_of_another_series_is_refused(runner,
+                                                                                                     tmp_path):
+    from tests.conftest import write_config
+
+    run = tmp_path / "run"
+    config = write_config(tmp_path / "c.yaml", data={"path": str(DATA / "stocks_daily_long_ohlcv.csv"),
+                                                     "series_column": "Ticker", "series": "AAPL"},
+                          training={"epochs": 1})
+    assert runner.invoke(app, ["train", str(config), "--out", str(run)]).exit_code == 0
+    _forecast(runner, run, "--stream", "--save-state", tmp_path / "s")
+    result = runner.invoke(app, ["predict", str(run), "--from-state", str(tmp_path / "s"), "--set",
+                                 "data.series=MSFT"])
+    assert result.exit_code == 3 and "saved reading series AAPL" in result.output, result.output
+    _edited_state(tmp_path / "s", tmp_path / "bare", lambda t, a: [t.pop(f"drift_{k}") for k in
+                                                                     ("mean", "whitening", "training")])
+    result = runner.invoke(app, ["predict", str(run), "--from-state", str(tmp_path / "bare"), "--json"])
+    assert result.exit_code == 0 and "saved state carries no reference" in result.stderr
+    assert "state_drift" not in json.loads(result.stdout)
+    result = runner.invoke(app, ["predict", str(run), "--series", "MSFT"])
+    assert result.exit_code == 0, result.output  # a long CSV: --series picks another of its series

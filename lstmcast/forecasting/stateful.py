@@ -11,7 +11,7 @@ L layers, K steps."""
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Sequence
 
 import numpy as np
 import torch
@@ -23,12 +23,16 @@ from lstmcast.models.lstm import LSTMState, stepped
 
 
 @torch.no_grad()
-def carry(model: nn.Module, x: Tensor, state: Optional[LSTMState] = None) -> Optional[LSTMState]:
-    """The encoder's state after the rows x [1, M, C], from `state` (None: zero, the series' first row)."""
+def carry(model: nn.Module, x: Tensor, state: Optional[LSTMState] = None, *,
+          keep: Sequence[int] = ()) -> tuple[Optional[LSTMState], list[LSTMState]]:
+    """The encoder's state after the rows x [1, M, C], from `state` (None: zero, the series' first row), and the
+    states after the rows at positions `keep` (a drift reference's)."""
     model.eval()
-    for state in stepped(model.encoder, model.inputs.encoder(x), state):  # no rows: `state` stays as given
-        pass
-    return state
+    wanted, kept = {int(row) for row in keep}, []
+    for row, state in enumerate(stepped(model.encoder, model.inputs.encoder(x), state)):  # no rows: stays as given
+        if row in wanted:
+            kept.append(state)
+    return state, kept
 
 
 @torch.no_grad()

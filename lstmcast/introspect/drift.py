@@ -84,7 +84,7 @@ class DriftReference:
         mean = states.mean(0)
         values, vectors = np.linalg.eigh(ledoit_wolf(states - mean))
         values = np.maximum(values, np.finfo(np.float64).tiny)
-        return cls(mean, (vectors / np.sqrt(values)).T, np.zeros(0))
+        return cls(mean, np.ascontiguousarray((vectors / np.sqrt(values)).T), np.zeros(0))  # as saved and read back
 
     def distance(self, states: np.ndarray) -> np.ndarray:
         return np.linalg.norm((states - self.mean) @ self.whitening.T, axis=1)
@@ -96,6 +96,10 @@ class DriftReference:
     @property
     def threshold(self) -> float:
         return float(np.quantile(self.training, UNUSUAL))
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """What a saved stream state carries so its continuations are flagged against the same reference."""
+        return {"mean": self.mean, "whitening": self.whitening, "training": self.training}
 
     def assess(self, states: np.ndarray) -> dict[str, np.ndarray]:
         """Per state [N, D]: its distance, the share of training states at most that far, and whether it is flagged."""
@@ -133,13 +137,27 @@ def evenly_spaced(count: int, at_most: int) -> np.ndarray:
 def forecast_drift(model: nn.Module, prepared: Prepared, x: Tensor, train_dates: tuple[dt.date, dt.date]
                    ) -> tuple[Optional[dict], Optional[str]]:
     """How unusual the state after the forecast's window x [1, T, C] is against the training windows of the same
-    CSV: ({distance, training_quantile, threshold, unusual, training_windows}, None), or (None, why not)."""
+    CSV: (flag(...), None), or (None, why not)."""
     rows = reference_rows(prepared, train_dates)
     if len(rows) < MIN_REFERENCE:
         return None, (f"no state drift flag: the CSV holds {len(rows)} of the run's training windows "
                       f"({train_dates[0]} .. {train_dates[1]}), fewer than {MIN_REFERENCE}; give the CSV with its "
                       "training rows to get one")
     reference = DriftReference.fit(flat_state(*final_states(model, prepared.windows_at(rows))))
-    assessed = {key: value[0].item() for key, value in reference.assess(flat_state(*final_states(model, x))).items()}
-    return assessed | {"threshold": reference.threshold, "training_windows": int(len(rows))}, None
+    return flag(reference, *final_states(model, x), states="windows"), None
+
+
+def flag(reference: DriftReference, h: np.ndarray, c: np.ndarray, *, states: str) -> dict:
+    """The drift entry of a forecast from the state (h [1, L, P], c [1, L, U]): {distance, training_quantile,
+    unusual, threshold, training_states, reference} (`states`: which training states the reference holds, the
+    windows' final states or a stream's states on the training dates)."""
+    assessed = {key: value[0].item() for key, value in reference.assess(flat_state(h, c)).items()}
+    return assessed | {"threshold": reference.threshold, "training_states": int(len(reference.training)),
+                       "reference": states}
+
+
+def unusual_notice(drift: dict) -> str:
+    return (f"unusual state: the model's final state lies farther from its training states (Mahalanobis distance "
+            f"{drift['distance']:.2f}) than {100 * UNUSUAL:g}% of them ({drift['threshold']:.2f}); the input is unlike "
+            "anything it was trained on, so trust this forecast less (lstmcast inspect shows the drift over time)")
 

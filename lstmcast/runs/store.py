@@ -1,13 +1,8 @@
-"""Weights and checkpoints in safetensors: a format that cannot carry code. Files are identified by parsing their
-header (8-byte little-endian length, then a JSON object), never by a magic byte: a valid header whose length starts
-with 0x80 is still safetensors, and anything that is not a valid header is refused before safetensors reads it."""
+"""Weights and checkpoints in safetensors: a format that cannot carry code. Anything that is not a valid safetensors
+header is refused before safetensors reads it (files.safetensorsheader)."""
 
 from __future__ import annotations
 
-import json
-import os
-import stat
-import struct
 from pathlib import Path
 
 import torch
@@ -17,8 +12,9 @@ from safetensors.torch import load_file, save_file
 from lstmcast import faults
 from lstmcast.errors import ModelFileError
 from lstmcast.files.atomic import inside
+from lstmcast.files.safetensorsheader import check_header
 
-MAX_HEADER = 100 * 2**20  # safetensors' own limit on the JSON header
+__all__ = ["check_header", "load_tensors", "load_weights", "save_tensors"]
 
 
 def save_tensors(path: Path, tensors: dict[str, torch.Tensor], *, metadata: dict[str, str] | None = None) -> None:
@@ -51,43 +47,3 @@ def load_weights(path: Path) -> dict[str, torch.Tensor]:
         raise ModelFileError(f"{path}: holds {', '.join(odd)} tensors; lstmcast writes floating-point weights only, so "
                              "the file was altered; retrain or copy the run again")
     return weights
-
-
-def check_header(path: Path) -> None:
-    """Refuse, with a message saying what the file is, anything that is not a regular file with a valid header."""
-    try:
-        info = os.stat(path)
-    except FileNotFoundError:
-        raise ModelFileError(f"{path}: missing; is this a run directory written by `lstmcast train`?") from None
-    except OSError as exc:
-        raise ModelFileError(f"{path}: cannot read ({exc.strerror})") from None
-    if not stat.S_ISREG(info.st_mode):
-        raise ModelFileError(f"{path}: not a regular file; expected safetensors weights written by `lstmcast train`")
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(8)
-            length = struct.unpack("<Q", head)[0] if len(head) == 8 else -1
-            valid = 2 <= length <= min(MAX_HEADER, info.st_size - 8)
-            header = handle.read(length) if valid else b""
-    except OSError as exc:
-        raise ModelFileError(f"{path}: cannot read ({exc.strerror})") from None
-    if not (valid and _json_object(header)):
-        raise ModelFileError(_what_it_is(path, head, info.st_size))
-
-
-def _json_object(header: bytes) -> bool:
-    try:
-        return isinstance(json.loads(header), dict)
-    except (ValueError, RecursionError):
-        return False
-
-
-def _what_it_is(path: Path, head: bytes, size: int) -> str:
-    if size == 0:
-        return f"{path}: the file is empty; retrain or copy the run again"
-    if head.startswith(b"version "):
-        return f"{path}: a Git LFS pointer, not the weights; run `git lfs pull` to fetch the file"
-    if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05") or head.startswith(b"PK\x03\x04"):
-        return (f"{path}: a pickle or torch archive, which lstmcast never loads (it can run code); only safetensors "
-                "weights written by `lstmcast train` are accepted")
-    return f"{path}: not a valid safetensors file (truncated or corrupt); retrain or copy the run again"

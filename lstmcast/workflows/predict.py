@@ -18,7 +18,7 @@ from lstmcast.errors import ConfigError, DataError
 from lstmcast.evaluation.conformal import cqr_interval, distributional_levels, head_pairs, interval, split_conformal
 from lstmcast.forecasting.predict import forecast_scaled, to_user_units
 from lstmcast.forecasting.sampling import DEFAULT_SAMPLES, is_probabilistic, sample_paths
-from lstmcast.introspect.drift import UNUSUAL, forecast_drift
+from lstmcast.introspect.drift import forecast_drift, unusual_notice
 from lstmcast.outputs.forecastfiles import Forecast, recent_history
 from lstmcast.runs.load import chosen_series, open_run, run_panel, run_series
 
@@ -35,7 +35,7 @@ def predict_run(run_dir: Path, *, data_path: Optional[Path] = None, horizon: Opt
     if run.is_panel:
         raise ConfigError(f"{run_dir} is a panel run (one model over {len(run.meta.panel.series)} series); "
                           "forecast it with predict_panel, or on the command line with --series NAME[,NAME...]")
-    _check_series(run.config.data.series, overrides or [], levels or [])
+    _check_series(run, overrides or [], levels or [])
     _check_sampling(run, levels or [], samples)
     full = run_series(run, data_path, overrides=overrides, command="predict")
     settings = _Settings(horizon, as_of, levels or [], samples, seed)
@@ -76,7 +76,7 @@ def forecast_series(run, full, scaler, conformal, settings: _Settings, *, notice
                         "extreme")
     drift, no_drift = forecast_drift(run.model, prepared, x, run.meta.target_dates["train"])
     notices = notices + list(series.notices) + _notices(run, steps, series.dates[-1].date()) + \
-        ([no_drift] if no_drift else []) + ([_unusual(drift)] if drift and drift["unusual"] else [])
+        ([no_drift] if no_drift else []) + ([unusual_notice(drift)] if drift and drift["unusual"] else [])
     dates = [d.date() for d in run.calendar.following(series.dates[-1], steps)]
     return Forecast(
         target=run.meta.target, last_date=series.dates[-1].date(), last_value=float(prepared.raw[-1, 0]),
@@ -85,12 +85,6 @@ def forecast_series(run, full, scaler, conformal, settings: _Settings, *, notice
         **recent_history(series.dates, series.values), series=full.name, drift=drift,
         **_intervals(run, conformal, values, settings.levels, paths),
     )
-
-
-def _unusual(drift: dict) -> str:
-    return (f"unusual state: the model's final state lies farther from its training states (Mahalanobis distance "
-            f"{drift['distance']:.2f}) than {100 * UNUSUAL:g}% of them ({drift['threshold']:.2f}); the input is unlike "
-            "anything it was trained on, so trust this forecast less (lstmcast inspect shows the drift over time)")
 
 
 def _intervals(run, conformal, values: np.ndarray, levels: list[float], paths: Optional[np.ndarray]) -> dict:
@@ -178,9 +172,14 @@ def _method(run, paths: Optional[np.ndarray], cqr: list[str], count: int) -> str
             "calibrated on the evaluated model's validation PIT")
 
 
-def _check_series(trained: Optional[str], overrides: list[str], levels: list[float]) -> None:
-    """Intervals come from the trained series' residuals: another series has its own volatility."""
+def _check_series(run, overrides: list[str], levels: list[float]) -> None:
+    """A series is chosen only from a long CSV; intervals come from the trained series' residuals (another series
+    has its own volatility)."""
     asked = [item.split("=", 1)[1].strip() for item in overrides if item.strip().startswith("data.series=")]
+    trained = run.config.data.series
+    if asked and run.config.data.series_column is None:
+        raise ConfigError(f"--series (data.series) picks one series of a CSV in long form or of a panel run; "
+                          f"{run.path} reads a CSV holding one series: leave it out")
     if levels and asked and asked[-1] != (trained or ""):
         raise ConfigError(f"--levels: the recorded residuals are those of series {trained!r}, so intervals for "
                           f"{asked[-1]!r} would carry the wrong volatility; drop --levels, or train on {asked[-1]!r}")

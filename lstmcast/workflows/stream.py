@@ -20,11 +20,11 @@ from lstmcast.data.windows import prepare
 from lstmcast.errors import ConfigError, DataError, ModelFileError
 from lstmcast.files.atomic import check_output
 from lstmcast.forecasting.stateful import carry, forecast_from_state
+from lstmcast.introspect.drift import MIN_REFERENCE, DriftReference, flag, flat_state, reference_rows, unusual_notice
 from lstmcast.models.lstm import LSTMState
 from lstmcast.outputs.forecastfiles import Forecast, recent_history
 from lstmcast.outputs.statefiles import SavedState, is_state_file, read_state, write_state
 from lstmcast.runs.load import Run, open_run, reading_config, run_series
-from lstmcast.runs.store import check_header
 
 
 @dataclass
@@ -53,11 +53,11 @@ def stream_predict(request: StreamRequest) -> StreamOutcome:
     if request.save_state is not None:  # refused now, before any work, by the rules the write applies
         check_output(request.save_state, force=request.force, what="a saved state", recognise=is_state_file)
     full = run_series(run, request.data_path, overrides=request.overrides, command="predict")
-    saved = _saved(run, request.from_state) if request.from_state else None
+    reading = reading_config(run, request.overrides, "predict")
+    name = reading.series if isinstance(reading.series, str) else None  # the series of a CSV in long form
+    saved = _saved(run, request.from_state, full, name) if request.from_state else None
     series = full if saved is None else _after(full, saved)
-    if saved is not None:
-        _check_continuation(run, full, series, saved,
-                            ffill=reading_config(run, request.overrides, "predict").missing == "ffill")
+    notes = [] if saved is None else _continuation(run, full, series, saved, ffill=reading.missing == "ffill")
     check_gaps(series.dates, run.calendar, steps=len(series.dates), what=full.where)  # the stream reads every row
     reached = _read_on(run, series, saved)
     steps = request.horizon or run.meta.horizon
@@ -70,17 +70,20 @@ def stream_predict(request: StreamRequest) -> StreamOutcome:
     if request.save_state is not None:
         about = {"weights_sha256": run.meta.weights_sha256, "last_date": str(reached.last_date),
                  "stream_start": str(reached.start), "rows": reached.rows + (saved.about["rows"] if saved else 0),
-                 "columns": run.meta.columns, "target": run.meta.target}
+                 "columns": run.meta.columns, "target": run.meta.target, "series": name}
         write_state(request.save_state, SavedState(*reached.state, reached.last_row,
-                                                   torch.from_numpy(reached.last_raw.copy()), about),
+                                                   torch.from_numpy(reached.last_raw.copy()), about,
+                                                   {k: torch.from_numpy(v) for k, v in reached.reference.items()}),
                     force=request.force)
-    return StreamOutcome(_forecast(run, full, reached, values), reached.rows, reached.start)
+    return StreamOutcome(_forecast(run, full, reached, values, notes + _drift_notes(reached, saved)), reached.rows,
+                         reached.start)
 
 
 @dataclass
 class _Reached:
     """Where a stream stands after reading: the state after its last row, that row as read and raw, its date, the
-    rows read in this call, and the date the stream began (from a zero state)."""
+    rows read in this call, the date the stream began (from a zero state), and the drift reference: the stream's
+    states on the run's training dates (DriftReference.arrays(); empty when the stream read too few of them)."""
 
     state: LSTMState
     last_row: torch.Tensor  # [1, C]
@@ -88,32 +91,71 @@ class _Reached:
     last_date: dt.date
     rows: int
     start: dt.date
+    reference: dict[str, np.ndarray]
+    drift: Optional[dict] = None  # the final state's flag (introspect.drift.flag)
 
 
 def _read_on(run: Run, series: Series, saved: Optional[SavedState]) -> _Reached:
-    """Carry the state over the rows of `series` after the saved one (all of them without a saved state)."""
+    """Carry the state over the rows of `series` after the saved one (all of them without a saved state, keeping
+    the states on the training dates for the drift reference; a continuation uses the saved one)."""
     if saved is not None and len(series.dates) == 1:  # nothing new: where the saved state stands
-        return _Reached((saved.h, saved.c), saved.last_row, saved.last_raw.numpy(),
-                        dt.date.fromisoformat(saved.about["last_date"]), 0,
-                        dt.date.fromisoformat(saved.about["stream_start"]))
+        reached = _Reached((saved.h, saved.c), saved.last_row, saved.last_raw.numpy(), saved.last_date, 0,
+                           saved.stream_start, {k: v.numpy() for k, v in saved.drift.items()})
+        return _flagged(run, reached)
     prepared = prepare(series, run.config.data, scaler=run.scaler, calendar=run.calendar, stream=True)
     new = np.arange(len(prepared.dates)) if saved is None else \
         np.flatnonzero(prepared.dates > pd.Timestamp(saved.about["last_date"]))
+    at = reference_rows(prepared, run.meta.target_dates["train"]) if saved is None else ()
     x = prepared.tensor()[new][None]
-    state = carry(run.model, x, None if saved is None else (saved.h, saved.c))
-    start = dt.date.fromisoformat(saved.about["stream_start"]) if saved else prepared.dates[0].date()
-    return _Reached(state, x[:, -1], prepared.raw[new[-1]].astype(np.float64), prepared.dates[new[-1]].date(),
-                    len(new), start)
+    state, kept = carry(run.model, x, None if saved is None else (saved.h, saved.c), keep=at)
+    if saved is not None:
+        reference = {k: v.numpy() for k, v in saved.drift.items()}
+    elif len(kept) >= MIN_REFERENCE:
+        reference = DriftReference.fit(flat_state(*(torch.cat(part, 1).transpose(0, 1).numpy()
+                                                     for part in zip(*kept)))).arrays()
+    else:
+        reference = {}
+    start = saved.stream_start if saved else prepared.dates[0].date()
+    return _flagged(run, _Reached(state, x[:, -1], prepared.raw[new[-1]].astype(np.float64),
+                                  prepared.dates[new[-1]].date(), len(new), start, reference))
 
 
-def _saved(run: Run, path: Path) -> SavedState:
-    """A saved state, refused unless it was saved from this run's weights."""
-    if path.is_file():
-        check_header(path)  # a pickle, an LFS pointer or a huge header is named as such before safetensors reads it
+def _flagged(run: Run, reached: _Reached) -> _Reached:
+    if reached.reference:
+        reference = DriftReference(**reached.reference)
+        h, c = (part.transpose(0, 1).numpy() for part in reached.state)
+        reached.drift = flag(reference, h, c, states="stream")
+    return reached
+
+
+def _drift_notes(reached: _Reached, saved: Optional[SavedState]) -> list[str]:
+    if reached.drift is not None:
+        return [unusual_notice(reached.drift)] if reached.drift["unusual"] else []
+    if saved is None:
+        return [f"no state drift flag: the stream read fewer than {MIN_REFERENCE} rows on the run's training dates "
+                "(its reference is the stream's own states there); give the CSV with its training rows to get one"]
+    return ["no state drift flag: the saved state carries no reference (the stream that saved it read too few of the "
+            "run's training rows); run --stream over the CSV with its training rows and --save-state again"]
+
+
+def _saved(run: Run, path: Path, full: Series, name: Optional[str]) -> SavedState:
+    """A saved state, refused unless it was saved from this run's weights (and the same series of the CSV), with the
+    shapes of this model's states."""
     saved = read_state(path)
-    if saved.about.get("weights_sha256") != run.meta.weights_sha256 or saved.about.get("columns") != run.meta.columns:
+    if saved.about["weights_sha256"] != run.meta.weights_sha256 or saved.about["columns"] != run.meta.columns:
         raise ModelFileError(f"--from-state {path}: saved from another model (its weights or columns differ from "
                              f"{run.path}'s); a state only means something to the weights that computed it")
+    lstm = run.model.encoder
+    shapes = (tuple(saved.h.shape), tuple(saved.c.shape), saved.last_row.shape[1], len(saved.last_raw))
+    wanted = ((lstm.num_layers, 1, lstm.proj_size or lstm.hidden_size), (lstm.num_layers, 1, lstm.hidden_size),
+              run.model.inputs.layout.columns, len(run.meta.columns))
+    if shapes != wanted:
+        raise ModelFileError(f"--from-state {path}: damaged or edited (h, c, last row and raw values of sizes "
+                             f"{shapes}, but {run.path}'s model has {wanted}); save it again with predict --stream "
+                             "--save-state")
+    if saved.about.get("series", name) != name:
+        raise DataError(f"{full.where}: the state was saved reading series {saved.about['series']}, not {name}; "
+                        "continue it on its own series (--set data.series=...)")
     return saved
 
 
@@ -133,11 +175,12 @@ def _after(full: Series, saved: SavedState) -> Series:
     return Series(dates, values, full.path, full.sha256, full.notices, full.name)
 
 
-def _check_continuation(run: Run, full: Series, series: Series, saved: SavedState, *, ffill: bool) -> None:
+def _continuation(run: Run, full: Series, series: Series, saved: SavedState, *, ffill: bool) -> list[str]:
     """Refuse a continuation that the whole stream would read differently: with `missing: ffill`, a first new row
     that is blank would be filled from the saved row in the whole CSV but dropped from a CSV without it; with
     calendar covariates, the rows before the save read the next dates from the calendar (the data ended there),
-    which must then be the dates the data goes on with."""
+    which must then be the dates the data goes on with. Notices where the CSV cannot show that it continues the
+    saved history (it lacks the saved row) or has nothing after it."""
     last = pd.Timestamp(saved.about["last_date"])
     if ffill and not (full.dates == last).any():
         raise ConfigError(f"{full.where}: this run fills missing values forward (data.missing: ffill), so a blank "
@@ -152,12 +195,19 @@ def _check_continuation(run: Run, full: Series, series: Series, saved: SavedStat
             raise DataError(f"{full.where}: the rows after {last.date()} are dated {dated}, but the state was saved "
                             f"reading the calendar's {wanted} as the next dates (the run's calendar covariates); the "
                             "whole stream would differ: run predict --stream over the whole CSV")
+    if full.dates[-1] < last:
+        return [f"{full.where} ends on {full.dates[-1].date()}, and the state was saved after {last.date()}: no new "
+                "row, so this is the saved state's forecast; is this the latest file?"]
+    if not (full.dates == last).any():
+        return [f"{full.where} does not hold the row of {last.date()} the state was saved after, so lstmcast cannot "
+                "check that it continues the same history (a CSV that holds it is checked value for value)"]
+    return []
 
 
-def _forecast(run: Run, full: Series, reached: _Reached, values: np.ndarray) -> Forecast:
+def _forecast(run: Run, full: Series, reached: _Reached, values: np.ndarray, notes: list[str]) -> Forecast:
     dates = [d.date() for d in run.calendar.following(pd.Timestamp(reached.last_date), len(values))]
     notices = list(full.notices) + [f"stream forecast: the state carried row by row from {reached.start} "
                                     f"({reached.rows} row(s) read now), not the window forecast of plain predict"]
     return Forecast(target=run.meta.target, last_date=reached.last_date, last_value=float(reached.last_raw[0]),
-                    dates=dates, values=values.tolist(), calendar=run.calendar.describe(), notices=notices,
-                    **recent_history(full.dates, full.values))
+                    dates=dates, values=values.tolist(), calendar=run.calendar.describe(), notices=notices + notes,
+                    **recent_history(full.dates, full.values), series=full.name, drift=reached.drift)
