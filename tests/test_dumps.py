@@ -17,7 +17,7 @@ import yaml
 from lstmcast.cli import app
 from lstmcast.outputs.dumpread import read as load_dump
 
-from conftest import write_config
+from conftest import DATA, write_config
 
 MODES = {"windows": ["--from", "2016-01-01", "--to", "2016-06-01"], "stream": ["--mode", "stream", "--from",
                                                                             "2016-01-01", "--to", "2016-06-01"]}
@@ -172,3 +172,33 @@ def test_the_volatility_track_rolls_over_chunks_and_restarts_with_each_series(tm
             returns = np.diff(np.log(series[max(0, t - 21) : t + 1]))
             expected.append(np.std(returns, ddof=1) if len(returns) >= 2 else 0.0)
     np.testing.assert_allclose(written, expected, rtol=1e-5)
+
+
+def test_dumps_and_reports_say_what_predict_says_of_the_data_and_name_their_files_honestly(runner, trained_runs,
+                                                                                         tmp_path):
+    """Rows sorted and gaps the windows read as one step are told (predict refuses a gap in its last window; a dump
+    of many windows records them, and says so); a dump is never written under another format's name."""
+    frame = pd.read_csv(DATA / "us_core_cpi_monthly.csv")
+    frame = frame[~frame.observation_date.isin(["2015-03-01", "2015-04-01", "2015-05-01"])]  # a 4-month jump
+    shuffled = tmp_path / "shuffled.csv"
+    frame.sample(frac=1.0, random_state=0).to_csv(shuffled, index=False)
+    run = trained_runs["many_to_one"]
+    for command in (["dump-states", str(run), "--data", str(shuffled), "--from", "2014-01-01",
+                     "--out", str(tmp_path / "d.npz")],
+                    ["dump-states", str(run), "--data", str(shuffled), "--stream", "--from", "2018-01-01",
+                     "--out", str(tmp_path / "s.npz")],
+                    ["inspect", str(run), "--data", str(shuffled), "--from", "2014-01-01", "--attribution-windows",
+                     "2", "--out", str(tmp_path / "report")]):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 0, result.output
+        assert "not in order; sorted" in result.stderr and "1 gap(s)" in result.stderr, (command, result.stderr)
+        assert "2015-02-01 -> 2015-06-01 (120 days)" in result.stderr
+    assert np.load(tmp_path / "s.npz")["h"].shape[:2] == (1, 11)  # one stream (2018-01 .. 2018-11), by --stream
+    result = runner.invoke(app, ["dump-states", str(run), "--from", "2017-01-01", "--out", str(tmp_path / "d.npz"),
+                                 "--force"])
+    assert result.exit_code == 0 and "gap" not in result.stderr  # the shipped CSV has none
+    result = runner.invoke(app, ["dump-states", str(run), "--out", str(tmp_path / "x.npy")])
+    assert result.exit_code == 2 and "name it .npz or .parquet" in result.output
+    assert not (tmp_path / "x.npy").exists()
+    result = runner.invoke(app, ["inspect", str(tmp_path / "shuffled.csv")])
+    assert result.exit_code == 4 and "a file, not a run directory" in result.output

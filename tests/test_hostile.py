@@ -97,18 +97,19 @@ def test_force_replaces_only_outputs_lstmcast_wrote(runner, trained_runs, tmp_pa
     keep = tmp_path / "keep"
     keep.mkdir()
     (keep / "precious.csv").write_text("precious")
-    plain = tmp_path / "plain.txt"
+    plain, bare = tmp_path / "plain.txt", tmp_path / "states"  # a dump must not be named .txt anyway: a bare name
     plain.write_text("precious")
+    bare.write_text("precious")
     run = tmp_path / "run"
     shutil.copytree(trained_runs["seq2seq"], run)
     for command in (["train", str(config), "--out", str(keep)], ["train", str(config), "--out", str(plain)],
                     ["train", str(config), "--out", str(tmp_path)],
                     ["dump-states", str(run), "--out", str(run)], ["backtest", str(run), "--out", str(run)],
                     ["predict", str(run), "--out", str(keep / "precious.csv")],
-                    ["dump-states", str(run), "--out", str(plain), "--format", "npz"]):
+                    ["dump-states", str(run), "--out", str(bare), "--format", "npz"]):
         result = runner.invoke(app, [*command, "--force"])
         assert result.exit_code == 6 and "--force will not replace it" in result.output, (command, result.output)
-    assert (keep / "precious.csv").read_text() == "precious" and plain.read_text() == "precious"
+    assert (keep / "precious.csv").read_text() == "precious" and plain.read_text() == bare.read_text() == "precious"
     assert runner.invoke(app, ["predict", str(run)]).exit_code == 0  # the run being read is intact
     report = tmp_path / "report"
     for _ in range(2):  # its own outputs it does replace, as often as asked

@@ -40,8 +40,10 @@ def dump_states(
     fmt: Annotated[Optional[Format], typer.Option("--format", help="npz (one file), npy (a folder, memory-mappable), "
                                                   "parquet (a tidy table), lstmvis (for the LSTMVis viewer; use "
                                                   "--mode stream). Default: npz under 512 MiB, else npy.")] = None,
-    mode: Annotated[Mode, typer.Option(help="windows: what the model sees for each forecast; stream: one pass over "
-                                       "the whole series from its first row.")] = Mode.windows,
+    mode: Annotated[Optional[Mode], typer.Option(help="windows (the default): what the model sees for each "
+                                                 "forecast; stream: one pass over the whole series from its first "
+                                                 "row, the decoder's horizon at every step too.")] = None,
+    stream: Annotated[bool, typer.Option("--stream", help="Short for --mode stream.")] = False,
     gates: Annotated[bool, typer.Option("--gates", help="Also record the i, f, g, o gate activations.")] = False,
     date_from: Annotated[Optional[dt.datetime], date_option("--from", "First window end (or stream date) "
                                                             "written.")] = None,
@@ -65,7 +67,7 @@ def dump_states(
 
       lstmcast dump-states runs/msft_many_to_one --from 2017-01-01 --gates --plot states.png
 
-      lstmcast dump-states runs/msft_seq2seq --mode stream --out states.parquet
+      lstmcast dump-states runs/msft_seq2seq --stream --out states.parquet    (--stream: --mode stream)
 
       lstmcast dump-states runs/msft_many_to_one --mode stream --format lstmvis --out lstmvis/
 
@@ -77,6 +79,9 @@ def dump_states(
         if out_path is not None and str(out_path) == "-":
             raise ConfigError("--out -: a state dump is binary arrays (or a folder), not text for standard output; "
                               "give a path, or use --json for the summary")
+        if stream and mode == Mode.windows:
+            raise ConfigError("--stream is short for --mode stream; it contradicts --mode windows: choose one")
+        mode = Mode.stream if stream else mode or Mode.windows
         request = DumpRequest(
             run_dir=run_dir, out=out_path, data_path=data, fmt=fmt.value if fmt else None, mode=mode.value,
             gates=gates, date_from=as_date(date_from), date_to=as_date(date_to), force=force, chunk_size=chunk_size,

@@ -195,19 +195,35 @@ def check_frequency(dates: pd.DatetimeIndex, calendar: Calendar, *, what: str) -
         )
 
 
-def check_gaps(dates: pd.DatetimeIndex, calendar: Calendar, *, steps: int, what: str) -> None:
-    """Refuse a gap of more than a few missing steps inside the last `steps` rows, which the model reads as
-    consecutive steps (up to 10 days for daily data, 2.5 steps otherwise)."""
-    window = dates[-(steps + 1):]
-    if len(window) < 2:
-        return
+def gaps(dates: pd.DatetimeIndex, calendar: Calendar) -> list[tuple[pd.Timestamp, pd.Timestamp, float]]:
+    """(from, to, days) of every jump between consecutive rows longer than a few missing steps (more than 10 days
+    for daily data, 2.5 steps otherwise), which a model reads as one step."""
+    if len(dates) < 2:
+        return []
     nominal = calendar.nominal_days()
-    gaps = np.diff(window.values).astype("timedelta64[s]").astype(np.int64) / 86_400
+    days = np.diff(dates.values).astype("timedelta64[s]").astype(np.int64) / 86_400
     limit = 10.0 if nominal <= 1.0 else 2.5 * nominal
-    worst = int(np.argmax(gaps))
-    if gaps[worst] > limit:
+    return [(dates[i], dates[i + 1], float(days[i])) for i in np.flatnonzero(days > limit)]
+
+
+def check_gaps(dates: pd.DatetimeIndex, calendar: Calendar, *, steps: int, what: str) -> None:
+    """Refuse a gap inside the last `steps` rows, which the model reads as consecutive steps."""
+    found = gaps(dates[-(steps + 1):], calendar)
+    if found:
+        start, end, days = max(found, key=lambda gap: gap[2])
         raise DataError(
             f"{what}: the model reads its last {steps} rows as consecutive steps, but they jump from "
-            f"{window[worst].date()} to {window[worst + 1].date()} ({gaps[worst]:.0f} days, for steps of about "
-            f"{nominal:.0f}); fill the gap, or give data without it"
+            f"{start.date()} to {end.date()} ({days:.0f} days, for steps of about "
+            f"{calendar.nominal_days():.0f}); fill the gap, or give data without it"
         )
+
+
+def gap_notice(dates: pd.DatetimeIndex, calendar: Calendar, *, what: str) -> list[str]:
+    """For commands that record many windows (a gap is the model's reading there, not a reason to refuse them
+    all): a notice naming the gaps that the windows read as one step."""
+    found = gaps(dates, calendar)
+    if not found:
+        return []
+    listed = ", ".join(f"{start.date()} -> {end.date()} ({days:.0f} days)" for start, end, days in found[:5])
+    return [f"{what}: {len(found)} gap(s) in the rows read ({listed}{', ...' if len(found) > 5 else ''}); the "
+            "windows that span one read it as a single step (predict refuses to forecast from such a window)"]

@@ -70,6 +70,10 @@ def _scaler(meta) -> Scaler:
 def open_run(run_dir: Path) -> Run:
     """Config, metadata and weights of a run directory; refuses anything inconsistent with a ModelFileError."""
     recover(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        hint = f" (a config? train it first: lstmcast train {run_dir} --out runs/NAME)" \
+            if run_dir.suffix in (".yaml", ".yml") else ""
+        raise ModelFileError(f"{run_dir}: a file, not a run directory written by `lstmcast train`{hint}")
     if not run_dir.is_dir():
         partial = partial_dir(run_dir)
         hint = f" ({partial} holds an unfinished run: resume it with `lstmcast train --resume {run_dir}`)" \

@@ -15,6 +15,7 @@ from typing import Any, Callable, Iterator, Optional
 import numpy as np
 
 from lstmcast import __version__, faults
+from lstmcast.data.calendar import gap_notice
 from lstmcast.errors import ConfigError, DataError
 from lstmcast.files.atomic import atomic_output, check_free_space, check_output
 from lstmcast.introspect import check
@@ -108,6 +109,8 @@ def dump_states(request: DumpRequest, *, on_progress: Callable[[int, int], None]
     for message in run.notices:
         notice(message)
     members, names = _members(run, request, notice)
+    for message in (line for m in members for line in _data_notices(run, m)):
+        notice(message)
     shape = _shape(run, members, request, series=names is not None)
     layout = specs(shape)
     size = sum(spec.nbytes for spec in layout.values())
@@ -167,6 +170,15 @@ def _record_members(run: Run, members: list[_Member], request: DumpRequest, chun
         timings = {key: round(timings.get(key, 0.0) + value, 4) for key, value in times.items()}
         checks = check.worst(checks, found)
     return timings, checks
+
+
+def _data_notices(run: Run, member: _Member) -> list[str]:
+    """What predict would say of the data as read (rows dropped or sorted), and the gaps that the recorded windows
+    (a stream: every row up to the last recorded) read as one step."""
+    dates, written = member.context.prepared.dates, member.written
+    first = 0 if member.context.stream else max(int(written[0]) - run.meta.lookback + 1, 0)
+    return list(member.series.notices) + gap_notice(dates[first : int(written[-1]) + 1], run.calendar,
+                                                    what=member.series.where)
 
 
 def _written_rows(context: Context, request: DumpRequest) -> np.ndarray:

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from lstmcast import __version__
+from lstmcast.data.calendar import gap_notice
 from lstmcast.data.reading import Series, load_series
 from lstmcast.data.windows import Prepared
 from lstmcast.errors import ConfigError, DataError
@@ -53,14 +54,18 @@ class InspectOutcome:
 def inspect_run(request: InspectRequest, *, on_progress: Callable[[int, int], None] = lambda done, total: None,
                 notice: Callable[[str], None] = lambda message: None) -> InspectOutcome:
     started = time.perf_counter()
+    run = open_run(request.run_dir)  # first: a path that is no run is named as such, whatever --out holds
     out = request.out or request.run_dir / "inspect"
     check_output(out, force=request.force, what="an inspection report", recognise=is_report)
-    run = open_run(request.run_dir)
     for message in run.notices:
         notice(message)
     series, prepared = _data(run, request)
     context = Context.build(prepared, run.calendar.following(prepared.dates[-1], run.meta.horizon), stream=False)
     rows = _period(run, prepared, request)
+    for message in list(series.notices) + gap_notice(prepared.dates[max(int(rows[0]) - run.meta.lookback + 1, 0):
+                                                                    int(rows[-1]) + 1], run.calendar,
+                                                     what=series.where):
+        notice(message)
     train_rows = _training_rows(run, prepared)
     period = record_period(run.model, context, rows, on_progress=on_progress)
     inspection = analyse(run.model, prepared, period, train_rows=train_rows,
