@@ -56,6 +56,10 @@ def test_gate_saturation_and_half_lives_match_numpy_on_the_dump(inspected):
             assert row.half_life == pytest.approx(np.log(0.5) / np.log(forget).mean(), rel=1e-9)
             c = dump["c"][:, :, row.layer, row.unit]
             assert row.c_saturated == pytest.approx((np.abs(np.tanh(c)) > 0.95).mean(), abs=1e-12)
+            if kind == "seq2seq":  # without proj_size h is bounded by 1, and its saturation is reported
+                h = dump["h"][:, :, row.layer, row.unit]
+                assert row.h_saturated == pytest.approx((np.abs(h) > 0.95).mean(), abs=1e-12)
+        assert ("h_saturated" in units) == (kind == "seq2seq")
 
 
 def test_unit_correlations_match_numpy_and_the_quantities_are_computed_by_hand(inspected):
@@ -66,6 +70,8 @@ def test_unit_correlations_match_numpy_and_the_quantities_are_computed_by_hand(i
     for kind, (report, dump, _) in inspected.items():
         origins = pd.to_datetime(dump["origin_date"])
         expected = {"return": log_return.reindex(origins).to_numpy(),
+                    "abs_return": log_return.abs().reindex(origins).to_numpy(),
+                    "realised_vol_5": log_return.rolling(5).std().reindex(origins).to_numpy(),
                     "realised_vol_21": volatility.reindex(origins).to_numpy(),
                     "drawdown": (csv / csv.cummax() - 1).reindex(origins).to_numpy(),
                     "forecast_error": dump["prediction"][:, 0] - dump["target"][:, 0]}
@@ -190,6 +196,12 @@ def test_the_report_folder_holds_the_numbers_and_is_replaced_only_with_force(ins
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+TRACES = """() => {
+  const values = v => v == null ? [] : ArrayBuffer.isView(v) ? Array.from(v) : Array.isArray(v) ? v.flatMap(values)
+    : (typeof v === "object" && v._inputArray) ? values(v._inputArray) : [v];
+  return Object.fromEntries(Array.from(document.querySelectorAll(".plotly-graph-div")).map(g => [g.id, g.data.map(
+    t => [t.name, values(t.z !== undefined ? t.z : t.type === "histogram" ? t.x : t.y)])]));
+}"""
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (Debian: apt-get install chromium); "
@@ -217,6 +229,23 @@ def test_the_report_opens_in_chromium_with_no_errors_and_every_plot_drawn(inspec
                 plot.screenshot(path=str(shot))
                 pixels = np.asarray(Image.open(shot).convert("L"), dtype=np.float64)
                 assert pixels.shape[0] > 200 and pixels.std() > 10, f"plot {index} looks empty"
+            traces = page.evaluate(TRACES)  # what the browser holds for each trace: drawn from the numbers
+            for figure, drawn in traces.items():
+                for name, values in drawn:
+                    assert np.isfinite(np.array(values, dtype=np.float64)).sum() >= 1, (figure, name)
+            windows = len(forecasts := pd.read_csv(report.parent / "forecasts.csv"))
+            drawn = dict(traces["states-0"])
+            assert np.allclose(drawn["forecast"], forecasts["forecast_1"], rtol=1e-9)
+            actual = np.array(drawn["actual (next step)"], dtype=np.float64)  # blank past the data
+            assert np.allclose(actual, forecasts["actual_1"], rtol=1e-9, equal_nan=True)
+            assert len(drawn["c layer 1"]) == windows * 6  # every origin of every unit
+            (_, distance), = traces["drift-0"]
+            assert np.allclose(distance, pd.read_csv(report.parent / "drift.csv")["distance"], rtol=1e-9)
+            zoom = ["2012-01-01", "2014-01-01"]  # zooming the states zooms the gates and the drift to the same dates
+            page.evaluate("range => Plotly.relayout(document.getElementById('states-0'), {'xaxis.range': range})", zoom)
+            for other in ("states-1", "drift-0"):
+                found = page.evaluate(f"document.getElementById('{other}').layout.xaxis.range")
+                assert [str(end)[:10] for end in found] == zoom, other
         finally:
             browser.close()
     assert errors == []
@@ -239,3 +268,133 @@ def test_predict_flags_the_final_states_drift_as_inspect_measures_it(inspected, 
     frame.tail(30).to_csv(tmp_path / "recent.csv", index=False)
     result = runner.invoke(app, ["predict", str(trained_runs["many_to_one"]), "--data", str(tmp_path / "recent.csv")])
     assert result.exit_code == 0 and "no state drift flag" in result.output, result.output
+
+
+def _independent_random_twin(model):
+    """The control model rebuilt here: every nn.LSTM re-drawn as torch initialises it, from seed 0."""
+    import copy
+
+    twin = copy.deepcopy(model)
+    torch.manual_seed(0)
+    for module in twin.modules():
+        if isinstance(module, torch.nn.LSTM):
+            module.reset_parameters()
+    return twin.eval()
+
+
+def test_the_controls_and_the_probe_scores_are_recomputed_from_their_definitions(inspected, trained_runs):
+    """The random-LSTM and raw-window controls of tracking and probes, and the probes' held-out R^2, from the
+    definitions: a twin re-drawn from seed 0, the window's scaled values, probes fitted on the training windows."""
+    from lstmcast.introspect.drift import final_states, reference_rows
+    from lstmcast.introspect.probes import fit_probe, r_squared
+
+    report, dump, summary = inspected["many_to_one"]
+    run = open_run(trained_runs["many_to_one"])
+    _, prepared = run_data(run)
+    rows = np.searchsorted(prepared.dates.to_numpy(), pd.to_datetime(dump["origin_date"]).to_numpy())
+    train = reference_rows(prepared, run.meta.target_dates["train"])
+    twin = _independent_random_twin(run.model)
+    assert not torch.equal(twin.encoder.weight_hh_l0, run.model.encoder.weight_hh_l0)
+    quantities, _ = named_quantities(prepared.raw[:, 0])
+    vol = quantities["realised_vol_21"]
+    random_h = {part: final_states(twin, prepared.windows_at(at))[0][:, 1] for part, at in (("fit", train),
+                                                                                            ("period", rows))}
+    window = {part: prepared.windows_at(at)[..., :1].reshape(len(at), -1).numpy() for part, at in (("fit", train),
+                                                                                                  ("period", rows))}
+
+    def best(features, quantity):
+        keep = np.isfinite(quantity)
+        return max(abs(np.corrcoef(column[keep], quantity[keep])[0, 1]) for column in features.T.astype(np.float64))
+
+    tracking = pd.read_csv(report / "tracking.csv").set_index(["state", "quantity"])
+    row = tracking.loc[("h layer 1", "realised_vol_21")]
+    assert row.random_lstm_abs_r == pytest.approx(best(random_h["period"], vol[rows]), abs=1e-6)
+    assert row.raw_window_abs_r == pytest.approx(best(window["period"], vol[rows]), abs=1e-9)
+    probes = pd.read_csv(report / "probes.csv").set_index(["state", "quantity"])
+    held = pd.to_datetime(dump["origin_date"]) > pd.Timestamp(run.meta.target_dates["train"][1])
+    assert held.sum() >= 20
+    probe = probes.loc[("h layer 1", "realised_vol_21")]
+    trained_fit = final_states(run.model, prepared.windows_at(train))[0][:, 1]
+    for column, fit_x, held_x in (("r2", trained_fit, dump["h"][held, -1, 1]),
+                                  ("random_lstm_r2", random_h["fit"], random_h["period"][held]),
+                                  ("raw_window_r2", window["fit"], window["period"][held])):
+        expected = r_squared(fit_probe(fit_x, vol[train]), held_x, vol[rows][held])
+        assert probe[column] == pytest.approx(expected, abs=1e-5), column
+    assert probe.selectivity == pytest.approx(probe.r2 - max(probe.random_lstm_r2, probe.raw_window_r2))
+
+
+def test_units_are_ordered_by_clustering_similar_trajectories_together(inspected):
+    from lstmcast.introspect.tracking import cluster_order
+
+    rng = np.random.default_rng(1)
+    first, second = rng.normal(size=(2, 300)).cumsum(1)
+    columns = [first, second, first, second, first, second]  # two families of units, interleaved
+    values = np.column_stack([column + rng.normal(0, 0.3, 300) for column in columns])
+    order = list(cluster_order(values))
+    assert sorted(order) == list(range(6)) and {frozenset(order[:3]), frozenset(order[3:])} == {
+        frozenset({0, 2, 4}), frozenset({1, 3, 5})}
+    for kind, (_, dump, summary) in inspected.items():  # the report orders each layer by its own c
+        for layer in range(dump["c"].shape[2]):
+            assert summary["unit_order"][f"layer {layer}"] == cluster_order(dump["c"][:, -1, layer]).tolist(), kind
+
+
+def test_volume_is_tracked_where_the_csv_has_it(runner, tmp_path):
+    from tests.conftest import write_config
+
+    config = write_config(tmp_path / "c.yaml", training={"epochs": 1})  # MSFT Close; Volume is in the CSV
+    run = tmp_path / "run"
+    assert runner.invoke(app, ["train", str(config), "--out", str(run)]).exit_code == 0
+    report, dump = tmp_path / "report", tmp_path / "d.npz"
+    for command in (["inspect", str(run), "--from", "2017-01-03", "--attribution-windows", "2", "--out", str(report)],
+                    ["dump-states", str(run), "--from", "2017-01-03", "--out", str(dump)]):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 0, result.output
+    csv = pd.read_csv(DATA / "msft_daily_ohlcv.csv", parse_dates=["Date"]).set_index("Date")
+    recorded = np.load(dump)
+    volume = np.log1p(csv["Volume"].reindex(pd.to_datetime(recorded["origin_date"])).to_numpy(dtype=np.float64))
+    units = pd.read_csv(report / "tracking_units.csv")
+    found = units[(units.state == "c layer 0") & (units.quantity == "volume")].sort_values("unit")["r"].to_numpy()
+    expected = [np.corrcoef(recorded["c"][:, -1, 0, unit].astype(np.float64), volume)[0, 1]
+                for unit in range(recorded["c"].shape[3])]
+    assert np.allclose(found, expected, atol=1e-6)
+
+
+def test_the_gradient_reach_is_the_gradient_at_the_window(trained_runs):
+    run = open_run(trained_runs["seq2seq"])
+    _, prepared = run_data(run)
+    x = prepared.windows(prepared.origins("test")[:4])[0].clone()
+    found = attribute(run.model, x, 1)
+    import copy
+
+    model = copy.deepcopy(run.model).double().eval()
+    window = x.double().requires_grad_(True)
+    (model(window)[0][:, 2].sum()).backward()  # the third forecast step
+    direct = window.grad[..., :1].numpy()
+    assert np.allclose(found.gradient[:, 2], direct, rtol=1e-9, atol=1e-12)
+    by_lag = np.abs(direct).sum(-1).mean(0)[::-1]  # lag 0: the window's last step
+    assert np.allclose(found.gradient_by_lag[2], by_lag, rtol=1e-9, atol=1e-15)
+    assert found.reach_lags[2] == int(np.flatnonzero(by_lag >= 0.01 * by_lag.max()).max())
+
+
+def test_saturation_counts_follow_their_thresholds_over_chunks():
+    """Values spread over every threshold (0.1, 0.9 for the gates; 0.95 for |h| and |tanh c|), added in two chunks:
+    the shares are numpy's over all the steps at once."""
+    from lstmcast.introspect.saturation import Saturation
+
+    rng = np.random.default_rng(2)
+    h, c = rng.uniform(-1, 1, (2, 5, 7, 2, 4)), rng.uniform(-3, 3, (2, 5, 7, 2, 4))
+    gates = {name: rng.uniform(0, 1, (2, 5, 7, 2, 4)) for name in "ifgo"}
+    found = Saturation()
+    for part in range(2):
+        found.add(h[part], c[part], {name: value[part] for name, value in gates.items()})
+    units, table = found.units(), found.gates()
+    for layer in range(2):
+        for unit in range(4):
+            row = units[(units.layer == layer) & (units.unit == unit)].iloc[0]
+            assert row.h_saturated == pytest.approx((np.abs(h[..., layer, unit]) > 0.95).mean())
+            assert row.c_saturated == pytest.approx((np.abs(np.tanh(c[..., layer, unit])) > 0.95).mean())
+            for gate in "ifo":
+                values = gates[gate][..., layer, unit]
+                cell = table[(table.layer == layer) & (table.unit == unit) & (table.gate == gate)].iloc[0]
+                assert cell.left_saturated == pytest.approx((values < 0.1).mean())
+                assert cell.right_saturated == pytest.approx((values > 0.9).mean())

@@ -63,7 +63,8 @@ def _forecast(meta: Any, dates: list[str], period: Any, orders: Sequence[np.ndar
                    "Each date is a forecast origin: the top panel shows the one-step forecast made there and the "
                    "value that followed; beneath it, on the same axis, every layer's h and c at that origin (the "
                    "state the forecast was read from), units ordered so that units moving together sit together. "
-                   "Drag to zoom; double-click to reset.",
+                   "Drag to zoom (the gates below and the drift figure follow the same dates); double-click to "
+                   "reset.",
                    [figures.timeline(dates, period.prediction[:, 0], period.target[:, 0], period.h, period.c, orders,
                                      meta.target),
                     figures.gate_timeline(dates, period.gates, orders)])

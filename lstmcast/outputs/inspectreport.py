@@ -35,11 +35,29 @@ td:first-child, th:first-child { text-align: left; }
 nav a { margin-right: 1rem; }
 """
 
-READY = """
+READY = r"""
 window.addEventListener("error", () => {
   document.body.dataset.errors = String(1 + Number(document.body.dataset.errors || 0));
 });
+const DATED = ["states-0", "states-1", "drift-0"];  // figures over the origins: zoom one, the others follow
+function linkDates() {
+  const graphs = DATED.map(id => document.getElementById(id)).filter(g => g && g.on);
+  let busy = false;
+  graphs.forEach(source => source.on("plotly_relayout", event => {
+    if (busy) { return; }
+    const update = {};
+    for (const [key, value] of Object.entries(event)) {
+      const found = key.match(/^xaxis[0-9]*\.(range\[0\]|range\[1\]|range|autorange)$/);
+      if (found) { update["xaxis." + found[1]] = value; }
+    }
+    if (Object.keys(update).length === 0) { return; }
+    busy = true;
+    Promise.all(graphs.filter(g => g !== source).map(g => Plotly.relayout(g, update)))
+      .finally(() => { busy = false; });
+  }));
+}
 window.addEventListener("load", () => {
+  linkDates();
   const graphs = Array.from(document.querySelectorAll(".plotly-graph-div"));
   const drawn = () => graphs.filter(g => g.classList.contains("js-plotly-plot") && g.querySelector(".main-svg"));
   const settle = () => {
