@@ -60,6 +60,18 @@ def test_gate_saturation_and_half_lives_match_numpy_on_the_dump(inspected):
                 h = dump["h"][:, :, row.layer, row.unit]
                 assert row.h_saturated == pytest.approx((np.abs(h) > 0.95).mean(), abs=1e-12)
         assert ("h_saturated" in units) == (kind == "seq2seq")
+        assert (report / "decoder_gate_saturation.csv").exists() == (kind == "seq2seq")
+    report, dump, _ = inspected["seq2seq"]  # the decoder's gates, over every horizon step of every window
+    table = pd.read_csv(report / "decoder_gate_saturation.csv")
+    assert len(table) == 3 * dump["decoder_gate_i"].shape[2] * dump["decoder_gate_i"].shape[3]
+    for row in table.itertuples():
+        values = dump[f"decoder_gate_{row.gate}"][:, :, row.layer, row.unit]
+        assert row.left_saturated == pytest.approx((values < 0.1).mean(), abs=1e-12)
+        assert row.right_saturated == pytest.approx((values > 0.9).mean(), abs=1e-12)
+    decoder_units = pd.read_csv(report / "decoder_units.csv")
+    for row in decoder_units.itertuples():
+        forget = dump["decoder_gate_f"][:, :, row.layer, row.unit].astype(np.float64)
+        assert row.half_life == pytest.approx(np.log(0.5) / np.log(forget).mean(), rel=1e-9)
 
 
 def test_unit_correlations_match_numpy_and_the_quantities_are_computed_by_hand(inspected):

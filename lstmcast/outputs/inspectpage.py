@@ -43,6 +43,9 @@ def tables(period: Any, inspection: Any) -> dict[str, pd.DataFrame]:
            "drift": drift}
     if inspection.probes is not None:
         out["probes"] = inspection.probes
+    if period.decoder_saturation is not None:
+        out["decoder_gate_saturation"] = period.decoder_saturation.gates()
+        out["decoder_units"] = period.decoder_saturation.units()
     return out
 
 
@@ -90,7 +93,20 @@ def _saturation(period: Any, inspection: Any) -> Section:
                                    dict(enumerate(inspection.attribution.reach_lags)))],
                    [("Per layer (half-lives in steps; units_over_lookback: units whose half-life exceeds the "
                      "lookback)", per_layer.reset_index()),
-                    ("Mean share of steps saturated, per gate", shares)])
+                    ("Mean share of steps saturated, per gate", shares), *_decoder(period.decoder_saturation)])
+
+
+def _decoder(saturation: Any) -> list[tuple[str, pd.DataFrame]]:
+    """seq2seq: the decoder's gates, over every horizon step of every window (it starts from the encoder's state)."""
+    if saturation is None:
+        return []
+    shares = saturation.gates().groupby(["layer", "gate"])[["left_saturated", "right_saturated"]].mean()
+    units = saturation.units().groupby("layer").agg(median_half_life=("half_life", "median"),
+                                                    mean_forget=("forget_mean", "mean"),
+                                                    c_saturated=("c_saturated", "mean"))
+    return [("Decoder: mean share of its horizon steps saturated, per gate (per unit: decoder_gate_saturation.csv)",
+             shares.reset_index()),
+            ("Decoder: per layer (half-lives in horizon steps; per unit: decoder_units.csv)", units.reset_index())]
 
 
 def _tracking(inspection: Any) -> Section:

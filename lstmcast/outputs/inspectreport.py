@@ -23,7 +23,7 @@ REPORT_FILE = "report.html"
 SUMMARY_FILE = "summary.json"
 MARKER = "lstmcast-inspection"  # in summary.json and the folder's marker file: what --force may replace
 TABLES = ("forecasts", "gate_saturation", "units", "tracking", "tracking_units", "attribution_lags", "completeness",
-          "drift", "probes")
+          "drift", "probes", "decoder_gate_saturation", "decoder_units")
 FILES = frozenset({REPORT_FILE, SUMMARY_FILE, MARKER_FILE, *(f"{name}.csv" for name in TABLES)})
 
 STYLE = """
