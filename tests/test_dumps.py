@@ -3,6 +3,7 @@ grow with the series."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -193,12 +194,16 @@ def test_dumps_and_reports_say_what_predict_says_of_the_data_and_name_their_file
         assert result.exit_code == 0, result.output
         assert "not in order; sorted" in result.stderr and "1 gap(s)" in result.stderr, (command, result.stderr)
         assert "2015-02-01 -> 2015-06-01 (120 days)" in result.stderr
+    notes = " ".join(json.loads((tmp_path / "report" / "summary.json").read_text())["notes"])
+    assert "not in order; sorted" in notes and "1 gap(s)" in notes  # kept with the report, and shown in it
+    assert "1 gap(s)" in (tmp_path / "report" / "report.html").read_text()
     assert np.load(tmp_path / "s.npz")["h"].shape[:2] == (1, 11)  # one stream (2018-01 .. 2018-11), by --stream
     result = runner.invoke(app, ["dump-states", str(run), "--from", "2017-01-01", "--out", str(tmp_path / "d.npz"),
                                  "--force"])
     assert result.exit_code == 0 and "gap" not in result.stderr  # the shipped CSV has none
-    result = runner.invoke(app, ["dump-states", str(run), "--out", str(tmp_path / "x.npy")])
-    assert result.exit_code == 2 and "name it .npz or .parquet" in result.output
-    assert not (tmp_path / "x.npy").exists()
+    for name in ("x.npy", "x.h5", "x.tar.gz"):
+        result = runner.invoke(app, ["dump-states", str(run), "--out", str(tmp_path / name)])
+        assert result.exit_code == 2 and "name it .npz or .parquet" in result.output
+        assert not (tmp_path / name).exists()
     result = runner.invoke(app, ["inspect", str(tmp_path / "shuffled.csv")])
     assert result.exit_code == 4 and "a file, not a run directory" in result.output

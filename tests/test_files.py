@@ -126,3 +126,24 @@ def test_only_regular_files_are_read_and_never_past_the_cap(tmp_path):
     with pytest.raises(DataError, match="more than the"):
         read_regular(big, limit=1024, error=DataError, missing="")
     assert read_regular(big, limit=4096, error=DataError, missing="") == b"x" * 2048
+
+
+def test_a_folder_that_took_one_of_our_names_keeps_the_output_the_users(runner, trained_runs, tmp_path):
+    """Every folder output: a sub-folder named like one of its files (forecasts.csv/, c.npy/, export.json/) holds
+    the user's files, so --force refuses the whole output and deletes nothing."""
+    from lstmcast.cli import app
+
+    run = trained_runs["many_to_one"]
+    cases = {"inspect": (["inspect", str(run), "--from", "2010-01-01", "--attribution-windows", "2"], "forecasts.csv"),
+             "backtest": (["backtest", str(run), "--origins", "5"], "metrics.csv"),
+             "dump": (["dump-states", str(run), "--format", "npy", "--from", "2017-01-01"], "c.npy")}
+    for name, (command, taken) in cases.items():
+        out = tmp_path / name
+        result = runner.invoke(app, [*command, "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        (out / taken).unlink()
+        (out / taken).mkdir()
+        (out / taken / "mine.txt").write_text("precious")
+        result = runner.invoke(app, [*command, "--out", str(out), "--force"])
+        assert result.exit_code == 6 and "lstmcast did not write" in result.output, (name, result.output)
+        assert (out / taken / "mine.txt").read_text() == "precious"

@@ -116,6 +116,10 @@ def test_a_run_split_by_dates_reads_a_recent_csv_that_starts_after_its_splits(ru
         assert result.exit_code == 0, (command, result.output)
     result = runner.invoke(app, ["inspect", str(run), "--data", str(recent), "--out", str(tmp_path / "i")])
     assert result.exit_code == 3 and "training windows" in result.output  # inspect needs the training rows, and says so
+    result = runner.invoke(app, ["train", str(config), "--data", str(recent), "--out", str(tmp_path / "r2")])
+    assert result.exit_code == 3 and "after both split dates" in result.output  # training does need them
+    result = runner.invoke(app, ["predict", str(run), "--data", str(tmp_path / "before.csv"), "--as-of", "2030-01-01"])
+    assert result.exit_code == 0 and "is after the CSV's last row" in result.output
 
 
 def test_a_stream_forecast_carries_a_drift_flag_against_the_streams_own_training_states(trained_runs, runner,
@@ -170,6 +174,14 @@ def _edited_state(source, target, change) -> None:
     (lambda t, a: a.update(last_date="yesterday"), "not YYYY-MM-DD"),
     (lambda t, a: a.pop("rows"), "'rows' missing"),
     (lambda t, a: t.pop("drift_whitening"), "drift reference"),
+    (lambda t, a: t.update(drift_mean=np.zeros(5), drift_whitening=np.eye(5)), "sizes"),
+    (lambda t, a: t.update(drift_training=t["drift_training"][::-1].copy()), "drift reference"),
+    (lambda t, a: t.update(drift_training=-t["drift_training"]), "drift reference"),
+    (lambda t, a: a.update(stream_start="2020-01-01"), "after its last row"),
+    (lambda t, a: a.update(rows=-5), "rows read"),
+    (lambda t, a: a.update(rows=True), "'rows' missing or not a int"),
+    (lambda t, a: a.update(series=5), "'series' is neither"),
+    (lambda t, a: a.update(series="AAPL"), "reads a CSV holding one series"),
 ])
 def test_a_damaged_state_file_is_refused_as_such_with_or_without_json(trained_runs, runner, tmp_path, change,
                                                                        problem):
@@ -202,3 +214,25 @@ def test_a_state_without_a_reference_says_why_it_has_no_flag_and_a_state_of_anot
     assert "state_drift" not in json.loads(result.stdout)
     result = runner.invoke(app, ["predict", str(run), "--series", "MSFT"])
     assert result.exit_code == 0, result.output  # a long CSV: --series picks another of its series
+
+
+def test_a_state_saved_before_the_training_dates_end_saves_no_reference_and_says_so(trained_runs, runner, tmp_path):
+    """Its continuation would read more training dates than the saved reference holds: no flag rather than a flag
+    against part of the training states (the whole stream's differs)."""
+    from safetensors import safe_open
+
+    from lstmcast.runs.load import open_run
+
+    run = trained_runs["many_to_one"]
+    train_last = open_run(run).meta.target_dates["train"][1]
+    frame = pd.read_csv(CSV)
+    frame[pd.to_datetime(frame.observation_date) < pd.Timestamp(train_last)].to_csv(tmp_path / "early.csv",
+                                                                                    index=False)
+    early = runner.invoke(app, ["predict", str(run), "--stream", "--data", str(tmp_path / "early.csv"),
+                                "--save-state", str(tmp_path / "s"), "--json"])
+    assert early.exit_code == 0 and "state_drift" in json.loads(early.stdout)  # its own flag, on what it read
+    with safe_open(str(tmp_path / "s"), framework="np") as handle:
+        assert not [name for name in handle.keys() if name.startswith("drift_")]
+    result = runner.invoke(app, ["predict", str(run), "--from-state", str(tmp_path / "s"), "--json"])
+    assert result.exit_code == 0 and "state_drift" not in json.loads(result.stdout)
+    assert f"through {train_last}" in result.stderr

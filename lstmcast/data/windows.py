@@ -131,6 +131,10 @@ def split_ends(dates: pd.DatetimeIndex, split: SplitConfig, *, strict: bool = Tr
     validation_start = _start(dates, split.validation, 0)
     if not strict:
         return min(validation_start, test_start), test_start
+    if validation_start == test_start == 0 and n:
+        raise DataError(f"the rows start on {dates[0].date()}, after both split dates (split.validation "
+                        f"{split.validation}, split.test {split.test}), so no row is left for training; give a CSV "
+                        "with earlier rows, or later split dates")
     if validation_start >= test_start:
         test_from = dates[test_start].date() if test_start < n else "after the last row"
         raise DataError(f"split.validation {split.validation} does not come before the test split, which starts at "
@@ -145,7 +149,11 @@ def history_ends(dates: pd.DatetimeIndex, split: SplitConfig) -> tuple[int, int]
     n = len(dates)
     if isinstance(split.validation, float):
         return n - int(round(n * split.validation)), n
-    return _start(dates, split.validation, 0), n
+    start = _start(dates, split.validation, 0)
+    if start == 0 and n:
+        raise DataError(f"the rows start on {dates[0].date()}, after split.validation {split.validation}, so no row is "
+                        "left to refit on before it; give a CSV with earlier rows, or a later split.validation")
+    return start, n
 
 
 def _start(dates: pd.DatetimeIndex, value: float | object, from_fraction: int) -> int:

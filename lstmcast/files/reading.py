@@ -77,9 +77,10 @@ def peek_json(path: Path, *, limit: int) -> Optional[dict]:
 
 
 def holds_only(directory: Path, allowed: Callable[[str], bool]) -> bool:
-    """True when every entry of `directory` has an `allowed` name: --force removes a directory only when it holds
-    nothing lstmcast did not write (a note or a .git inside is the user's, and is not ours to delete)."""
+    """True when every entry of `directory` is a file (or a link, which removing leaves its target alone) with an
+    `allowed` name: --force removes a directory only when it holds nothing lstmcast did not write (a note, a .git,
+    or a folder that took one of our names is the user's, and is not ours to delete; lstmcast's outputs are flat)."""
     try:
-        return all(allowed(entry.name) for entry in directory.iterdir())
+        return all(allowed(entry.name) and (entry.is_symlink() or not entry.is_dir()) for entry in directory.iterdir())
     except OSError:
         return False

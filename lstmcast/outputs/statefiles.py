@@ -98,12 +98,17 @@ def _problem(saved: SavedState) -> str:
     if not isinstance(saved.about, dict):
         return "its description is not an object"
     for key, kind in ABOUT.items():
-        if not isinstance(saved.about.get(key), kind):
+        if type(saved.about.get(key)) is not kind:
             return f"{key!r} missing or not a {kind.__name__}"
+    if not isinstance(saved.about.get("series"), (str, type(None))):
+        return "'series' is neither a name nor null"
     try:
-        saved.last_date, saved.stream_start  # noqa: B018  parsed, or refused
+        if saved.stream_start > saved.last_date:
+            return f"the stream starts on {saved.stream_start}, after its last row {saved.last_date}"
     except ValueError:
         return "a date that is not YYYY-MM-DD"
+    if saved.about["rows"] < 1:
+        return f"{saved.about['rows']} rows read"
     shapes = {"h": 3, "c": 3, "last_row": 2, "last_raw": 1}
     for name, dims in shapes.items():
         value = getattr(saved, name)
@@ -123,4 +128,4 @@ def _reference_ok(drift: dict[str, torch.Tensor]) -> bool:
     mean, whitening, training = drift["mean"], drift["whitening"], drift["training"]
     return (all(value.dtype == torch.float64 and torch.isfinite(value).all() for value in drift.values())
             and mean.dim() == 1 and tuple(whitening.shape) == (len(mean), len(mean)) and training.dim() == 1
-            and len(training) > 0)
+            and len(training) > 0 and bool((training >= 0).all()) and bool((training.diff() >= 0).all()))

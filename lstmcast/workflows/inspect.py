@@ -62,16 +62,16 @@ def inspect_run(request: InspectRequest, *, on_progress: Callable[[int, int], No
     series, prepared = _data(run, request)
     context = Context.build(prepared, run.calendar.following(prepared.dates[-1], run.meta.horizon), stream=False)
     rows = _period(run, prepared, request)
-    for message in list(series.notices) + gap_notice(prepared.dates[max(int(rows[0]) - run.meta.lookback + 1, 0):
-                                                                    int(rows[-1]) + 1], run.calendar,
-                                                     what=series.where):
-        notice(message)
+    data_notes = list(series.notices) + gap_notice(prepared.dates[max(int(rows[0]) - run.meta.lookback + 1, 0):
+                                                                  int(rows[-1]) + 1], run.calendar,
+                                                   what=series.where)
     train_rows = _training_rows(run, prepared)
     period = record_period(run.model, context, rows, on_progress=on_progress)
     inspection = analyse(run.model, prepared, period, train_rows=train_rows,
                          train_last=pd.Timestamp(run.meta.target_dates["train"][1]),
                          volume=_volume(run, series, prepared), errors=_errors(run, prepared, period, train_rows),
                          attributed=request.attributed)
+    inspection.notes[:0] = data_notes  # in the report and summary.json, and printed after it is written
     if run.meta.final_fit is not None:
         inspection.notes.append(f"{run.path} was refit on every row up to {run.meta.final_fit.last_date} (train "
                                 "--final): the model itself has seen the inspected period; the probes are still "
@@ -188,4 +188,5 @@ def _header(summary: dict[str, Any]) -> list[str]:
     return [f"Run {summary['run_dir']} ({summary['model_kind']}, lookback {summary['lookback']}, horizon "
             f"{summary['horizon']}) on {summary['data']}{series}: {summary['windows']} forecast origins from "
             f"{summary['first_origin']} to {summary['last_origin']}.",
-            f"The recorded states match nn.LSTM's own output, h_n and c_n, and the gates explain them, to {check:.1e}."]
+            f"The recorded states match nn.LSTM's own output, h_n and c_n, and the gates explain them, to {check:.1e}.",
+            *(f"Note: {line}" for line in summary["notes"])]

@@ -61,6 +61,9 @@ def forecast_series(run, full, scaler, conformal, settings: _Settings, *, notice
         if len(series.dates) == 0:
             raise DataError(f"{full.where}: no rows on or before {settings.as_of} (the data starts "
                             f"{full.dates[0].date()}); choose a later --as-of date")
+        if settings.as_of > full.dates[-1].date():
+            notices = notices + [f"--as-of {settings.as_of} is after the CSV's last row ({full.dates[-1].date()}): "
+                                 "the forecast is made from that row, with no actuals beside it"]
     prepared = prepare(series, run.config.data, scaler=scaler, calendar=run.calendar, statics=statics)
     check_gaps(series.dates, run.calendar, steps=prepared.lookback, what=series.where)
     steps = settings.horizon or run.meta.horizon

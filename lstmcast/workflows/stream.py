@@ -71,12 +71,17 @@ def stream_predict(request: StreamRequest) -> StreamOutcome:
         about = {"weights_sha256": run.meta.weights_sha256, "last_date": str(reached.last_date),
                  "stream_start": str(reached.start), "rows": reached.rows + (saved.about["rows"] if saved else 0),
                  "columns": run.meta.columns, "target": run.meta.target, "series": name}
+        complete = reached.last_date >= _train_last(run)  # else a continuation would read more training rows
+        reference = {k: torch.from_numpy(v) for k, v in reached.reference.items()} if complete else {}
         write_state(request.save_state, SavedState(*reached.state, reached.last_row,
-                                                   torch.from_numpy(reached.last_raw.copy()), about,
-                                                   {k: torch.from_numpy(v) for k, v in reached.reference.items()}),
+                                                   torch.from_numpy(reached.last_raw.copy()), about, reference),
                     force=request.force)
-    return StreamOutcome(_forecast(run, full, reached, values, notes + _drift_notes(reached, saved)), reached.rows,
-                         reached.start)
+    return StreamOutcome(_forecast(run, full, reached, values, notes + _drift_notes(run, reached, saved)),
+                         reached.rows, reached.start)
+
+
+def _train_last(run: Run) -> dt.date:
+    return run.meta.target_dates["train"][1]
 
 
 @dataclass
@@ -128,14 +133,15 @@ def _flagged(run: Run, reached: _Reached) -> _Reached:
     return reached
 
 
-def _drift_notes(reached: _Reached, saved: Optional[SavedState]) -> list[str]:
+def _drift_notes(run: Run, reached: _Reached, saved: Optional[SavedState]) -> list[str]:
     if reached.drift is not None:
         return [unusual_notice(reached.drift)] if reached.drift["unusual"] else []
     if saved is None:
         return [f"no state drift flag: the stream read fewer than {MIN_REFERENCE} rows on the run's training dates "
                 "(its reference is the stream's own states there); give the CSV with its training rows to get one"]
-    return ["no state drift flag: the saved state carries no reference (the stream that saved it read too few of the "
-            "run's training rows); run --stream over the CSV with its training rows and --save-state again"]
+    return [f"no state drift flag: the saved state carries no reference (a state saves one only after the stream has "
+            f"read every training date, through {_train_last(run)}, and at least {MIN_REFERENCE} of them); run "
+            "--stream over a CSV holding them and --save-state again"]
 
 
 def _saved(run: Run, path: Path, full: Series, name: Optional[str]) -> SavedState:
@@ -149,10 +155,16 @@ def _saved(run: Run, path: Path, full: Series, name: Optional[str]) -> SavedStat
     shapes = (tuple(saved.h.shape), tuple(saved.c.shape), saved.last_row.shape[1], len(saved.last_raw))
     wanted = ((lstm.num_layers, 1, lstm.proj_size or lstm.hidden_size), (lstm.num_layers, 1, lstm.hidden_size),
               run.model.inputs.layout.columns, len(run.meta.columns))
+    width = lstm.num_layers * (wanted[0][2] + wanted[1][2])  # every layer's h and c: the drift reference's width
+    if saved.drift and len(saved.drift["mean"]) != width:
+        shapes, wanted = shapes + (len(saved.drift["mean"]),), wanted + (width,)
     if shapes != wanted:
-        raise ModelFileError(f"--from-state {path}: damaged or edited (h, c, last row and raw values of sizes "
-                             f"{shapes}, but {run.path}'s model has {wanted}); save it again with predict --stream "
-                             "--save-state")
+        raise ModelFileError(f"--from-state {path}: damaged or edited (its arrays' sizes {shapes}, but "
+                             f"{run.path}'s model has {wanted}); save it again with predict --stream --save-state")
+    if name is None and saved.about.get("series") is not None:
+        raise ModelFileError(f"--from-state {path}: damaged or edited (saved reading series "
+                             f"{saved.about['series']!r}, but {run.path} reads a CSV holding one series); save it "
+                             "again with predict --stream --save-state")
     if saved.about.get("series", name) != name:
         raise DataError(f"{full.where}: the state was saved reading series {saved.about['series']}, not {name}; "
                         "continue it on its own series (--set data.series=...)")
