@@ -201,7 +201,7 @@ def test_dumps_and_reports_say_what_predict_says_of_the_data_and_name_their_file
     result = runner.invoke(app, ["dump-states", str(run), "--from", "2017-01-01", "--out", str(tmp_path / "d.npz"),
                                  "--force"])
     assert result.exit_code == 0 and "gap" not in result.stderr  # the shipped CSV has none
-    for name in ("x.npy", "x.h5", "x.tar.gz"):
+    for name in ("x.npy", "x.h5", "x.tar.gz", "x.safetensors"):
         result = runner.invoke(app, ["dump-states", str(run), "--out", str(tmp_path / name)])
         assert result.exit_code == 2 and "name it .npz or .parquet" in result.output
         assert not (tmp_path / name).exists()

@@ -136,11 +136,15 @@ def test_a_folder_that_took_one_of_our_names_keeps_the_output_the_users(runner, 
     run = trained_runs["many_to_one"]
     cases = {"inspect": (["inspect", str(run), "--from", "2010-01-01", "--attribution-windows", "2"], "forecasts.csv"),
              "backtest": (["backtest", str(run), "--origins", "5"], "metrics.csv"),
-             "dump": (["dump-states", str(run), "--format", "npy", "--from", "2017-01-01"], "c.npy")}
+             "dump": (["dump-states", str(run), "--format", "npy", "--from", "2017-01-01"], "c.npy"),
+             "lstmvis": (["dump-states", str(run), "--format", "lstmvis", "--stream", "--from", "2017-01-01"],
+                         "annotations.h5")}
     for name, (command, taken) in cases.items():
         out = tmp_path / name
         result = runner.invoke(app, [*command, "--out", str(out)])
         assert result.exit_code == 0, result.output
+        result = runner.invoke(app, [*command, "--out", str(out), "--force"])  # its own output, as written: replaced
+        assert result.exit_code == 0, (name, result.output)
         (out / taken).unlink()
         (out / taken).mkdir()
         (out / taken / "mine.txt").write_text("precious")

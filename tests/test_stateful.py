@@ -182,6 +182,7 @@ def _edited_state(source, target, change) -> None:
     (lambda t, a: a.update(rows=True), "'rows' missing or not a int"),
     (lambda t, a: a.update(series=5), "'series' is neither"),
     (lambda t, a: a.update(series="AAPL"), "reads a CSV holding one series"),
+    (lambda t, a: t.update(drift_training=t["drift_training"][:10].copy()), "a drift reference of 10"),
 ])
 def test_a_damaged_state_file_is_refused_as_such_with_or_without_json(trained_runs, runner, tmp_path, change,
                                                                        problem):

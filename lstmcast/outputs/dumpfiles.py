@@ -41,7 +41,7 @@ def format_for(path: Path | None, fmt: str | None, *, size: int) -> str:
     by_suffix = {".npz": "npz", ".parquet": "parquet"}.get(path.suffix.lower()) if path else None
     if fmt and by_suffix and fmt != by_suffix:
         raise ConfigError(f"--format {fmt} does not match --out {path.name}; drop one of them")
-    if path and re.fullmatch(r"\.[A-Za-z][A-Za-z0-9]{0,7}", path.suffix) and not by_suffix and \
+    if path and re.fullmatch(r"\.[A-Za-z][A-Za-z0-9]{0,15}", path.suffix) and not by_suffix and \
             fmt in (None, "npz", "parquet"):  # x.npy, x.h5, x.tar.gz: another format's name ("states.01" is not)
         raise ConfigError(f"--out {path.name}: a dump file is .npz or .parquet (the folder formats, --format npy "
                           "or lstmvis, take any name); name it .npz or .parquet, or choose a folder format")

@@ -17,7 +17,7 @@ from lstmcast.files.reading import holds_only, peek_json
 from lstmcast.outputs.dumpfiles import DUMP_KIND
 
 DUMP_DIR_FILES = frozenset({MARKER, "meta.json", "lstm.yml", "states.h5", "train.h5", "words.dict", "dates.h5",
-                            "dates.dict", "series.h5", "series.dict"})
+                            "dates.dict", "series.h5", "series.dict", "annotations.h5"})
 
 MAX_META_BYTES = 64 * 2**20
 

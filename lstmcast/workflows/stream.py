@@ -156,6 +156,10 @@ def _saved(run: Run, path: Path, full: Series, name: Optional[str]) -> SavedStat
     wanted = ((lstm.num_layers, 1, lstm.proj_size or lstm.hidden_size), (lstm.num_layers, 1, lstm.hidden_size),
               run.model.inputs.layout.columns, len(run.meta.columns))
     width = lstm.num_layers * (wanted[0][2] + wanted[1][2])  # every layer's h and c: the drift reference's width
+    if saved.drift and len(saved.drift["training"]) < MIN_REFERENCE:  # a save keeps none from fewer
+        raise ModelFileError(f"--from-state {path}: damaged or edited (a drift reference of "
+                             f"{len(saved.drift['training'])} training states; lstmcast saves one only from "
+                             f"{MIN_REFERENCE} or more); save it again with predict --stream --save-state")
     if saved.drift and len(saved.drift["mean"]) != width:
         shapes, wanted = shapes + (len(saved.drift["mean"]),), wanted + (width,)
     if shapes != wanted:
