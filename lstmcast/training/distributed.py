@@ -86,6 +86,8 @@ def joined(ranks: Ranks, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> Iterator[No
         dist.init_process_group(backend, timeout=dt.timedelta(seconds=timeout_s))
     try:
         yield
+        with collective("waiting for the other ranks to finish", ranks):
+            dist.barrier()  # rank 0 still writes the run: a rank tearing the group down meanwhile can abort in gloo
     finally:
         dist.destroy_process_group()
 
