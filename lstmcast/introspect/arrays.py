@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from lstmcast.data.calendar import Calendar, gap_notice
 from lstmcast.data.transforms import invert_target
 from lstmcast.data.windows import Prepared
 from lstmcast.introspect.record import Recording
@@ -38,6 +39,11 @@ class Context:
 
     def windows(self, ends: np.ndarray) -> torch.Tensor:
         return self.prepared.windows(ends)[0]
+
+    def gap_notice(self, ends: np.ndarray, calendar: Calendar, *, what: str) -> list[str]:
+        """The gaps in the rows the windows ending at `ends` read (a stream: every row up to the last), as a notice."""
+        first = 0 if self.stream else max(int(ends[0]) - self.lookback + 1, 0)
+        return gap_notice(self.prepared.dates[first : int(ends[-1]) + 1], calendar, what=what)
 
 
 def chunk_arrays(recording: Recording, rows: np.ndarray, keep: np.ndarray, context: Context) -> dict[str, np.ndarray]:

@@ -15,7 +15,6 @@ from typing import Any, Callable, Iterator, Optional
 import numpy as np
 
 from lstmcast import __version__, faults
-from lstmcast.data.calendar import gap_notice
 from lstmcast.errors import ConfigError, DataError
 from lstmcast.files.atomic import atomic_output, check_free_space, check_output
 from lstmcast.introspect import check
@@ -109,7 +108,7 @@ def dump_states(request: DumpRequest, *, on_progress: Callable[[int, int], None]
     for message in run.notices:
         notice(message)
     members, names = _members(run, request, notice)
-    for message in (line for m in members for line in _data_notices(run, m)):
+    for message in (line for member in members for line in _data_notices(run, member)):
         notice(message)
     shape = _shape(run, members, request, series=names is not None)
     layout = specs(shape)
@@ -173,12 +172,9 @@ def _record_members(run: Run, members: list[_Member], request: DumpRequest, chun
 
 
 def _data_notices(run: Run, member: _Member) -> list[str]:
-    """What predict would say of the data as read (rows dropped or sorted), and the gaps that the recorded windows
-    (a stream: every row up to the last recorded) read as one step."""
-    dates, written = member.context.prepared.dates, member.written
-    first = 0 if member.context.stream else max(int(written[0]) - run.meta.lookback + 1, 0)
-    return list(member.series.notices) + gap_notice(dates[first : int(written[-1]) + 1], run.calendar,
-                                                    what=member.series.where)
+    """What predict would say of the data as read, and the gaps the recorded windows read as one step."""
+    return list(member.series.notices) + member.context.gap_notice(member.written, run.calendar,
+                                                                   what=member.series.where)
 
 
 def _written_rows(context: Context, request: DumpRequest) -> np.ndarray:

@@ -14,7 +14,6 @@ import numpy as np
 import pandas as pd
 
 from lstmcast import __version__
-from lstmcast.data.calendar import gap_notice
 from lstmcast.data.reading import Series, load_series
 from lstmcast.data.windows import Prepared
 from lstmcast.errors import ConfigError, DataError
@@ -62,9 +61,7 @@ def inspect_run(request: InspectRequest, *, on_progress: Callable[[int, int], No
     series, prepared = _data(run, request)
     context = Context.build(prepared, run.calendar.following(prepared.dates[-1], run.meta.horizon), stream=False)
     rows = _period(run, prepared, request)
-    data_notes = list(series.notices) + gap_notice(prepared.dates[max(int(rows[0]) - run.meta.lookback + 1, 0):
-                                                                  int(rows[-1]) + 1], run.calendar,
-                                                   what=series.where)
+    data_notes = list(series.notices) + context.gap_notice(rows, run.calendar, what=series.where)
     train_rows = _training_rows(run, prepared)
     period = record_period(run.model, context, rows, on_progress=on_progress)
     inspection = analyse(run.model, prepared, period, train_rows=train_rows,

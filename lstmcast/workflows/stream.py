@@ -23,7 +23,7 @@ from lstmcast.forecasting.stateful import carry, forecast_from_state
 from lstmcast.introspect.drift import MIN_REFERENCE, DriftReference, flag, flat_state, reference_rows, unusual_notice
 from lstmcast.models.lstm import LSTMState
 from lstmcast.outputs.forecastfiles import Forecast, recent_history
-from lstmcast.outputs.statefiles import SavedState, is_state_file, read_state, write_state
+from lstmcast.outputs.statefiles import AGAIN, SavedState, is_state_file, read_state, write_state
 from lstmcast.runs.load import Run, open_run, reading_config, run_series
 
 
@@ -68,16 +68,24 @@ def stream_predict(request: StreamRequest) -> StreamOutcome:
         raise DataError(f"{full.where}: the forecast is not finite ({values.tolist()[:5]}); the input data may be "
                         "extreme")
     if request.save_state is not None:
-        about = {"weights_sha256": run.meta.weights_sha256, "last_date": str(reached.last_date),
-                 "stream_start": str(reached.start), "rows": reached.rows + (saved.about["rows"] if saved else 0),
-                 "columns": run.meta.columns, "target": run.meta.target, "series": name}
-        complete = reached.last_date >= _train_last(run)  # else a continuation would read more training rows
-        reference = {k: torch.from_numpy(v) for k, v in reached.reference.items()} if complete else {}
-        write_state(request.save_state, SavedState(*reached.state, reached.last_row,
-                                                   torch.from_numpy(reached.last_raw.copy()), about, reference),
-                    force=request.force)
-    return StreamOutcome(_forecast(run, full, reached, values, notes + _drift_notes(run, reached, saved)),
+        _save(request.save_state, run, reached, saved, name, force=request.force)
+    drift = None if reached.reference is None else \
+        flag(reached.reference, *(part.transpose(0, 1).numpy() for part in reached.state), states="stream")
+    return StreamOutcome(_forecast(run, full, reached, values, drift, notes + _drift_notes(run, drift, saved)),
                          reached.rows, reached.start)
+
+
+def _save(path: Path, run: Run, reached: _Reached, saved: Optional[SavedState], name: Optional[str], *,
+          force: bool) -> None:
+    """The state after the last row read, with the drift reference once the stream has read every training date
+    (saved earlier, a continuation would read more of them than the reference holds)."""
+    about = {"weights_sha256": run.meta.weights_sha256, "last_date": str(reached.last_date),
+             "stream_start": str(reached.start), "rows": reached.rows + (saved.about["rows"] if saved else 0),
+             "columns": run.meta.columns, "target": run.meta.target, "series": name}
+    complete = reached.reference is not None and reached.last_date >= _train_last(run)
+    reference = {k: torch.from_numpy(v) for k, v in reached.reference.arrays().items()} if complete else {}
+    write_state(path, SavedState(*reached.state, reached.last_row, torch.from_numpy(reached.last_raw.copy()), about,
+                                 reference), force=force)
 
 
 def _train_last(run: Run) -> dt.date:
@@ -88,7 +96,7 @@ def _train_last(run: Run) -> dt.date:
 class _Reached:
     """Where a stream stands after reading: the state after its last row, that row as read and raw, its date, the
     rows read in this call, the date the stream began (from a zero state), and the drift reference: the stream's
-    states on the run's training dates (DriftReference.arrays(); empty when the stream read too few of them)."""
+    states on the run's training dates (None when the stream read too few of them)."""
 
     state: LSTMState
     last_row: torch.Tensor  # [1, C]
@@ -96,46 +104,35 @@ class _Reached:
     last_date: dt.date
     rows: int
     start: dt.date
-    reference: dict[str, np.ndarray]
-    drift: Optional[dict] = None  # the final state's flag (introspect.drift.flag)
+    reference: Optional[DriftReference]
 
 
 def _read_on(run: Run, series: Series, saved: Optional[SavedState]) -> _Reached:
     """Carry the state over the rows of `series` after the saved one (all of them without a saved state, keeping
     the states on the training dates for the drift reference; a continuation uses the saved one)."""
+    saved_reference = DriftReference(**{k: v.numpy() for k, v in saved.drift.items()}) if saved and saved.drift \
+        else None
     if saved is not None and len(series.dates) == 1:  # nothing new: where the saved state stands
-        reached = _Reached((saved.h, saved.c), saved.last_row, saved.last_raw.numpy(), saved.last_date, 0,
-                           saved.stream_start, {k: v.numpy() for k, v in saved.drift.items()})
-        return _flagged(run, reached)
+        return _Reached((saved.h, saved.c), saved.last_row, saved.last_raw.numpy(), saved.last_date, 0,
+                        saved.stream_start, saved_reference)
     prepared = prepare(series, run.config.data, scaler=run.scaler, calendar=run.calendar, stream=True)
     new = np.arange(len(prepared.dates)) if saved is None else \
-        np.flatnonzero(prepared.dates > pd.Timestamp(saved.about["last_date"]))
+        np.flatnonzero(prepared.dates > pd.Timestamp(saved.last_date))
     at = reference_rows(prepared, run.meta.target_dates["train"]) if saved is None else ()
     x = prepared.tensor()[new][None]
     state, kept = carry(run.model, x, None if saved is None else (saved.h, saved.c), keep=at)
-    if saved is not None:
-        reference = {k: v.numpy() for k, v in saved.drift.items()}
-    elif len(kept) >= MIN_REFERENCE:
+    reference = saved_reference
+    if saved is None and len(kept) >= MIN_REFERENCE:
         reference = DriftReference.fit(flat_state(*(torch.cat(part, 1).transpose(0, 1).numpy()
-                                                     for part in zip(*kept)))).arrays()
-    else:
-        reference = {}
+                                                     for part in zip(*kept))))
     start = saved.stream_start if saved else prepared.dates[0].date()
-    return _flagged(run, _Reached(state, x[:, -1], prepared.raw[new[-1]].astype(np.float64),
-                                  prepared.dates[new[-1]].date(), len(new), start, reference))
+    return _Reached(state, x[:, -1], prepared.raw[new[-1]].astype(np.float64), prepared.dates[new[-1]].date(),
+                    len(new), start, reference)
 
 
-def _flagged(run: Run, reached: _Reached) -> _Reached:
-    if reached.reference:
-        reference = DriftReference(**reached.reference)
-        h, c = (part.transpose(0, 1).numpy() for part in reached.state)
-        reached.drift = flag(reference, h, c, states="stream")
-    return reached
-
-
-def _drift_notes(run: Run, reached: _Reached, saved: Optional[SavedState]) -> list[str]:
-    if reached.drift is not None:
-        return [unusual_notice(reached.drift)] if reached.drift["unusual"] else []
+def _drift_notes(run: Run, drift: Optional[dict], saved: Optional[SavedState]) -> list[str]:
+    if drift is not None:
+        return [unusual_notice(drift)] if drift["unusual"] else []
     if saved is None:
         return [f"no state drift flag: the stream read fewer than {MIN_REFERENCE} rows on the run's training dates "
                 "(its reference is the stream's own states there); give the CSV with its training rows to get one"]
@@ -156,19 +153,18 @@ def _saved(run: Run, path: Path, full: Series, name: Optional[str]) -> SavedStat
     wanted = ((lstm.num_layers, 1, lstm.proj_size or lstm.hidden_size), (lstm.num_layers, 1, lstm.hidden_size),
               run.model.inputs.layout.columns, len(run.meta.columns))
     width = lstm.num_layers * (wanted[0][2] + wanted[1][2])  # every layer's h and c: the drift reference's width
-    if saved.drift and len(saved.drift["training"]) < MIN_REFERENCE:  # a save keeps none from fewer
-        raise ModelFileError(f"--from-state {path}: damaged or edited (a drift reference of "
-                             f"{len(saved.drift['training'])} training states; lstmcast saves one only from "
-                             f"{MIN_REFERENCE} or more); save it again with predict --stream --save-state")
-    if saved.drift and len(saved.drift["mean"]) != width:
-        shapes, wanted = shapes + (len(saved.drift["mean"]),), wanted + (width,)
+    problem = ""
     if shapes != wanted:
-        raise ModelFileError(f"--from-state {path}: damaged or edited (its arrays' sizes {shapes}, but "
-                             f"{run.path}'s model has {wanted}); save it again with predict --stream --save-state")
-    if name is None and saved.about.get("series") is not None:
-        raise ModelFileError(f"--from-state {path}: damaged or edited (saved reading series "
-                             f"{saved.about['series']!r}, but {run.path} reads a CSV holding one series); save it "
-                             "again with predict --stream --save-state")
+        problem = f"its arrays' sizes {shapes}, but {run.path}'s model has {wanted}"
+    elif saved.drift and len(saved.drift["mean"]) != width:
+        problem = f"its drift reference's sizes {len(saved.drift['mean'])}, but {run.path}'s states are {width} wide"
+    elif saved.drift and len(saved.drift["training"]) < MIN_REFERENCE:  # a save keeps none from fewer
+        problem = (f"a drift reference of {len(saved.drift['training'])} training states; lstmcast saves one only "
+                   f"from {MIN_REFERENCE} or more")
+    elif name is None and saved.about.get("series") is not None:
+        problem = f"saved reading series {saved.about['series']!r}, but {run.path} reads a CSV holding one series"
+    if problem:
+        raise ModelFileError(f"--from-state {path}: damaged or edited ({problem}); {AGAIN}")
     if saved.about.get("series", name) != name:
         raise DataError(f"{full.where}: the state was saved reading series {saved.about['series']}, not {name}; "
                         "continue it on its own series (--set data.series=...)")
@@ -178,7 +174,7 @@ def _saved(run: Run, path: Path, full: Series, name: Optional[str]) -> SavedStat
 def _after(full: Series, saved: SavedState) -> Series:
     """The saved row (the anchor of the transforms) and the rows after it. A CSV that still holds the saved row must
     hold the same values there (else the history changed under the state)."""
-    last = pd.Timestamp(saved.about["last_date"])
+    last = pd.Timestamp(saved.last_date)
     raw = saved.last_raw.numpy()
     at = np.flatnonzero(full.dates == last)
     if len(at) and not np.array_equal(full.values.iloc[at[0]].to_numpy(dtype=np.float64), raw):
@@ -197,7 +193,7 @@ def _continuation(run: Run, full: Series, series: Series, saved: SavedState, *, 
     calendar covariates, the rows before the save read the next dates from the calendar (the data ended there),
     which must then be the dates the data goes on with. Notices where the CSV cannot show that it continues the
     saved history (it lacks the saved row) or has nothing after it."""
-    last = pd.Timestamp(saved.about["last_date"])
+    last = pd.Timestamp(saved.last_date)
     if ffill and not (full.dates == last).any():
         raise ConfigError(f"{full.where}: this run fills missing values forward (data.missing: ffill), so a blank "
                           f"first new row would be filled from the row of {last.date()}, which this CSV lacks; give "
@@ -220,10 +216,11 @@ def _continuation(run: Run, full: Series, series: Series, saved: SavedState, *, 
     return []
 
 
-def _forecast(run: Run, full: Series, reached: _Reached, values: np.ndarray, notes: list[str]) -> Forecast:
+def _forecast(run: Run, full: Series, reached: _Reached, values: np.ndarray, drift: Optional[dict],
+              notes: list[str]) -> Forecast:
     dates = [d.date() for d in run.calendar.following(pd.Timestamp(reached.last_date), len(values))]
     notices = list(full.notices) + [f"stream forecast: the state carried row by row from {reached.start} "
                                     f"({reached.rows} row(s) read now), not the window forecast of plain predict"]
     return Forecast(target=run.meta.target, last_date=reached.last_date, last_value=float(reached.last_raw[0]),
                     dates=dates, values=values.tolist(), calendar=run.calendar.describe(), notices=notices + notes,
-                    **recent_history(full.dates, full.values), series=full.name, drift=reached.drift)
+                    **recent_history(full.dates, full.values), series=full.name, drift=drift)
